@@ -1,0 +1,115 @@
+//! A model of any kind, for code that loads models it did not train (registry, server, CLI).
+
+use super::persist::{decode_body, read_header, to_bytes};
+use super::{Persist, Popularity, Recommender};
+use crate::{Error, Result};
+
+/// One of the recs models, chosen at run time from a model file's kind tag.
+///
+/// ```
+/// use recs::model::{AnyModel, Fit, Popularity, Recommender};
+/// let model: AnyModel = Popularity::params().fit(&recs::data::Interactions::empty(2, 4))?.into();
+/// let back = AnyModel::from_bytes(&model.to_bytes()?)?;
+/// assert_eq!(back.kind(), "popularity");
+/// # Ok::<(), recs::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AnyModel {
+    /// [`Popularity`].
+    Popularity(Popularity),
+}
+
+/// Calls `$body` with `$m` bound to the inner model of each variant.
+macro_rules! each_model {
+    ($self:expr, $m:ident => $body:expr) => {
+        match $self {
+            AnyModel::Popularity($m) => $body,
+        }
+    };
+}
+
+impl AnyModel {
+    /// Reads a model file of any kind.
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a damaged file or an unknown kind.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let h = read_header(bytes)?;
+        Ok(match h.kind {
+            Popularity::KIND => AnyModel::Popularity(decode_body(h.body)?),
+            other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
+        })
+    }
+
+    /// Writes the model in the recs file format.
+    ///
+    /// # Errors
+    /// [`Error::Serde`].
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        each_model!(self, m => to_bytes(m))
+    }
+
+    /// Reads a model file from disk.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Format`].
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Writes the model file atomically.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Serde`].
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        super::write_atomic(path.as_ref(), &self.to_bytes()?)
+    }
+
+    /// The model as a trait object.
+    pub fn as_recommender(&self) -> &dyn Recommender {
+        each_model!(self, m => m)
+    }
+}
+
+impl Recommender for AnyModel {
+    fn kind(&self) -> &'static str {
+        self.as_recommender().kind()
+    }
+    fn n_items(&self) -> usize {
+        self.as_recommender().n_items()
+    }
+    fn score_into(&self, user: u32, history: &[u32], out: &mut [f32]) -> Result<()> {
+        self.as_recommender().score_into(user, history, out)
+    }
+    fn score_items(&self, user: u32, history: &[u32], items: &[u32]) -> Result<Vec<f32>> {
+        self.as_recommender().score_items(user, history, items)
+    }
+    fn recommend(
+        &self,
+        user: u32,
+        history: &[u32],
+        opts: &super::RecOpts<'_>,
+    ) -> Result<Vec<super::Scored>> {
+        self.as_recommender().recommend(user, history, opts)
+    }
+    fn recommend_batch(
+        &self,
+        users: &[u32],
+        data: &crate::data::Interactions,
+        opts: &super::RecOpts<'_>,
+    ) -> Result<Vec<Vec<super::Scored>>> {
+        self.as_recommender().recommend_batch(users, data, opts)
+    }
+    fn similar_items(&self, item: u32, k: usize) -> Result<Vec<super::Scored>> {
+        self.as_recommender().similar_items(item, k)
+    }
+}
+
+impl From<Popularity> for AnyModel {
+    fn from(m: Popularity) -> Self {
+        AnyModel::Popularity(m)
+    }
+}

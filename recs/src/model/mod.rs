@@ -1,0 +1,229 @@
+//! Models: the [`Recommender`] trait, its parameters machinery and one file per model.
+//!
+//! Parameters fit, models predict (as in linfa): `XParams: Fit<Model = X>` validates then trains,
+//! and only the fitted `X` can recommend, so an unfitted model cannot be called.
+
+mod any;
+mod persist;
+mod popularity;
+mod topk;
+
+pub use any::AnyModel;
+pub use persist::{
+    from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
+    MAGIC,
+};
+pub use popularity::{Popularity, PopularityParams};
+pub use topk::{top_k, top_k_dense, Scored};
+
+use rayon::prelude::*;
+
+use crate::data::{Interactions, ItemIdx, UserIdx};
+use crate::{Error, Result};
+
+/// Options of a `recommend` call.
+///
+/// ```
+/// use recs::model::RecOpts;
+/// let opts = RecOpts { k: 20, ..RecOpts::default() };
+/// assert!(opts.filter_seen);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RecOpts<'a> {
+    /// Number of items to return. Default 10.
+    pub k: usize,
+    /// Leave out the items in the user's history. Default true.
+    pub filter_seen: bool,
+    /// Items never to return (deny-list).
+    pub exclude: Option<&'a [ItemIdx]>,
+    /// When set, only these items are ranked (allow-list).
+    pub candidates: Option<&'a [ItemIdx]>,
+}
+
+impl Default for RecOpts<'_> {
+    fn default() -> Self {
+        RecOpts {
+            k: 10,
+            filter_seen: true,
+            exclude: None,
+            candidates: None,
+        }
+    }
+}
+
+/// A fitted recommender. Object-safe: evaluation, the server and the Python binding use it as
+/// `dyn Recommender`.
+///
+/// A model scores items for a user given that user's history (their training items). Models
+/// that learn per-user state (ALS) use it for known users and fold in the history for others.
+pub trait Recommender: Send + Sync {
+    /// Short kind name, also the tag in model files (`"popularity"`, `"als"`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Number of items the model scores.
+    fn n_items(&self) -> usize;
+
+    /// Writes a score for every item into `out` (`out.len() == n_items()`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownUser`] when the model cannot score `user` (unknown and no history),
+    /// [`Error::UnknownItem`] when `history` holds an item outside the model.
+    fn score_into(&self, user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()>;
+
+    /// Scores of the given `items` only. Models with a cheap per-item score override this.
+    ///
+    /// # Errors
+    /// As [`score_into`](Self::score_into), plus [`Error::UnknownItem`] for an item out of range.
+    fn score_items(
+        &self,
+        user: UserIdx,
+        history: &[ItemIdx],
+        items: &[ItemIdx],
+    ) -> Result<Vec<f32>> {
+        let n = self.n_items();
+        if let Some(&bad) = items.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::UnknownItem(bad as u64));
+        }
+        let mut all = vec![0f32; n];
+        self.score_into(user, history, &mut all)?;
+        Ok(items.iter().map(|&i| all[i as usize]).collect())
+    }
+
+    /// The top `opts.k` items for `user`, best first.
+    ///
+    /// # Errors
+    /// As [`score_into`](Self::score_into); [`Error::UnknownItem`] for out-of-range candidates.
+    fn recommend(
+        &self,
+        user: UserIdx,
+        history: &[ItemIdx],
+        opts: &RecOpts<'_>,
+    ) -> Result<Vec<Scored>> {
+        let mut buf = vec![0f32; self.n_items()];
+        recommend_with_buffer(self, user, history, opts, &mut buf)
+    }
+
+    /// Recommends for many users in parallel (rayon); `data` supplies each user's history.
+    ///
+    /// # Errors
+    /// The first error of any user.
+    fn recommend_batch(
+        &self,
+        users: &[UserIdx],
+        data: &Interactions,
+        opts: &RecOpts<'_>,
+    ) -> Result<Vec<Vec<Scored>>> {
+        users
+            .par_iter()
+            .map_init(
+                || vec![0f32; self.n_items()],
+                |buf, &u| recommend_with_buffer(self, u, data.items_of(u), opts, buf),
+            )
+            .collect()
+    }
+
+    /// The `k` items most similar to `item`, excluding itself.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for models without an item-similarity notion,
+    /// [`Error::UnknownItem`] when `item` is out of range.
+    fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
+        let _ = (item, k);
+        Err(Error::Unsupported(format!(
+            "{} has no item similarity",
+            self.kind()
+        )))
+    }
+}
+
+/// The shared body of `recommend`: score all items into `buf`, then filter and select.
+///
+/// Public so that models overriding [`Recommender::recommend_batch`] filter the same way.
+///
+/// # Errors
+/// As [`Recommender::recommend`].
+pub fn recommend_with_buffer<R: Recommender + ?Sized>(
+    model: &R,
+    user: UserIdx,
+    history: &[ItemIdx],
+    opts: &RecOpts<'_>,
+    buf: &mut [f32],
+) -> Result<Vec<Scored>> {
+    let n = model.n_items();
+    if let Some(c) = opts.candidates {
+        if let Some(&bad) = c.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::UnknownItem(bad as u64));
+        }
+    }
+    model.score_into(user, history, buf)?;
+    select(buf, history, opts)
+}
+
+/// Applies the filters of `opts` to a full score vector and returns the top k.
+/// Marks filtered items in `scores` with NaN (the vector is scratch afterwards).
+pub fn select(scores: &mut [f32], history: &[ItemIdx], opts: &RecOpts<'_>) -> Result<Vec<Scored>> {
+    let n = scores.len();
+    if opts.filter_seen {
+        for &i in history {
+            if let Some(s) = scores.get_mut(i as usize) {
+                *s = f32::NAN;
+            }
+        }
+    }
+    if let Some(ex) = opts.exclude {
+        for &i in ex {
+            if let Some(s) = scores.get_mut(i as usize) {
+                *s = f32::NAN;
+            }
+        }
+    }
+    Ok(match opts.candidates {
+        Some(c) => {
+            let mut seen = std::collections::HashSet::with_capacity(c.len());
+            top_k(
+                c.iter()
+                    .filter(|&&i| (i as usize) < n && seen.insert(i))
+                    .map(|&i| (i, scores[i as usize])),
+                opts.k,
+            )
+        }
+        None => top_k_dense(scores, opts.k, |_| false),
+    })
+}
+
+/// Fits a model: implemented by a parameters struct, returns the fitted model.
+pub trait Fit {
+    /// The fitted model type.
+    type Model: Recommender;
+    /// Validates the parameters, then trains on `train`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for parameters out of range, [`Error::Data`] for unusable data.
+    fn fit(&self, train: &Interactions) -> Result<Self::Model>;
+}
+
+/// Parameter validation (linfa's `ParamGuard`): `XParams` checks into `XValidParams`.
+pub trait ParamGuard {
+    /// The validated parameters.
+    type Checked;
+    /// Checks by reference.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] naming the first parameter out of range.
+    fn check_ref(&self) -> Result<&Self::Checked>;
+    /// Checks and unwraps.
+    ///
+    /// # Errors
+    /// As [`check_ref`](Self::check_ref).
+    fn check(self) -> Result<Self::Checked>
+    where
+        Self: Sized;
+}
+
+/// Checks that a user index is inside the model (for models without fold-in).
+pub(crate) fn check_history(history: &[ItemIdx], n_items: usize) -> Result<()> {
+    match history.iter().find(|&&i| i as usize >= n_items) {
+        Some(&bad) => Err(Error::UnknownItem(bad as u64)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,189 @@
+//! Model files: a small header (magic, format version, kind, length, sha256) then a bincode body.
+//!
+//! The header lets a loader refuse a wrong or damaged file with a clear error instead of
+//! deserializing garbage.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Recommender;
+use crate::{Error, Result};
+
+/// First bytes of every recs model file.
+pub const MAGIC: &[u8; 8] = b"RECSMODL";
+/// Version of the container layout; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A model that can be written to and read from a recs model file.
+pub trait Persist: Recommender + Serialize + DeserializeOwned {
+    /// The kind tag stored in the header; equals [`Recommender::kind`].
+    const KIND: &'static str;
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// Serializes `model` into the recs file format.
+///
+/// ```
+/// use recs::model::{to_bytes, from_bytes, Popularity, Fit, Recommender};
+/// # let train = recs::data::Interactions::empty(1, 3);
+/// let model = Popularity::params().fit(&train)?;
+/// let bytes = to_bytes(&model)?;
+/// let back: Popularity = from_bytes(&bytes)?;
+/// assert_eq!(back.n_items(), 3);
+/// # Ok::<(), recs::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Serde`] when the model cannot be encoded.
+pub fn to_bytes<M: Persist>(model: &M) -> Result<Vec<u8>> {
+    let body = bincode::serde::encode_to_vec(model, bincode_config())
+        .map_err(|e| Error::Serde(e.to_string()))?;
+    let kind = M::KIND.as_bytes();
+    let mut out = Vec::with_capacity(body.len() + 64 + kind.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(kind.len() as u16).to_le_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&body));
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The parsed header of a model file and a view of its body.
+#[derive(Debug, Clone)]
+pub struct Header<'a> {
+    /// The model kind tag.
+    pub kind: &'a str,
+    /// The checked body.
+    pub body: &'a [u8],
+}
+
+/// Parses and verifies the header (magic, version, length, checksum) of a model file.
+///
+/// # Errors
+/// [`Error::Format`] naming what is wrong.
+pub fn read_header(bytes: &[u8]) -> Result<Header<'_>> {
+    let bad = |m: &str| Error::Format(m.to_string());
+    if bytes.len() < 14 || &bytes[..8] != MAGIC {
+        return Err(bad("not a recs model file (magic bytes missing)"));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(Error::Format(format!(
+            "format version {version} is not supported (expected {FORMAT_VERSION})"
+        )));
+    }
+    let klen = u16::from_le_bytes([bytes[12], bytes[13]]) as usize;
+    let rest = &bytes[14..];
+    if rest.len() < klen + 8 + 32 {
+        return Err(bad("file is truncated (header)"));
+    }
+    let kind = std::str::from_utf8(&rest[..klen]).map_err(|_| bad("kind tag is not UTF-8"))?;
+    let rest = &rest[klen..];
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&rest[..8]);
+    let len = u64::from_le_bytes(len) as usize;
+    let digest = &rest[8..40];
+    let body = &rest[40..];
+    if body.len() != len {
+        return Err(Error::Format(format!(
+            "file is truncated or padded: body is {} bytes, header says {len}",
+            body.len()
+        )));
+    }
+    if Sha256::digest(body).as_slice() != digest {
+        return Err(bad("checksum mismatch: the file is damaged"));
+    }
+    Ok(Header { kind, body })
+}
+
+/// Deserializes a model of type `M`, refusing files of another kind or damaged files.
+///
+/// # Errors
+/// [`Error::Format`] for a bad header, a checksum mismatch or another kind.
+pub fn from_bytes<M: Persist>(bytes: &[u8]) -> Result<M> {
+    let h = read_header(bytes)?;
+    if h.kind != M::KIND {
+        return Err(Error::Format(format!(
+            "model kind is `{}`, expected `{}`",
+            h.kind,
+            M::KIND
+        )));
+    }
+    decode_body(h.body)
+}
+
+pub(crate) fn decode_body<M: DeserializeOwned>(body: &[u8]) -> Result<M> {
+    let (m, used) = bincode::serde::decode_from_slice(body, bincode_config())
+        .map_err(|e| Error::Format(format!("cannot decode model body: {e}")))?;
+    if used != body.len() {
+        return Err(Error::Format("trailing bytes after the model body".into()));
+    }
+    Ok(m)
+}
+
+/// Writes `model` to `path` atomically (temporary file in the same folder, fsync, rename).
+///
+/// # Errors
+/// [`Error::Io`] naming the path, or [`Error::Serde`].
+pub fn save<M: Persist>(model: &M, path: impl AsRef<Path>) -> Result<()> {
+    write_atomic(path.as_ref(), &to_bytes(model)?)
+}
+
+/// Reads a model of type `M` from `path`.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Format`].
+pub fn load<M: Persist>(path: impl AsRef<Path>) -> Result<M> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    from_bytes(&bytes)
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
+///
+/// # Errors
+/// [`Error::Io`] naming the path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Data(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}.{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        unique()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
