@@ -26,7 +26,9 @@ fn direct(split: &Split, p2: bool) -> (f64, f64) {
             let mut cand = case.negatives.clone().unwrap();
             cand.sort_unstable();
             cand.dedup();
-            cand.iter().filter(|&&i| i != h && counts[i as usize] >= s).count()
+            cand.iter()
+                .filter(|&&i| i != h && counts[i as usize] >= s)
+                .count()
         } else {
             let seen = split.train.items_of(case.user);
             (0..counts.len() as u32)
@@ -82,11 +84,20 @@ fn popularity_p1_p2_match_independent_computations() {
         .ks([10])
         .metrics([MetricKind::Hr, MetricKind::Ndcg])
         .latency_users(0);
-    let r1 = FullRanking::new().config(cfg.clone()).evaluate(&model, &p1).unwrap();
-    let r2 = SampledCandidates::new(99, 0).config(cfg).evaluate(&model, &p2).unwrap();
+    let r1 = FullRanking::new()
+        .config(cfg.clone())
+        .evaluate(&model, &p1)
+        .unwrap();
+    let r2 = SampledCandidates::new(99, 0)
+        .config(cfg)
+        .evaluate(&model, &p2)
+        .unwrap();
     let got = |r: &recs::Report| (r.get("hr@10").unwrap(), r.get("ndcg@10").unwrap());
     let (g1, g2) = (got(&r1), got(&r2));
-    eprintln!("recs   P1 hr@10 {:.6} ndcg@10 {:.6} | P2 hr@10 {:.6} ndcg@10 {:.6}", g1.0, g1.1, g2.0, g2.1);
+    eprintln!(
+        "recs   P1 hr@10 {:.6} ndcg@10 {:.6} | P2 hr@10 {:.6} ndcg@10 {:.6}",
+        g1.0, g1.1, g2.0, g2.1
+    );
     assert_eq!(r1.n_missing + r2.n_missing, 0);
 
     let close = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9;
@@ -98,9 +109,17 @@ fn popularity_p1_p2_match_independent_computations() {
 
     match numpy_figures() {
         Ok(v) => {
-            let fig = |p: &str| (v[p]["hr@10"].as_f64().unwrap(), v[p]["ndcg@10"].as_f64().unwrap());
+            let fig = |p: &str| {
+                (
+                    v[p]["hr@10"].as_f64().unwrap(),
+                    v[p]["ndcg@10"].as_f64().unwrap(),
+                )
+            };
             let (n1, n2) = (fig("p1"), fig("p2"));
-            eprintln!("numpy  P1 hr@10 {:.6} ndcg@10 {:.6} | P2 hr@10 {:.6} ndcg@10 {:.6}", n1.0, n1.1, n2.0, n2.1);
+            eprintln!(
+                "numpy  P1 hr@10 {:.6} ndcg@10 {:.6} | P2 hr@10 {:.6} ndcg@10 {:.6}",
+                n1.0, n1.1, n2.0, n2.1
+            );
             assert_eq!(v["users"].as_u64(), Some(6040));
             assert!(close(g1, n1), "P1 recs {g1:?} vs numpy {n1:?}");
             assert!(close(g2, n2), "P2 recs {g2:?} vs numpy {n2:?}");

@@ -35,12 +35,7 @@ impl Recommender for Table {
     }
 }
 
-fn split(
-    n_users: usize,
-    n_items: usize,
-    train: &[(u32, u32)],
-    cases: Vec<TestCase>,
-) -> Split {
+fn split(n_users: usize, n_items: usize, train: &[(u32, u32)], cases: Vec<TestCase>) -> Split {
     let recs: Vec<Record> = train
         .iter()
         .map(|&(user, item)| Record {
@@ -151,7 +146,9 @@ fn constant_model_gets_no_hit_under_either_protocol() {
         vec![case(0, &[0], Some(&negs)), case(1, &[3, 4], Some(&negs))],
     );
     for report in [
-        FullRanking::new().config(quiet().ks([10])).evaluate(&model, &s),
+        FullRanking::new()
+            .config(quiet().ks([10]))
+            .evaluate(&model, &s),
         SampledCandidates::new(5, 1)
             .config(quiet().ks([10]))
             .evaluate(&model, &s),
@@ -187,7 +184,13 @@ fn sampled_candidates_use_given_negatives_and_drop_duplicates() {
         unknown: vec![],
     };
     let s = split(1, 10, &[], vec![case(0, &[5], Some(&[1, 5, 7, 7, 9]))]);
-    let r = run(&model, &s, &Protocol::SampledCandidates { n: 3, seed: 0 }, 10).unwrap();
+    let r = run(
+        &model,
+        &s,
+        &Protocol::SampledCandidates { n: 3, seed: 0 },
+        10,
+    )
+    .unwrap();
     assert_eq!(r.items_of(0), Some(vec![9, 7, 5, 1]));
 }
 
@@ -199,18 +202,30 @@ fn sampled_negatives_exclude_train_and_test_and_are_reproducible() {
         scores: vec![scores; 4],
         unknown: vec![],
     };
-    let train: Vec<(u32, u32)> = (0..4).flat_map(|u| (0..20).map(move |i| (u, i * 2 + u % 2))).collect();
+    let train: Vec<(u32, u32)> = (0..4)
+        .flat_map(|u| (0..20).map(move |i| (u, i * 2 + u % 2)))
+        .collect();
     let cases: Vec<TestCase> = (0..4).map(|u| case(u, &[41 + u, 45], None)).collect();
     let s = split(4, n_items, &train, cases);
     let p = Protocol::SampledCandidates { n: 7, seed: 11 };
     let a = run(&model, &s, &p, 100).unwrap();
     assert_eq!(a.per_user, run(&model, &s, &p, 100).unwrap().per_user);
-    let other = run(&model, &s, &Protocol::SampledCandidates { n: 7, seed: 12 }, 100).unwrap();
+    let other = run(
+        &model,
+        &s,
+        &Protocol::SampledCandidates { n: 7, seed: 12 },
+        100,
+    )
+    .unwrap();
     assert_ne!(a.per_user, other.per_user);
     for c in &s.test.cases {
         let list = a.items_of(c.user).unwrap();
         assert_eq!(list.len(), 7 + 2);
-        let negatives: Vec<u32> = list.iter().copied().filter(|i| !c.items.contains(i)).collect();
+        let negatives: Vec<u32> = list
+            .iter()
+            .copied()
+            .filter(|i| !c.items.contains(i))
+            .collect();
         assert_eq!(negatives.len(), 7);
         for i in negatives {
             assert!(!s.train.items_of(c.user).contains(&i));
@@ -264,12 +279,18 @@ fn bad_inputs_are_refused() {
     let out = run(&model, &ok, &Protocol::default(), 1).unwrap();
     assert!(matches!(
         measure(&out, &ok.test, &dup),
-        Err(Error::InvalidParam { name: "metrics", .. })
+        Err(Error::InvalidParam {
+            name: "metrics",
+            ..
+        })
     ));
     let deep: Vec<Box<dyn Metric>> = vec![Box::new(Hr::new(2))];
     assert!(matches!(
         measure(&out, &ok.test, &deep),
-        Err(Error::InvalidParam { name: "metrics", .. })
+        Err(Error::InvalidParam {
+            name: "metrics",
+            ..
+        })
     ));
     assert!(matches!(
         measure(&out, &TestSet::default(), &[]),
@@ -280,17 +301,25 @@ fn bad_inputs_are_refused() {
         Err(Error::InvalidParam { name: "k_max", .. })
     ));
     assert!(matches!(
-        run(&model, &ok, &Protocol::SampledCandidates { n: 0, seed: 0 }, 1),
+        run(
+            &model,
+            &ok,
+            &Protocol::SampledCandidates { n: 0, seed: 0 },
+            1
+        ),
         Err(Error::InvalidParam { name: "n", .. })
     ));
     for bad in [
-        split(2, 3, &[], vec![case(0, &[1], None)]),                  // shape
-        split(2, 2, &[], vec![case(0, &[2], None)]),                  // item range
-        split(2, 2, &[], vec![case(0, &[0], Some(&[5]))]),            // negative range
+        split(2, 3, &[], vec![case(0, &[1], None)]), // shape
+        split(2, 2, &[], vec![case(0, &[2], None)]), // item range
+        split(2, 2, &[], vec![case(0, &[0], Some(&[5]))]), // negative range
         split(2, 2, &[], vec![case(0, &[0], None), case(0, &[1], None)]), // user twice
     ] {
         assert!(
-            matches!(run(&model, &bad, &Protocol::default(), 1), Err(Error::Data(_))),
+            matches!(
+                run(&model, &bad, &Protocol::default(), 1),
+                Err(Error::Data(_))
+            ),
             "{:?}",
             bad.test
         );
@@ -419,7 +448,7 @@ fn table_split() -> impl Strategy<Value = (Vec<Vec<f32>>, Split, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn full_ranking_equals_brute_force((scores, s, k) in table_split(), exclude_train in any::<bool>()) {

@@ -42,7 +42,10 @@ use crate::{Error, Result};
 pub fn measure(run: &Run, test: &TestSet, metrics: &[Box<dyn Metric>]) -> Result<Report> {
     let start = Instant::now();
     let labels = check_unique(metrics)?;
-    if let Some(m) = metrics.iter().find(|m| m.k().is_some_and(|k| k > run.k_max)) {
+    if let Some(m) = metrics
+        .iter()
+        .find(|m| m.k().is_some_and(|k| k > run.k_max))
+    {
         return Err(Error::param(
             "metrics",
             "cut-offs no larger than the run's k_max",
@@ -52,7 +55,8 @@ pub fn measure(run: &Run, test: &TestSet, metrics: &[Box<dyn Metric>]) -> Result
     if test.is_empty() {
         return Err(Error::Data("the test set has no user".into()));
     }
-    let lists: Vec<Option<Vec<ItemIdx>>> = test.cases.iter().map(|c| run.items_of(c.user)).collect();
+    let lists: Vec<Option<Vec<ItemIdx>>> =
+        test.cases.iter().map(|c| run.items_of(c.user)).collect();
     let present: Vec<&[ItemIdx]> = lists.iter().flatten().map(Vec::as_slice).collect();
     let mut summary = BTreeMap::new();
     let mut columns = BTreeMap::new();

@@ -368,9 +368,9 @@ impl FromStr for MetricKind {
 /// # Errors
 /// [`Error::InvalidParam`] for an unknown name or a cut-off that is not an integer >= 1.
 pub fn parse_metric(label: &str, n_items: usize) -> Result<Box<dyn Metric>> {
-    let (name, k) = label.split_once('@').ok_or_else(|| {
-        Error::param("metric", "a label such as `ndcg@10`", label.to_string())
-    })?;
+    let (name, k) = label
+        .split_once('@')
+        .ok_or_else(|| Error::param("metric", "a label such as `ndcg@10`", label.to_string()))?;
     let kind: MetricKind = name.parse()?;
     let k = k
         .trim()
@@ -442,7 +442,10 @@ mod tests {
         let truth = [3, 8];
         let idcg = 1.0 + 1.0 / 3f64.log2();
         assert!(close(Ndcg::new(3).measure(&ranked, &truth), 1.5 / idcg));
-        assert!(close(Map::new(3).measure(&ranked, &truth), (1.0 + 2.0 / 3.0) / 2.0));
+        assert!(close(
+            Map::new(3).measure(&ranked, &truth),
+            (1.0 + 2.0 / 3.0) / 2.0
+        ));
         assert!(close(Precision::new(3).measure(&ranked, &truth), 2.0 / 3.0));
         assert!(close(Recall::new(3).measure(&ranked, &truth), 1.0));
         assert!(close(Recall::new(2).measure(&ranked, &truth), 0.5));
@@ -487,7 +490,10 @@ mod tests {
                 "{bad}"
             );
         }
-        let ms = vec![parse_metric("hr@10", 5).unwrap(), Box::new(Hr::new(10)) as _];
+        let ms = vec![
+            parse_metric("hr@10", 5).unwrap(),
+            Box::new(Hr::new(10)) as _,
+        ];
         assert!(matches!(
             check_unique(&ms),
             Err(Error::InvalidParam { name: "metrics", got, .. }) if got == "hr@10"

@@ -125,11 +125,9 @@ impl Report {
     /// One header line and one data line: identity, every summary metric (label order), then
     /// costs. Reports with the same metrics concatenate into one table (skip later headers).
     pub fn to_csv(&self) -> String {
-        let mut head: Vec<String> = [
-            "name", "model", "split", "protocol", "users", "missing",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut head: Vec<String> = ["name", "model", "split", "protocol", "users", "missing"]
+            .map(String::from)
+            .to_vec();
         let mut row = vec![
             self.name.clone(),
             self.model.clone(),
@@ -331,7 +329,10 @@ fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
 pub fn markdown_table<S: AsRef<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let n = header.len();
     let cell = |r: &Vec<String>, c: usize| r.get(c).map_or("", String::as_str).replace('|', "\\|");
-    let mut width: Vec<usize> = header.iter().map(|h| h.as_ref().chars().count().max(3)).collect();
+    let mut width: Vec<usize> = header
+        .iter()
+        .map(|h| h.as_ref().chars().count().max(3))
+        .collect();
     let mut numeric = vec![true; n];
     for r in rows {
         for c in 0..n {
@@ -401,9 +402,14 @@ mod tests {
             n_items: 100,
             n_users: 3,
             n_missing: 0,
-            summary: [("hr@10", 0.5), ("ndcg@10", 0.25), ("hr@5", 0.25), ("mrr@5", 0.1)]
-                .map(|(l, v)| (l.to_string(), v))
-                .into(),
+            summary: [
+                ("hr@10", 0.5),
+                ("ndcg@10", 0.25),
+                ("hr@5", 0.25),
+                ("mrr@5", 0.1),
+            ]
+            .map(|(l, v)| (l.to_string(), v))
+            .into(),
             per_user: None,
             timings: Timings {
                 eval_seconds: 0.5,
@@ -419,7 +425,9 @@ mod tests {
 
     #[test]
     fn comparison_table_has_one_row_per_model_and_k() {
-        let a = report("a, the first").with_train_seconds(1.5).with_model_size(2_500_000);
+        let a = report("a, the first")
+            .with_train_seconds(1.5)
+            .with_model_size(2_500_000);
         let mut b = report("b");
         b.timings.latency = Some(Latency {
             users: 3,
@@ -446,7 +454,10 @@ mod tests {
         assert!(lines[5].ends_with("|  0.125 |  0.500 |"), "{}", lines[5]);
         let csv = table_csv(&[a, b]);
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "model,k,HR@K,NDCG@K,train_seconds,size_MB,p50_ms,p95_ms");
+        assert_eq!(
+            lines[0],
+            "model,k,HR@K,NDCG@K,train_seconds,size_MB,p50_ms,p95_ms"
+        );
         assert_eq!(lines[1], "\"a, the first\",5,0.2500,,1.50,2.50,,");
         assert_eq!(lines[4], "b,10,0.5000,0.2500,,,0.125,0.500");
     }
@@ -457,7 +468,10 @@ mod tests {
         let csv = r.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "name,model,split,protocol,users,missing,hr@10,hr@5,mrr@5,ndcg@10,train_seconds,eval_seconds,model_size_bytes,p50_ms,p95_ms");
-        assert_eq!(lines[1], "p,popularity,toy,full,3,0,0.5,0.25,0.1,0.25,,0.5,,,");
+        assert_eq!(
+            lines[1],
+            "p,popularity,toy,full,3,0,0.5,0.25,0.1,0.25,,0.5,,,"
+        );
         let md = r.to_markdown();
         assert!(md.contains("| ndcg@10 | 0.2500 |"), "{md}");
         assert!(md.contains("train - s, eval 0.500 s, size - MB"), "{md}");

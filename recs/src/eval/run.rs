@@ -618,7 +618,14 @@ mod tests {
             "sampled".parse::<Protocol>().unwrap(),
             Protocol::SampledCandidates { n: 99, seed: 0 }
         );
-        for bad in ["", "ful", "sampled:x", "sampled:0", "sampled:1:2:3", "full:1"] {
+        for bad in [
+            "",
+            "ful",
+            "sampled:x",
+            "sampled:0",
+            "sampled:1:2:3",
+            "full:1",
+        ] {
             assert!(bad.parse::<Protocol>().is_err(), "{bad}");
         }
     }

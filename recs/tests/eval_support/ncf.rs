@@ -17,9 +17,16 @@ pub fn data_dir() -> PathBuf {
 /// The NCF folder when its three files are there, else the reason it is not.
 pub fn ncf_dir() -> Result<PathBuf, String> {
     let d = data_dir().join("ml-1m-ncf");
-    for f in ["ml-1m.train.pairs.gz", "ml-1m.test.rating", "ml-1m.test.negative"] {
+    for f in [
+        "ml-1m.train.pairs.gz",
+        "ml-1m.test.rating",
+        "ml-1m.test.negative",
+    ] {
         if !d.join(f).is_file() {
-            return Err(format!("{} not found (set RECS_DATA_DIR)", d.join(f).display()));
+            return Err(format!(
+                "{} not found (set RECS_DATA_DIR)",
+                d.join(f).display()
+            ));
         }
     }
     Ok(d)
@@ -36,7 +43,11 @@ fn lines(path: &Path) -> Vec<String> {
     } else {
         Box::new(BufReader::new(file))
     };
-    reader.lines().map(Result::unwrap).filter(|l| !l.trim().is_empty()).collect()
+    reader
+        .lines()
+        .map(Result::unwrap)
+        .filter(|l| !l.trim().is_empty())
+        .collect()
 }
 
 /// The NCF split: train pairs (with ratings as values), one held-out item per user and, when
@@ -66,10 +77,18 @@ pub fn load(dir: &Path, with_negatives: bool) -> Split {
         .map(|l| {
             let f = fields(l);
             let (u, _) = f[0].trim_matches(['(', ')']).split_once(',').unwrap();
-            (u.parse().unwrap(), f[1..].iter().map(|x| x.parse().unwrap()).collect())
+            (
+                u.parse().unwrap(),
+                f[1..].iter().map(|x| x.parse().unwrap()).collect(),
+            )
         })
         .collect();
-    let n_users = 1 + train.iter().map(|r| r.user).chain(test.iter().map(|t| t.0)).max().unwrap() as usize;
+    let n_users = 1 + train
+        .iter()
+        .map(|r| r.user)
+        .chain(test.iter().map(|t| t.0))
+        .max()
+        .unwrap() as usize;
     let n_items = 1 + train
         .iter()
         .map(|r| r.item)
@@ -81,12 +100,24 @@ pub fn load(dir: &Path, with_negatives: bool) -> Split {
         .iter()
         .zip(&negatives)
         .map(|(&(user, item), (nu, neg))| {
-            assert_eq!(user, *nu, "test.rating and test.negative disagree on line order");
-            TestCase { user, items: vec![item], negatives: with_negatives.then(|| neg.clone()) }
+            assert_eq!(
+                user, *nu,
+                "test.rating and test.negative disagree on line order"
+            );
+            TestCase {
+                user,
+                items: vec![item],
+                negatives: with_negatives.then(|| neg.clone()),
+            }
         })
         .collect();
     Split {
-        name: if with_negatives { "ml-1m-ncf-p2" } else { "ml-1m-ncf-p1" }.into(),
+        name: if with_negatives {
+            "ml-1m-ncf-p2"
+        } else {
+            "ml-1m-ncf-p1"
+        }
+        .into(),
         train: Interactions::from_records(n_users, n_items, &train, Default::default()).unwrap(),
         test: TestSet { cases },
         users: Vocab::identity(n_users),
