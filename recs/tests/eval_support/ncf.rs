@@ -52,7 +52,7 @@ fn lines(path: &Path) -> Vec<String> {
 
 /// The NCF split: train pairs (with ratings as values), one held-out item per user and, when
 /// `with_negatives`, the 99 listed negatives of each user (protocol P2); without them P1.
-pub fn load(dir: &Path, with_negatives: bool) -> Split {
+fn load(dir: &Path, with_negatives: bool) -> Split {
     let train: Vec<Record> = lines(&dir.join("ml-1m.train.pairs.gz"))
         .iter()
         .map(|l| {
@@ -123,4 +123,14 @@ pub fn load(dir: &Path, with_negatives: bool) -> Split {
         users: Vocab::identity(n_users),
         items: Vocab::identity(n_items),
     }
+}
+
+/// The P1 split (no negatives: full ranking) and the P2 split (the listed negatives), reading
+/// the files once.
+pub fn load_p1_p2(dir: &Path) -> (Split, Split) {
+    let p2 = load(dir, true);
+    let mut p1 = p2.clone();
+    p1.name = "ml-1m-ncf-p1".into();
+    p1.test.cases.iter_mut().for_each(|c| c.negatives = None);
+    (p1, p2)
 }
