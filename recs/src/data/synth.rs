@@ -16,11 +16,13 @@
 //!   + noise) cut at its quantiles so that the rating shares are those of ML-1M
 //!   (5.6%, 10.8%, 26.1%, 34.9%, 22.6%);
 //! - **timestamps**: each user starts at a time in 2000-04 .. 2003-02 (more users early) and rates
-//!   in the order the items were drawn, with gaps of minutes and occasional breaks of weeks;
+//!   their items in random order, with gaps of minutes and occasional breaks of weeks;
 //!   timestamps strictly increase within a user.
 //!
 //! Personalised models beat popularity on this data (the held-out items of a user concentrate
-//! in the user's cluster), which is what tests and demos need. Users run in parallel, each with
+//! in the user's cluster), which is what tests and demos need. The structure is clearest when a
+//! typical user rates well under a cluster's share of the catalogue (`n_items / clusters`); a
+//! user who has exhausted their cluster picks by popularity alone. Users run in parallel, each with
 //! its own random stream, so the output does not depend on the number of threads.
 
 use rayon::prelude::*;
@@ -433,7 +435,10 @@ impl World {
         }
         let mut rng = Rng::stream(self.seed, 1_000_003 + u as u64);
         self.draw_items(u, c, &mut rng, s, drawn);
-        // Timestamps in draw order.
+        // Rating order is a random permutation: in draw order the last items would be the least
+        // popular and least in-cluster ones (sampling without replacement exhausts the head),
+        // which would bias every leave-last-out evaluation on this data.
+        rng.shuffle(drawn);
         let start = T0 + (SPAN as f64 * 0.9 * rng.gen_f64().powi(2)) as i64;
         let mut t = start;
         let mut pairs: Vec<(u32, i64)> = Vec::with_capacity(c);
