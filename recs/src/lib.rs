@@ -21,6 +21,7 @@ mod error;
 pub mod eval;
 pub mod model;
 pub mod prelude;
+pub mod stream;
 
 pub use data::{Dataset, Interactions, Split};
 pub use error::{Error, Result};
