@@ -20,7 +20,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::event::Event;
-use super::snapshot::SnapshotSet;
+use super::snapshot::{SnapshotSet, TrainingData};
 use crate::data::Dataset;
 use crate::Result;
 
@@ -107,23 +107,39 @@ impl Profile {
     /// entry, ids from the vocabularies.
     pub fn from_dataset(d: &Dataset, explicit: bool) -> Profile {
         let mut p = Profile::default();
+        p.add_dataset(d, explicit, None);
+        p
+    }
+
+    /// Profiles [`TrainingData`] from snapshots: ratings (explicit) and watches, movie ids as
+    /// the snapshot's strings, so it compares with [`Profile::from_snapshot`] like for like.
+    pub fn from_training(t: &TrainingData) -> Profile {
+        let mut p = Profile::default();
+        p.add_dataset(&t.ratings, true, Some(&t.movie_ids));
+        p.add_dataset(&t.watches, false, Some(&t.movie_ids));
+        p
+    }
+
+    fn add_dataset(&mut self, d: &Dataset, explicit: bool, names: Option<&[String]>) {
         let m = &d.interactions;
         for u in 0..m.n_users() as u32 {
             let uid = d.users.external(u).unwrap_or(i64::from(u));
             let items = m.items_of(u);
-            p.records += items.len() as u64;
+            self.records += items.len() as u64;
             if !items.is_empty() {
-                p.user_activity.insert(uid, items.len() as u64);
+                *self.user_activity.entry(uid).or_default() += items.len() as u64;
             }
             for (&i, &v) in items.iter().zip(m.values_of(u)) {
-                let iid = d.items.external(i).unwrap_or(i64::from(i));
-                *p.item_counts.entry(iid.to_string()).or_default() += 1;
+                let name = match names.and_then(|n| n.get(i as usize)) {
+                    Some(n) => n.clone(),
+                    None => d.items.external(i).unwrap_or(i64::from(i)).to_string(),
+                };
+                *self.item_counts.entry(name).or_default() += 1;
                 if explicit {
-                    p.rating_hist[rating_bin(v)] += 1;
+                    self.rating_hist[rating_bin(v)] += 1;
                 }
             }
         }
-        p
     }
 
     fn activity_hist(&self) -> [u64; ACTIVITY_BINS] {
