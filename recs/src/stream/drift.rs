@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::snapshot::{SnapshotSet, TrainingData};
-use crate::data::Dataset;
-use crate::Result;
+use std::path::Path;
+
+use crate::data::{load, Dataset, Format, LoadOptions};
+use crate::{Error, Result};
 
 const RATING_BINS: usize = 10;
 const ACTIVITY_BINS: usize = 24;
@@ -118,6 +120,29 @@ impl Profile {
         p.add_dataset(&t.ratings, true, Some(&t.movie_ids));
         p.add_dataset(&t.watches, false, Some(&t.movie_ids));
         p
+    }
+
+    /// Profiles a path: a snapshot directory (one holding `manifest-*.json`, see
+    /// [`Profile::from_snapshot`]) or a ratings file in any format [`crate::data::load`] reads
+    /// (format guessed from the name; values are treated as ratings unless all are 1.0).
+    /// `recs drift A B` is `DriftReport::compare(&Profile::from_path(a)?, &Profile::from_path(b)?, ..)`.
+    ///
+    /// # Errors
+    /// As [`Profile::from_snapshot`] or [`crate::data::load`].
+    pub fn from_path(path: &Path) -> Result<Profile> {
+        if path.is_dir() {
+            let set = SnapshotSet::open(path)?;
+            if set.manifests().is_empty() {
+                return Err(Error::Data(format!(
+                    "{}: no manifest-*.json (not a snapshot directory)",
+                    path.display()
+                )));
+            }
+            return Profile::from_snapshot(&set);
+        }
+        let (d, _) = load(path, &Format::guess(path), &LoadOptions::default())?;
+        let explicit = d.interactions.values().iter().any(|&v| v != 1.0);
+        Ok(Profile::from_dataset(&d, explicit))
     }
 
     fn add_dataset(&mut self, d: &Dataset, explicit: bool, names: Option<&[String]>) {
@@ -271,19 +296,20 @@ impl DriftReport {
                 crossed: value.is_some_and(|v| v > threshold),
             })
         };
-        let mut dists = |subject: &str, p: Option<Vec<f64>>, q: Option<Vec<f64>>, w: Option<(f64, f64)>| {
-            let both = p.zip(q);
-            push(subject, "psi", both.as_ref().map(|(p, q)| psi(p, q)), t.psi);
-            push(subject, "kl", both.as_ref().map(|(p, q)| kl(p, q)), t.kl);
-            if let Some((width, thr)) = w {
-                push(
-                    subject,
-                    "wasserstein",
-                    both.as_ref().map(|(p, q)| wasserstein(p, q, width)),
-                    thr,
-                );
-            }
-        };
+        let mut dists =
+            |subject: &str, p: Option<Vec<f64>>, q: Option<Vec<f64>>, w: Option<(f64, f64)>| {
+                let both = p.zip(q);
+                push(subject, "psi", both.as_ref().map(|(p, q)| psi(p, q)), t.psi);
+                push(subject, "kl", both.as_ref().map(|(p, q)| kl(p, q)), t.kl);
+                if let Some((width, thr)) = w {
+                    push(
+                        subject,
+                        "wasserstein",
+                        both.as_ref().map(|(p, q)| wasserstein(p, q, width)),
+                        thr,
+                    );
+                }
+            };
         dists(
             "rating",
             proportions(&a.rating_hist),
@@ -323,7 +349,12 @@ impl DriftReport {
         );
         let ratio = |n: u64| (b.records > 0).then(|| n as f64 / b.records as f64);
         push("malformed", "ratio", ratio(b.malformed), t.malformed_ratio);
-        push("out_of_range", "ratio", ratio(b.out_of_range), t.out_of_range_ratio);
+        push(
+            "out_of_range",
+            "ratio",
+            ratio(b.out_of_range),
+            t.out_of_range_ratio,
+        );
         DriftReport {
             a_records: a.records,
             b_records: b.records,
@@ -352,7 +383,11 @@ fn popularity_buckets(a: &Profile, b: &Profile) -> (Vec<u64>, Vec<u64>) {
     let mut cum = 0u64;
     for (id, c) in items {
         // Decile of the item's cumulative share (before it): 0 = head, 9 = tail.
-        let d = if total == 0 { 0 } else { (cum * 10 / total).min(9) as usize };
+        let d = if total == 0 {
+            0
+        } else {
+            (cum * 10 / total).min(9) as usize
+        };
         cum += c;
         bucket_of.insert(id.as_str(), d);
         pa[d] += c;
