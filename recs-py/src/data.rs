@@ -758,8 +758,8 @@ impl PyDataset {
     /// The interactions as a DataFrame with columns user, item, rating (and timestamp), in
     /// external ids.
     ///
-    /// >>> recs.Dataset.from_arrays([7, 8], [1, 1]).to_pandas().values.tolist()
-    /// [[7, 1, 1.0], [8, 1, 1.0]]
+    /// >>> recs.Dataset.from_arrays([7, 8], [1, 1]).to_pandas().to_dict("list")
+    /// {'user': [7, 8], 'item': [1, 1], 'rating': [1.0, 1.0]}
     fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let m = &self.interactions;
         let mut rows = Vec::with_capacity(m.nnz());
