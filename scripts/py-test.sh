@@ -38,7 +38,6 @@ echo "py-test: maturin develop --profile $PROFILE"
 maturin develop --quiet --profile "$PROFILE"
 
 cd "$ROOT"
-export MPLBACKEND="${MPLBACKEND:-Agg}"
 # One pytest run: the suite in recs-py/tests and the >>> examples of the installed package
 # (docstrings of the native module and of python/recs).
 python -m pytest -q recs-py/tests recs-py/python/recs --doctest-modules -p no:cacheprovider "$@"

@@ -38,25 +38,29 @@ struct Fitted {
 pub struct PyRecommender {
     kind: &'static str,
     fitter: Arc<FitFn>,
-    params: serde_json::Value,
+    /// The constructor's keyword arguments, as given (for `get_params` and `repr`).
+    kwargs: Py<PyDict>,
+    /// The Rust parameters as JSON (for the test that Python defaults equal Rust defaults).
+    core_params: String,
     state: RwLock<Option<Fitted>>,
 }
 
 impl PyRecommender {
     /// A model with validated parameters `params` (raises `ValueError` when out of range).
-    pub(crate) fn new<P>(params: P) -> PyResult<Self>
+    pub(crate) fn new<P>(params: P, kwargs: Py<PyDict>) -> PyResult<Self>
     where
         P: Fit + ParamGuard + Serialize + Send + Sync + 'static,
         P::Model: Persist,
         AnyModel: From<P::Model>,
     {
         params.check_ref().map_err(crate::to_pyerr)?;
-        let json = serde_json::to_value(&params)
+        let core_params = serde_json::to_string(&params)
             .map_err(|e| RecsError::new_err(format!("cannot describe parameters: {e}")))?;
         Ok(PyRecommender {
             kind: <P::Model as Persist>::KIND,
             fitter: Arc::new(move |train: &Interactions| params.fit(train).map(AnyModel::from)),
-            params: json,
+            kwargs,
+            core_params,
             state: RwLock::new(None),
         })
     }
@@ -143,55 +147,38 @@ fn batch_arrays<'py>(
     ))
 }
 
-/// Python scalar/list conversion of the JSON parameter description.
-fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use pyo3::IntoPyObjectExt;
-    Ok(match v {
-        serde_json::Value::Null => py.None().into_bound(py),
-        serde_json::Value::Bool(b) => b.into_bound_py_any(py)?,
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into_bound_py_any(py)?,
-            (None, Some(u)) => u.into_bound_py_any(py)?,
-            _ => n.as_f64().unwrap_or(f64::NAN).into_bound_py_any(py)?,
-        },
-        serde_json::Value::String(s) => s.into_bound_py_any(py)?,
-        serde_json::Value::Array(a) => {
-            let items = a
-                .iter()
-                .map(|x| json_to_py(py, x))
-                .collect::<PyResult<Vec<_>>>()?;
-            pyo3::types::PyList::new(py, items)?.into_any()
-        }
-        serde_json::Value::Object(o) => {
-            let d = PyDict::new(py);
-            for (k, x) in o {
-                d.set_item(k, json_to_py(py, x)?)?;
+/// A constructor argument as `get_params` shows it. An `f32` parameter shows its shortest
+/// decimal (0.01, not 0.009999999776482582).
+pub(crate) trait ToParam {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl ToParam for f32 {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let shortest: f64 = format!("{self}").parse().unwrap_or(f64::from(*self));
+        Ok(shortest.into_pyobject(py)?.into_any())
+    }
+}
+
+macro_rules! to_param_plain {
+    ($($t:ty),*) => {$(
+        impl ToParam for $t {
+            fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                use pyo3::IntoPyObjectExt;
+                self.clone().into_bound_py_any(py)
             }
-            d.into_any()
         }
-    })
+    )*};
 }
+to_param_plain!(f64, usize, u64, u32, bool, String);
 
-/// A float parameter stored as f32 reads back as e.g. 0.10000000149011612; show the f32 value.
-fn short_float(x: f64) -> f64 {
-    let s = format!("{}", x as f32);
-    s.parse().unwrap_or(x)
-}
-
-fn params_dict<'py>(py: Python<'py>, params: &serde_json::Value) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    if let serde_json::Value::Object(o) = params {
-        for (k, v) in o {
-            let value = match v {
-                serde_json::Value::Number(n) if n.is_f64() => {
-                    short_float(n.as_f64().unwrap_or(f64::NAN)).into_pyobject(py)?.into_any()
-                }
-                other => json_to_py(py, other)?,
-            };
-            d.set_item(k, value)?;
+impl<T: ToParam> ToParam for Option<T> {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_param(py),
+            None => Ok(py.None().into_bound(py)),
         }
     }
-    Ok(d)
 }
 
 #[pymethods]
@@ -455,6 +442,38 @@ impl PyRecommender {
         Ok((slf.get_type().getattr("from_bytes")?, (bytes,)))
     }
 
+    /// Benchmark hook: seconds per call of the core's batch ``recommend`` over ``userids``
+    /// with the training histories, measured inside Rust (no argument or result conversion).
+    /// ``py_bench.py`` compares it with the Python call to measure the binding's overhead.
+    #[pyo3(signature = (userids, N=10, repeat=1))]
+    #[allow(non_snake_case)]
+    fn _core_recommend_seconds(
+        &self,
+        py: Python<'_>,
+        userids: &Bound<'_, PyAny>,
+        N: usize,
+        repeat: usize,
+    ) -> PyResult<f64> {
+        let fitted = self.fitted()?;
+        let users = idx_vec(userids, "userids", pyo3::exceptions::PyIndexError::new_err)?;
+        let train = fitted
+            .train
+            .unwrap_or_else(|| Arc::new(Interactions::empty(0, 0)));
+        let model = fitted.model;
+        let repeat = repeat.max(1);
+        detach(py, move || {
+            let opts = RecOpts {
+                k: N,
+                ..RecOpts::default()
+            };
+            let start = std::time::Instant::now();
+            for _ in 0..repeat {
+                std::hint::black_box(model.recommend_batch(&users, &train, &opts)?);
+            }
+            Ok(start.elapsed().as_secs_f64() / repeat as f64)
+        })
+    }
+
     /// The model kind, as stored in model files (``"als"``, ``"popularity"``, ...).
     #[getter]
     fn kind(&self) -> &'static str {
@@ -473,15 +492,21 @@ impl PyRecommender {
         Ok(self.fitted()?.model.n_items())
     }
 
-    /// The constructor parameters as a dict (values as the Rust core holds them).
+    /// The constructor parameters as a dict (a copy).
     fn get_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        params_dict(py, &self.params)
+        self.kwargs.bind(py).copy()
+    }
+
+    /// The parameters as the Rust core holds them (JSON), for tests.
+    #[getter]
+    fn _core_params(&self) -> &str {
+        &self.core_params
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let py = slf.py();
         let name = slf.get_type().name()?.to_string();
-        let d = params_dict(py, &slf.get().params)?;
+        let d = slf.get().kwargs.bind(py);
         let mut parts = Vec::new();
         for (k, v) in d.iter() {
             parts.push(format!("{}={}", k.str()?, v.repr()?));
@@ -523,7 +548,9 @@ fn factors_array<'py>(
 macro_rules! py_model {
     (
         $(#[doc = $doc:literal])*
-        $py:ident, $name:literal, $rust:ty { $($arg:ident : $ty:ty = $default:tt),* $(,)? }
+        $py:ident, $name:literal, $rust:ty {
+            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
+        }
     ) => {
         $(#[doc = $doc])*
         #[pyclass(extends = PyRecommender, frozen, module = "recs", name = $name)]
@@ -533,9 +560,18 @@ macro_rules! py_model {
         impl $py {
             #[new]
             #[pyo3(signature = (*, $($arg = $default),*))]
-            fn new($($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
-                let params = <$rust>::params()$(.$arg($arg))*;
-                Ok(PyClassInitializer::from(PyRecommender::new(params)?).add_subclass($py))
+            fn new(py: Python<'_>, $($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
+                let kwargs = PyDict::new(py);
+                $(kwargs.set_item(stringify!($arg), ToParam::to_param(&$arg, py)?)?;)*
+                let params = <$rust>::params()$(.$arg(py_model!(@conv $arg $($conv)?)))*;
+                let base = PyRecommender::new(params, kwargs.unbind())?;
+                Ok(PyClassInitializer::from(base).add_subclass($py))
+            }
+
+            /// The default parameters of the Rust core (JSON), for tests.
+            #[classattr]
+            fn _core_defaults() -> String {
+                serde_json::to_string(&<$rust>::params()).unwrap_or_default()
             }
         }
 
@@ -543,6 +579,8 @@ macro_rules! py_model {
             const KIND: &'static str = <$rust as Persist>::KIND;
         }
     };
+    (@conv $arg:ident) => { $arg };
+    (@conv $arg:ident $conv:path) => { $conv($arg)? };
 }
 
 trait ModelClass: PyTypeInfo {

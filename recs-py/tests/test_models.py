@@ -1,6 +1,7 @@
 """The model API, checked the same way for every model class."""
 
 import inspect
+import json
 import pickle
 import threading
 
@@ -45,6 +46,8 @@ def test_signature_defaults_equal_rust_defaults(cls):
     shown = {name: p.default for name, p in sig.parameters.items()}
     assert all(p.kind is p.KEYWORD_ONLY for p in sig.parameters.values())
     assert shown == cls().get_params()
+    # The Rust params built from the Python defaults are exactly `X::params()`.
+    assert json.loads(cls()._core_params) == json.loads(cls._core_defaults)
     assert cls.__doc__ and ">>>" in cls.__doc__
     for name in shown:
         assert name in cls.__doc__, f"{cls.__name__} docstring does not document {name}"
