@@ -556,10 +556,7 @@ fn lookup<'py>(
 
 /// A DataFrame column as external integer ids, factorizing non-integer columns.
 /// Returns the ids and, when factorized, the labels (index = id).
-fn id_column<'py>(
-    col: &Bound<'py, PyAny>,
-    name: &str,
-) -> PyResult<(Vec<i64>, Option<Py<PyAny>>)> {
+fn id_column<'py>(col: &Bound<'py, PyAny>, name: &str) -> PyResult<(Vec<i64>, Option<Py<PyAny>>)> {
     let py = col.py();
     let pd = py.import("pandas")?;
     let is_int: bool = pd
@@ -775,9 +772,7 @@ impl PyDataset {
         if let Some(t) = m.timestamps() {
             cols.set_item("timestamp", PyArray1::from_slice(py, t))?;
         }
-        py.import("pandas")?
-            .getattr("DataFrame")?
-            .call1((cols,))
+        py.import("pandas")?.getattr("DataFrame")?.call1((cols,))
     }
     fn __repr__(&self) -> String {
         format!(

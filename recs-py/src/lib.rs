@@ -6,6 +6,8 @@
 //! `recs::Error` do that, and [`to_pyerr`] is the one place where core errors become Python
 //! exceptions. One file per area: `data.rs`, `model.rs`, `eval.rs`, `registry.rs`.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{

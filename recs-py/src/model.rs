@@ -11,9 +11,9 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
+use rayon::prelude::*;
 use recs::data::{Interactions, ItemIdx, UserIdx};
 use recs::model::{AnyModel, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::{idx_scalar, idx_vec, interactions_arg, is_native, is_scalar, sparse_rows};
@@ -94,7 +94,7 @@ impl PyRecommender {
         model: AnyModel,
     ) -> PyResult<Bound<'py, PyAny>> {
         let kind = model.kind();
-        let cls = if cls.is(&py.get_type::<PyRecommender>()) {
+        let cls = if cls.is(py.get_type::<PyRecommender>()) {
             class_for_kind(py, kind)?
         } else {
             cls.clone()
@@ -288,9 +288,11 @@ impl PyRecommender {
                 candidates: candidates.as_deref(),
             };
             match &history {
-                History::ByUser(data) if users.len() == 1 => {
-                    Ok(vec![model.recommend(users[0], data.items_of(users[0]), &opts)?])
-                }
+                History::ByUser(data) if users.len() == 1 => Ok(vec![model.recommend(
+                    users[0],
+                    data.items_of(users[0]),
+                    &opts,
+                )?]),
                 History::ByUser(data) => model.recommend_batch(&users, data, &opts),
                 History::Rows(rows) => users
                     .par_iter()
