@@ -7,14 +7,27 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use recs::data::{Duplicates, Interactions, Record, Vocab};
+use pyo3::types::{PyDict, PyList};
+use std::path::PathBuf;
+
+use recs::data::split::{Cut, Holdout};
+use recs::data::synth::SynthParams;
+use recs::data::{Dataset, Duplicates, Format, Interactions, LoadOptions, Record, Split, Vocab};
 
 use crate::detach;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInteractions>()?;
     m.add_class::<PyDataset>()?;
+    m.add_class::<PySplit>()?;
+    m.add_function(wrap_pyfunction!(load_movielens, m)?)?;
+    m.add_function(wrap_pyfunction!(load_movies, m)?)?;
+    m.add_function(wrap_pyfunction!(load_ncf, m)?)?;
+    m.add_function(wrap_pyfunction!(synthetic, m)?)?;
+    m.add_function(wrap_pyfunction!(leave_last_out, m)?)?;
+    m.add_function(wrap_pyfunction!(leave_last_n, m)?)?;
+    m.add_function(wrap_pyfunction!(random_holdout, m)?)?;
+    m.add_function(wrap_pyfunction!(temporal_cut, m)?)?;
     Ok(())
 }
 
@@ -155,10 +168,8 @@ pub(crate) fn interactions_arg(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Interacti
     if let Ok(d) = obj.cast::<PyDataset>() {
         return Ok(d.get().interactions.clone());
     }
-    if let Ok(train) = obj.getattr("train") {
-        if let Ok(x) = train.cast::<PyInteractions>() {
-            return Ok(x.get().inner.clone());
-        }
+    if let Ok(s) = obj.cast::<PySplit>() {
+        return Ok(s.get().train.clone());
     }
     if obj.hasattr("tocsr")? {
         return Ok(Arc::new(interactions_from_sparse(obj)?));
@@ -171,7 +182,9 @@ pub(crate) fn interactions_arg(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Interacti
 
 /// Whether `obj` is a recs-native matrix (rows indexed by user) rather than a scipy matrix.
 pub(crate) fn is_native(obj: &Bound<'_, PyAny>) -> bool {
-    obj.cast::<PyInteractions>().is_ok() || obj.cast::<PyDataset>().is_ok()
+    obj.cast::<PyInteractions>().is_ok()
+        || obj.cast::<PyDataset>().is_ok()
+        || obj.cast::<PySplit>().is_ok()
 }
 
 /// Converts a scipy matrix (rows aligned with a batch of users, as implicit's `user_items`).
@@ -448,52 +461,60 @@ pub struct PyDataset {
     pub(crate) interactions: Arc<Interactions>,
     pub(crate) users: Arc<Vocab>,
     pub(crate) items: Arc<Vocab>,
+    /// Input position of each stored entry (`Dataset::order`), for the splitters' tie rule.
+    order: Option<Arc<Vec<u32>>>,
     /// Original labels when the ids were factorized (non-integer ids); index = dense index.
     user_labels: Option<Py<PyAny>>,
     item_labels: Option<Py<PyAny>>,
 }
 
 impl PyDataset {
-    pub(crate) fn from_parts(interactions: Interactions, users: Vocab, items: Vocab) -> Self {
+    pub(crate) fn from_dataset(d: Dataset) -> Self {
         PyDataset {
-            interactions: Arc::new(interactions),
-            users: Arc::new(users),
-            items: Arc::new(items),
+            interactions: Arc::new(d.interactions),
+            users: Arc::new(d.users),
+            items: Arc::new(d.items),
+            order: d.order.map(Arc::new),
             user_labels: None,
             item_labels: None,
         }
     }
+
+    /// Ships the parts needed by a splitter into a closure that runs without the GIL.
+    pub(crate) fn parts(&self) -> DatasetParts {
+        DatasetParts {
+            interactions: self.interactions.clone(),
+            users: self.users.clone(),
+            items: self.items.clone(),
+            order: self.order.clone(),
+        }
+    }
+
+    fn labels(&self, py: Python<'_>) -> (Option<Py<PyAny>>, Option<Py<PyAny>>) {
+        (
+            self.user_labels.as_ref().map(|l| l.clone_ref(py)),
+            self.item_labels.as_ref().map(|l| l.clone_ref(py)),
+        )
+    }
 }
 
-/// Builds interactions + vocabularies from external ids, first-seen order.
-fn build_dataset(
-    users: &[i64],
-    items: &[i64],
-    values: Option<&[f32]>,
-    timestamps: Option<&[i64]>,
-    dups: Duplicates,
-) -> recs::Result<(Interactions, Vocab, Vocab)> {
-    let n = users.len();
-    if items.len() != n
-        || values.is_some_and(|v| v.len() != n)
-        || timestamps.is_some_and(|t| t.len() != n)
-    {
-        return Err(recs::Error::Data(format!(
-            "users, items, ratings and timestamps must have the same length (users has {n})"
-        )));
+/// `Send` parts of a [`PyDataset`] (no Python objects).
+pub(crate) struct DatasetParts {
+    interactions: Arc<Interactions>,
+    users: Arc<Vocab>,
+    items: Arc<Vocab>,
+    order: Option<Arc<Vec<u32>>>,
+}
+
+impl DatasetParts {
+    pub(crate) fn to_dataset(&self) -> Dataset {
+        Dataset {
+            interactions: (*self.interactions).clone(),
+            users: (*self.users).clone(),
+            items: (*self.items).clone(),
+            order: self.order.as_ref().map(|o| (**o).clone()),
+        }
     }
-    let mut uv = Vocab::new();
-    let mut iv = Vocab::new();
-    let records: Vec<Record> = (0..n)
-        .map(|k| Record {
-            user: uv.index_or_insert(users[k]),
-            item: iv.index_or_insert(items[k]),
-            value: values.map_or(1.0, |v| v[k]),
-            timestamp: timestamps.map(|t| t[k]),
-        })
-        .collect();
-    let m = Interactions::from_records(uv.len(), iv.len(), &records, dups)?;
-    Ok((m, uv, iv))
 }
 
 /// Maps external ids to dense indices through a vocabulary or factorized labels.
@@ -621,8 +642,8 @@ impl PyDataset {
         let ratings = ratings.map(|v| f32_vec(v, "ratings")).transpose()?;
         let timestamps = timestamps.map(|t| int_vec(t, "timestamps")).transpose()?;
         let dups = parse_duplicates(duplicates)?;
-        let (m, uv, iv) = detach(py, move || {
-            build_dataset(
+        let d = detach(py, move || {
+            Dataset::from_external(
                 &users,
                 &items,
                 ratings.as_deref(),
@@ -630,7 +651,7 @@ impl PyDataset {
                 dups,
             )
         })?;
-        Ok(Self::from_parts(m, uv, iv))
+        Ok(Self::from_dataset(d))
     }
 
     /// Builds a dataset from a pandas DataFrame with one row per interaction.
@@ -686,8 +707,8 @@ impl PyDataset {
             .map(|c| timestamp_column(&c, "timestamp"))
             .transpose()?;
         let dups = parse_duplicates(duplicates)?;
-        let (m, uv, iv) = detach(py, move || {
-            build_dataset(
+        let d = detach(py, move || {
+            Dataset::from_external(
                 &users,
                 &items,
                 ratings.as_deref(),
@@ -695,7 +716,7 @@ impl PyDataset {
                 dups,
             )
         })?;
-        let mut ds = Self::from_parts(m, uv, iv);
+        let mut ds = Self::from_dataset(d);
         ds.user_labels = user_labels;
         ds.item_labels = item_labels;
         Ok(ds)
@@ -780,6 +801,336 @@ impl PyDataset {
             self.interactions.n_users(),
             self.interactions.n_items(),
             self.interactions.nnz()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loaders and the synthetic generator
+// ---------------------------------------------------------------------------------------------
+
+fn load_options(skip_bad_lines: bool, duplicates: &str) -> PyResult<LoadOptions> {
+    Ok(LoadOptions {
+        skip_bad_lines,
+        duplicates: parse_duplicates(duplicates)?,
+    })
+}
+
+/// Loads a MovieLens ratings file into a :class:`Dataset` (gzip is read transparently).
+///
+/// The format follows the file name: ``u.data`` / ``*.base`` / ``*.test`` are ML-100K
+/// (tab-separated ``user item rating timestamp``), ``*.dat`` is ML-1M / ML-10M
+/// (``UserID::MovieID::Rating[::Timestamp]``), ``*.csv`` is CSV with a header, anything else
+/// tab-separated. Ids keep their MovieLens values (``user_ids``, ``item_ids``).
+///
+/// ``skip_bad_lines`` skips lines that do not parse instead of raising ``ValueError`` (naming
+/// file, line and field); ``duplicates`` merges repeated (user, item) pairs (see
+/// :meth:`Interactions.from_arrays`). Raises ``OSError`` when the file cannot be read.
+///
+/// >>> import os, tempfile
+/// >>> path = os.path.join(tempfile.mkdtemp(), "ratings.dat")
+/// >>> _ = open(path, "w").write("1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n")
+/// >>> ds = recs.load_movielens(path)
+/// >>> ds, ds.item_ids.tolist()
+/// (Dataset(n_users=2, n_items=2, nnz=3), [1193, 661])
+#[pyfunction]
+#[pyo3(signature = (path, *, skip_bad_lines=false, duplicates="last"))]
+fn load_movielens(
+    py: Python<'_>,
+    path: PathBuf,
+    skip_bad_lines: bool,
+    duplicates: &str,
+) -> PyResult<PyDataset> {
+    let opts = load_options(skip_bad_lines, duplicates)?;
+    let (d, _report) = detach(py, move || {
+        recs::data::load(&path, &Format::guess(&path), &opts)
+    })?;
+    Ok(PyDataset::from_dataset(d))
+}
+
+/// Loads the movie titles and genres of MovieLens: ML-100K ``u.item`` or ML-1M ``movies.dat``
+/// (chosen by file name; both are Latin-1 text).
+///
+/// Returns columns ``item`` (the MovieLens id), ``title`` and ``genres`` (``|``-joined) as a
+/// pandas DataFrame, or as a dict of lists when pandas is not installed.
+///
+/// >>> import os, tempfile
+/// >>> path = os.path.join(tempfile.mkdtemp(), "movies.dat")
+/// >>> _ = open(path, "w").write("1::Toy Story (1995)::Animation|Children's|Comedy\n")
+/// >>> recs.load_movies(path)["title"][0]
+/// 'Toy Story (1995)'
+#[pyfunction]
+fn load_movies<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let is_100k = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("u.item"));
+    let movies = detach(py, move || {
+        if is_100k {
+            recs::data::load_ml100k_items(&path)
+        } else {
+            recs::data::load_movies(&path)
+        }
+    })?;
+    let cols = PyDict::new(py);
+    cols.set_item(
+        "item",
+        PyArray1::from_vec(py, movies.iter().map(|m| m.id).collect()),
+    )?;
+    cols.set_item(
+        "title",
+        movies.iter().map(|m| m.title.as_str()).collect::<Vec<_>>(),
+    )?;
+    cols.set_item(
+        "genres",
+        movies.iter().map(|m| m.genres.join("|")).collect::<Vec<_>>(),
+    )?;
+    crate::eval::frame(py, cols)
+}
+
+/// Loads the NCF pre-split files (dense ids): training ratings, one held-out rating per user
+/// and, optionally, each user's sampled negatives. Returns a :class:`Split` named ``"ncf"``.
+#[pyfunction]
+#[pyo3(signature = (train, test, negatives=None))]
+fn load_ncf(
+    py: Python<'_>,
+    train: PathBuf,
+    test: PathBuf,
+    negatives: Option<PathBuf>,
+) -> PyResult<PySplit> {
+    let s = detach(py, move || {
+        recs::data::load_ncf(&train, &test, negatives.as_deref())
+    })?;
+    Ok(PySplit::new(s, None, None))
+}
+
+/// Generates MovieLens-shaped data with latent taste clusters (deterministic in ``seed``):
+/// ``n_users × n_items`` with exactly ``n_interactions`` distinct pairs, ratings 1–5 and
+/// timestamps. Ids are ``0..n``. Personalised models beat popularity on it.
+///
+/// ``clusters`` defaults to 10 (``n_items`` when fewer); ``affinity`` is the probability of
+/// picking an item of the user's own cluster; the exponents shape item popularity and user
+/// activity (see the Rust ``SynthParams``). Raises ``ValueError`` for values out of range.
+///
+/// >>> ds = recs.synthetic(100, 50, 2000, seed=1)
+/// >>> ds.interactions.nnz, ds.n_users
+/// (2000, 100)
+#[pyfunction]
+#[pyo3(signature = (n_users, n_items, n_interactions, *, seed=42, clusters=None, affinity=0.6, popularity_exponent=2.0, activity_exponent=1.3))]
+#[allow(clippy::too_many_arguments)]
+fn synthetic(
+    py: Python<'_>,
+    n_users: usize,
+    n_items: usize,
+    n_interactions: usize,
+    seed: u64,
+    clusters: Option<usize>,
+    affinity: f64,
+    popularity_exponent: f64,
+    activity_exponent: f64,
+) -> PyResult<PyDataset> {
+    let mut p = SynthParams::new(n_users, n_items, n_interactions)
+        .seed(seed)
+        .affinity(affinity)
+        .popularity_exponent(popularity_exponent)
+        .activity_exponent(activity_exponent);
+    if let Some(k) = clusters {
+        p = p.clusters(k);
+    }
+    let d = detach(py, move || p.generate())?;
+    Ok(PyDataset::from_dataset(d))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splits
+// ---------------------------------------------------------------------------------------------
+
+/// A train/test split: ``train`` interactions for ``fit`` and held-out items per test user.
+///
+/// ``train`` keeps the dataset's shape and ids (``user_ids`` / ``item_ids``). The held-out part
+/// is ``test`` (an :class:`Interactions` of the same shape holding only test entries),
+/// ``test_users`` (users with held-out items, sorted) and :meth:`test_cases` (with the
+/// negatives of a sampled-candidates split such as NCF's).
+///
+/// >>> ds = recs.Dataset.from_arrays([1, 1, 1, 2, 2], [10, 11, 12, 10, 12], timestamps=[5, 9, 7, 1, 2])
+/// >>> split = recs.leave_last_out(ds)
+/// >>> split
+/// Split(name='leave-last-out', train_nnz=3, test_users=2, test_items=2)
+/// >>> split.item_ids[split.test.items_of(0)].tolist()
+/// [11]
+#[pyclass(frozen, module = "recs", name = "Split")]
+pub struct PySplit {
+    pub(crate) inner: Arc<Split>,
+    train: Arc<Interactions>,
+    user_labels: Option<Py<PyAny>>,
+    item_labels: Option<Py<PyAny>>,
+}
+
+impl PySplit {
+    pub(crate) fn new(s: Split, user_labels: Option<Py<PyAny>>, item_labels: Option<Py<PyAny>>) -> Self {
+        PySplit {
+            train: Arc::new(s.train.clone()),
+            inner: Arc::new(s),
+            user_labels,
+            item_labels,
+        }
+    }
+}
+
+fn split_from<F>(py: Python<'_>, ds: &PyDataset, f: F) -> PyResult<PySplit>
+where
+    F: FnOnce(&Dataset) -> recs::Result<Split> + Send,
+{
+    let parts = ds.parts();
+    let s = detach(py, move || f(&parts.to_dataset()))?;
+    let (ul, il) = ds.labels(py);
+    Ok(PySplit::new(s, ul, il))
+}
+
+/// Holds out each user's latest interaction (largest timestamp, ties by input order); users
+/// with a single interaction stay in train. See :class:`Split`.
+#[pyfunction]
+fn leave_last_out(py: Python<'_>, dataset: PyRef<'_, PyDataset>) -> PyResult<PySplit> {
+    split_from(py, &dataset, recs::data::split::leave_last_out)
+}
+
+/// Holds out each user's ``n`` latest interactions; users with ``n`` or fewer stay in train.
+///
+/// >>> ds = recs.synthetic(50, 40, 1000, seed=3)
+/// >>> split = recs.leave_last_n(ds, 2)
+/// >>> split.train.nnz + split.test.nnz == ds.interactions.nnz
+/// True
+#[pyfunction]
+fn leave_last_n(py: Python<'_>, dataset: PyRef<'_, PyDataset>, n: usize) -> PyResult<PySplit> {
+    split_from(py, &dataset, move |d| recs::data::split::leave_last_n(d, n))
+}
+
+/// Holds out a random ``fraction`` (or ``count``) of each user's interactions, with ``seed``.
+/// Give exactly one of ``fraction`` (in (0, 1)) and ``count`` (>= 1).
+#[pyfunction]
+#[pyo3(signature = (dataset, *, fraction=None, count=None, seed=0))]
+fn random_holdout(
+    py: Python<'_>,
+    dataset: PyRef<'_, PyDataset>,
+    fraction: Option<f64>,
+    count: Option<usize>,
+    seed: u64,
+) -> PyResult<PySplit> {
+    let holdout = match (fraction, count) {
+        (Some(f), None) => Holdout::Fraction(f),
+        (None, Some(n)) => Holdout::Count(n),
+        _ => {
+            return Err(PyValueError::new_err(
+                "give exactly one of fraction= and count=",
+            ))
+        }
+    };
+    split_from(py, &dataset, move |d| {
+        recs::data::split::random_holdout(d, holdout, seed)
+    })
+}
+
+/// Splits by time: interactions at or after ``timestamp`` (Unix seconds), or the latest
+/// ``fraction`` of all interactions, are test. Give exactly one. Needs timestamps.
+#[pyfunction]
+#[pyo3(signature = (dataset, *, timestamp=None, fraction=None))]
+fn temporal_cut(
+    py: Python<'_>,
+    dataset: PyRef<'_, PyDataset>,
+    timestamp: Option<i64>,
+    fraction: Option<f64>,
+) -> PyResult<PySplit> {
+    let cut = match (timestamp, fraction) {
+        (Some(t), None) => Cut::Timestamp(t),
+        (None, Some(f)) => Cut::Fraction(f),
+        _ => {
+            return Err(PyValueError::new_err(
+                "give exactly one of timestamp= and fraction=",
+            ))
+        }
+    };
+    split_from(py, &dataset, move |d| recs::data::split::temporal_cut(d, cut))
+}
+
+#[pymethods]
+impl PySplit {
+    /// The split's name (``"leave-last-out"``, ``"ncf"``, ...).
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+    /// Training interactions (same shape as the dataset).
+    #[getter]
+    fn train(&self) -> PyInteractions {
+        PyInteractions::new(self.train.clone())
+    }
+    /// The held-out entries as a users × items matrix (values 1.0).
+    #[getter]
+    fn test(&self, py: Python<'_>) -> PyResult<PyInteractions> {
+        let s = self.inner.clone();
+        let m = detach(py, move || {
+            let n_users = s.train.n_users();
+            let records: Vec<Record> = s
+                .test
+                .cases
+                .iter()
+                .flat_map(|c| {
+                    c.items.iter().map(|&i| Record {
+                        user: c.user,
+                        item: i,
+                        value: 1.0,
+                        timestamp: None,
+                    })
+                })
+                .collect();
+            let n_users = records
+                .iter()
+                .map(|r| r.user as usize + 1)
+                .max()
+                .unwrap_or(0)
+                .max(n_users);
+            Interactions::from_records(n_users, s.train.n_items(), &records, Duplicates::KeepLast)
+        })?;
+        Ok(PyInteractions::new(Arc::new(m)))
+    }
+    /// Users with held-out items, ascending (int32).
+    #[getter]
+    fn test_users<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i32>> {
+        let users: Vec<u32> = self.inner.test.cases.iter().map(|c| c.user).collect();
+        idx_array(py, &users)
+    }
+    /// ``[(user, items, negatives), ...]``: each test user's held-out items and, for a
+    /// sampled-candidates split, the negatives to rank them against (else ``None``).
+    fn test_cases<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for c in &self.inner.test.cases {
+            let neg = c.negatives.as_ref().map(|n| idx_array(py, n));
+            out.append((c.user, idx_array(py, &c.items), neg))?;
+        }
+        Ok(out)
+    }
+    /// External user id of each dense user index.
+    #[getter]
+    fn user_ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match &self.user_labels {
+            Some(l) => l.bind(py).clone(),
+            None => PyArray1::from_slice(py, self.inner.users.ids()).into_any(),
+        }
+    }
+    /// External item id of each dense item index.
+    #[getter]
+    fn item_ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match &self.item_labels {
+            Some(l) => l.bind(py).clone(),
+            None => PyArray1::from_slice(py, self.inner.items.ids()).into_any(),
+        }
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Split(name='{}', train_nnz={}, test_users={}, test_items={})",
+            self.inner.name,
+            self.inner.train.nnz(),
+            self.inner.test.len(),
+            self.inner.test.n_items_total()
         )
     }
 }

@@ -16,6 +16,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 
 mod data;
+mod eval;
 mod model;
 
 pyo3::create_exception!(
@@ -78,5 +79,6 @@ fn _recs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RecsError", m.py().get_type::<RecsError>())?;
     data::register(m)?;
     model::register(m)?;
+    eval::register(m)?;
     Ok(())
 }

@@ -27,6 +27,20 @@ type FitFn = dyn Fn(&Interactions) -> recs::Result<AnyModel> + Send + Sync;
 struct Fitted {
     model: Arc<AnyModel>,
     train: Option<Arc<Interactions>>,
+    /// Wall-clock seconds of `fit` (reported by the evaluators).
+    train_seconds: Option<f64>,
+}
+
+/// The fitted model behind any `recs.Recommender` instance, and its training time.
+pub(crate) fn fitted_of(obj: &Bound<'_, PyAny>) -> PyResult<(Arc<AnyModel>, Option<f64>)> {
+    let rec = obj.cast::<PyRecommender>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected a recs model (recs.ALS, ...), got {}",
+            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    let f = rec.get().fitted()?;
+    Ok((f.model, f.train_seconds))
 }
 
 /// Base class of every recs model.
@@ -110,6 +124,7 @@ impl PyRecommender {
         base.set_fitted(Fitted {
             model: Arc::new(model),
             train: None,
+            train_seconds: None,
         })?;
         Ok(obj)
     }
@@ -203,10 +218,15 @@ impl PyRecommender {
         let this = slf.get();
         let fitter = this.fitter.clone();
         let t = train.clone();
-        let model = detach(py, move || fitter(&t))?;
+        let (model, seconds) = detach(py, move || {
+            let start = std::time::Instant::now();
+            let m = fitter(&t)?;
+            Ok((m, start.elapsed().as_secs_f64()))
+        })?;
         this.set_fitted(Fitted {
             model: Arc::new(model),
             train: Some(train),
+            train_seconds: Some(seconds),
         })?;
         Ok(slf.clone())
     }
