@@ -889,6 +889,15 @@ fn load_movies<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny
 
 /// Loads the NCF pre-split files (dense ids): training ratings, one held-out rating per user
 /// and, optionally, each user's sampled negatives. Returns a :class:`Split` named ``"ncf"``.
+///
+/// >>> import os, tempfile
+/// >>> d = tempfile.mkdtemp()
+/// >>> for name, text in [("train", "0\t0\t5\n0\t1\t3\n1\t1\t4\n"), ("test", "0\t2\t4\t100\n1\t0\t5\t200\n"),
+/// ...                    ("neg", "(0,2)\t3\n(1,0)\t3\n")]:
+/// ...     _ = open(os.path.join(d, name), "w").write(text)
+/// >>> split = recs.load_ncf(os.path.join(d, "train"), os.path.join(d, "test"), os.path.join(d, "neg"))
+/// >>> split.test_cases()[0][1].tolist(), split.test_cases()[0][2].tolist()
+/// ([2], [3])
 #[pyfunction]
 #[pyo3(signature = (train, test, negatives=None))]
 fn load_ncf(
@@ -988,6 +997,11 @@ where
 
 /// Holds out each user's latest interaction (largest timestamp, ties by input order); users
 /// with a single interaction stay in train. See :class:`Split`.
+///
+/// >>> ds = recs.Dataset.from_arrays([7, 7, 8], [1, 2, 1], timestamps=[20, 10, 30])
+/// >>> split = recs.leave_last_out(ds)
+/// >>> [(int(split.user_ids[u]), split.item_ids[i].tolist()) for u, i, _ in split.test_cases()]
+/// [(7, [1])]
 #[pyfunction]
 fn leave_last_out(py: Python<'_>, dataset: PyRef<'_, PyDataset>) -> PyResult<PySplit> {
     split_from(py, &dataset, recs::data::split::leave_last_out)
@@ -1006,6 +1020,13 @@ fn leave_last_n(py: Python<'_>, dataset: PyRef<'_, PyDataset>, n: usize) -> PyRe
 
 /// Holds out a random ``fraction`` (or ``count``) of each user's interactions, with ``seed``.
 /// Give exactly one of ``fraction`` (in (0, 1)) and ``count`` (>= 1).
+///
+/// >>> ds = recs.synthetic(50, 40, 1000, seed=3)
+/// >>> split = recs.random_holdout(ds, fraction=0.2, seed=1)  # round(0.2 * n_u) per user
+/// >>> split.train.nnz + split.test.nnz
+/// 1000
+/// >>> recs.random_holdout(ds, count=1).test.nnz
+/// 50
 #[pyfunction]
 #[pyo3(signature = (dataset, *, fraction=None, count=None, seed=0))]
 fn random_holdout(
@@ -1031,6 +1052,10 @@ fn random_holdout(
 
 /// Splits by time: interactions at or after ``timestamp`` (Unix seconds), or the latest
 /// ``fraction`` of all interactions, are test. Give exactly one. Needs timestamps.
+///
+/// >>> ds = recs.Dataset.from_arrays([1, 1, 2, 2], [5, 6, 5, 7], timestamps=[10, 40, 20, 30])
+/// >>> recs.temporal_cut(ds, timestamp=30).test.nnz, recs.temporal_cut(ds, fraction=0.25).test.nnz
+/// (2, 1)
 #[pyfunction]
 #[pyo3(signature = (dataset, *, timestamp=None, fraction=None))]
 fn temporal_cut(

@@ -1,7 +1,7 @@
 """Type stubs of the native module ``recs._recs`` (re-exported as ``recs``)."""
 
 from os import PathLike
-from typing import Any, Dict, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +14,7 @@ _FloatArray = Union[Sequence[float], npt.NDArray[np.floating]]
 _Path = Union[str, "PathLike[str]"]
 # A scipy.sparse matrix/array (anything with ``tocsr()``).
 _Sparse = Any
-_Matrix = Union["Interactions", "Dataset", _Sparse]
+_Matrix = Union["Interactions", "Dataset", "Split", _Sparse]
 _Ranked = Tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]
 _M = TypeVar("_M", bound="Recommender")
 
@@ -96,6 +96,102 @@ class Dataset:
     @property
     def n_items(self) -> int: ...
     def to_pandas(self) -> Any: ...
+
+class Split:
+    """A train/test split."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def train(self) -> Interactions: ...
+    @property
+    def test(self) -> Interactions: ...
+    @property
+    def test_users(self) -> npt.NDArray[np.int32]: ...
+    def test_cases(
+        self,
+    ) -> List[Tuple[int, npt.NDArray[np.int32], Optional[npt.NDArray[np.int32]]]]: ...
+    @property
+    def user_ids(self) -> npt.NDArray[Any]: ...
+    @property
+    def item_ids(self) -> npt.NDArray[Any]: ...
+
+def load_movielens(path: _Path, *, skip_bad_lines: bool = False, duplicates: str = "last") -> Dataset: ...
+def load_movies(path: _Path) -> Any: ...
+def load_ncf(train: _Path, test: _Path, negatives: Optional[_Path] = None) -> Split: ...
+def synthetic(
+    n_users: int,
+    n_items: int,
+    n_interactions: int,
+    *,
+    seed: int = 42,
+    clusters: Optional[int] = None,
+    affinity: float = 0.6,
+    popularity_exponent: float = 2.0,
+    activity_exponent: float = 1.3,
+) -> Dataset: ...
+def leave_last_out(dataset: Dataset) -> Split: ...
+def leave_last_n(dataset: Dataset, n: int) -> Split: ...
+def random_holdout(
+    dataset: Dataset, *, fraction: Optional[float] = None, count: Optional[int] = None, seed: int = 0
+) -> Split: ...
+def temporal_cut(
+    dataset: Dataset, *, timestamp: Optional[int] = None, fraction: Optional[float] = None
+) -> Split: ...
+
+class Report:
+    """The result of one evaluation."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def summary(self) -> Dict[str, float]: ...
+    @property
+    def timings(self) -> Dict[str, Optional[float]]: ...
+    @property
+    def n_users(self) -> int: ...
+    @property
+    def n_missing(self) -> int: ...
+    def __getitem__(self, label: str) -> float: ...
+    def to_pandas(self) -> Any: ...
+    def per_user(self) -> Optional[Any]: ...
+    def to_json(self) -> str: ...
+    @staticmethod
+    def from_json(json: str) -> "Report": ...
+    def to_markdown(self) -> str: ...
+
+class FullRanking:
+    """Full-ranking evaluation."""
+
+    def __init__(
+        self,
+        *,
+        k: Union[int, Sequence[int], None] = None,
+        metrics: Optional[Sequence[str]] = None,
+        exclude_train: bool = True,
+        per_user: bool = False,
+        latency_users: int = 0,
+    ) -> None: ...
+    def evaluate(self, model: "Recommender", split: Split, *, name: Optional[str] = None) -> Any: ...
+    def report(self, model: "Recommender", split: Split, *, name: Optional[str] = None) -> Report: ...
+
+class SampledCandidates:
+    """Sampled-candidates (NCF-style) evaluation."""
+
+    def __init__(
+        self,
+        *,
+        n: int = 99,
+        seed: int = 0,
+        k: Union[int, Sequence[int], None] = None,
+        metrics: Optional[Sequence[str]] = None,
+        per_user: bool = False,
+        latency_users: int = 0,
+    ) -> None: ...
+    def evaluate(self, model: "Recommender", split: Split, *, name: Optional[str] = None) -> Any: ...
+    def report(self, model: "Recommender", split: Split, *, name: Optional[str] = None) -> Report: ...
+
+def measure(ids: Any, split: Split, metrics: Sequence[str]) -> Report: ...
 
 class Recommender:
     """Base class of every recs model (fit / recommend / similar_items / save / load)."""
