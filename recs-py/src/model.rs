@@ -565,12 +565,27 @@ fn factors_array<'py>(
 }
 
 /// Declares one Python model class: a subclass of `Recommender` whose keyword-only constructor
-/// parameters map one-to-one onto the setters of the Rust params builder. The defaults written
-/// here appear in `help()`; a test checks they equal the Rust defaults.
+/// parameters map one-to-one onto the setters of the Rust params builder (`name: type = default`,
+/// with `=> convert` for a parameter whose Python form is a string, such as an enum). The
+/// defaults written here appear in `help()`; a test checks that they build exactly the Rust
+/// defaults. `as [expr]` starts from other params than `X::params()` (a preset).
 macro_rules! py_model {
     (
         $(#[doc = $doc:literal])*
         $py:ident, $name:literal, $rust:ty {
+            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
+        }
+    ) => {
+        py_model! {
+            $(#[doc = $doc])*
+            $py, $name, $rust as [<$rust>::params()] {
+                $($arg : $ty = $default $(=> $conv)?),*
+            }
+        }
+    };
+    (
+        $(#[doc = $doc:literal])*
+        $py:ident, $name:literal, $rust:ty as [$start:expr] {
             $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
         }
     ) => {
@@ -585,7 +600,7 @@ macro_rules! py_model {
             fn new(py: Python<'_>, $($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
                 let kwargs = PyDict::new(py);
                 $(kwargs.set_item(stringify!($arg), ToParam::to_param(&$arg, py)?)?;)*
-                let params = <$rust>::params()$(.$arg(py_model!(@conv $arg $($conv)?)))*;
+                let params = $start$(.$arg(py_model!(@conv $arg $($conv)?)))*;
                 let base = PyRecommender::new(params, kwargs.unbind())?;
                 Ok(PyClassInitializer::from(base).add_subclass($py))
             }
@@ -593,7 +608,7 @@ macro_rules! py_model {
             /// The default parameters of the Rust core (JSON), for tests.
             #[classattr]
             fn _core_defaults() -> String {
-                serde_json::to_string(&<$rust>::params()).unwrap_or_default()
+                serde_json::to_string(&$start).unwrap_or_default()
             }
         }
 
