@@ -20,7 +20,9 @@ pub mod data;
 mod error;
 pub mod model;
 pub mod prelude;
+pub mod registry;
 
 pub use data::{Dataset, Interactions, Split};
 pub use error::{Error, Result};
 pub use model::{AnyModel, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
+pub use registry::Registry;
