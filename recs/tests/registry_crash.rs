@@ -105,19 +105,33 @@ fn check_consistent(
     assert_eq!(reg.list().unwrap().len(), versions.len());
 }
 
-/// Waits (at most `limit`) until `mid_publish` says the child is in the middle of its work.
-fn wait_until(limit: Duration, mut mid_publish: impl FnMut() -> bool) -> bool {
+/// Waits (at most `limit`) until `probe` says the child is at its point; false when the child
+/// exited first or time ran out.
+fn wait_until(limit: Duration, child: &mut Child, mut probe: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if mid_publish() {
+        if probe() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
     false
 }
 
-fn crash_suite(kind: &str, spec: &str, mid_publish: &mut dyn FnMut() -> bool) {
+/// When to kill a child publisher.
+enum Moment {
+    /// As soon as probe `i` says the child is at that point of its work.
+    Probe(usize),
+    /// After a fixed delay (ms).
+    After(u64),
+}
+
+/// Runs children and kills them at many moments. `probes` detect points of the publish
+/// (probe 0: mid-artifact).
+fn crash_suite(kind: &str, spec: &str, probes: &mut [&mut dyn FnMut() -> bool]) {
     let reg = registry::open_any(kind, spec);
     let small: AnyModel = Popularity::params()
         .fit(&recs::data::Interactions::empty(1, 10))
@@ -127,28 +141,27 @@ fn crash_suite(kind: &str, spec: &str, mid_publish: &mut dyn FnMut() -> bool) {
         .unwrap()
         .version;
     let mut completed = Vec::new();
-    let mut killed_mid_artifact = 0;
+    let mut caught = vec![0usize; probes.len()];
     let mut removed = 0;
-    // Detected mid-artifact kills, then kills at spread-out moments.
-    let delays = [
-        None,
-        None,
-        Some(0),
-        Some(40),
-        Some(150),
-        Some(400),
-        Some(800),
-        Some(1500),
-    ];
-    for delay in delays {
-        let child = spawn_child(kind, spec);
-        match delay {
-            None => {
-                if wait_until(Duration::from_secs(60), &mut *mid_publish) {
-                    killed_mid_artifact += 1;
+    // Detected points first, then kills at spread-out moments (the last ones late enough for
+    // some children to finish or to be caught around their commit).
+    let mut moments = vec![Moment::Probe(0), Moment::Probe(0)];
+    moments.extend((1..probes.len()).map(Moment::Probe));
+    moments.extend([0, 40, 150, 400, 800, 1500, 2500, 4000].map(Moment::After));
+    let n_kills = moments.len();
+    for moment in moments {
+        let mut child = spawn_child(kind, spec);
+        match moment {
+            Moment::Probe(i) => {
+                let hit = wait_until(Duration::from_secs(60), &mut child, &mut *probes[i]);
+                // Mid-artifact spans most of the paced publish and must be caught; later
+                // points are short windows, caught most of the time.
+                assert!(hit || i > 0, "probe {i} never saw the child at its point");
+                if hit {
+                    caught[i] += 1;
                 }
             }
-            Some(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            Moment::After(ms) => std::thread::sleep(Duration::from_millis(ms)),
         }
         let reported = kill(child);
         check_consistent(&*reg, base, &mut completed, reported);
@@ -156,20 +169,16 @@ fn crash_suite(kind: &str, spec: &str, mid_publish: &mut dyn FnMut() -> bool) {
         removed += reg.gc(Duration::ZERO).unwrap();
         check_consistent(&*reg, base, &mut completed, None);
     }
-    assert!(
-        killed_mid_artifact >= 1,
-        "never caught a publisher mid-artifact"
-    );
-    assert!(removed >= killed_mid_artifact, "gc removed {removed}");
+    assert_eq!(caught[0], 2, "caught a publisher mid-artifact twice");
+    assert!(removed >= caught[0], "gc removed {removed}");
     // The registry still works: a new version gets a fresh number.
     let next = registry::publish_model(&*reg, &big_model(), NewVersion::new("")).unwrap();
     assert!(next.version > *completed.last().unwrap_or(&base));
     assert_eq!(reg.gc(Duration::ZERO).unwrap(), 0);
     check_consistent(&*reg, base, &mut completed, Some(next.version));
     eprintln!(
-        "{kind}: {} kills ({killed_mid_artifact} detected mid-artifact), {} publishes completed, \
-         gc removed {removed} leftovers",
-        delays.len(),
+        "{kind}: {n_kills} kills (caught at probed points: {caught:?}), {} publishes \
+         completed, gc removed {removed} leftovers",
         completed.len() - 1
     );
 }
@@ -201,7 +210,14 @@ fn local_publisher_killed_mid_publish_leaves_no_partial_version() {
                     .is_ok_and(|m| m.len() > 0 && m.len() < full)
         })
     };
-    crash_suite("local", &spec, &mut mid);
+    // Between meta.json and the commit rename (paced writes leave a short window).
+    let mut mid_commit = || {
+        std::fs::read_dir(&root).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with(".tmp-")
+                && e.path().join("meta.json").is_file()
+        })
+    };
+    crash_suite("local", &spec, &mut [&mut mid, &mut mid_commit]);
     // No folder with a version name lacks its meta.json.
     for e in std::fs::read_dir(&root).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -265,6 +281,6 @@ mod s3 {
                 }
             })
         };
-        crash_suite("s3", &spec, &mut mid);
+        crash_suite("s3", &spec, &mut [&mut mid]);
     }
 }

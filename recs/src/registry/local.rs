@@ -42,7 +42,7 @@ const MAX_ATTEMPTS: usize = 10_000;
 /// let reg = LocalRegistry::open(dir.path())?;
 /// let meta = reg.publish_bytes(b"not really a model", NewVersion::new("popularity"))?;
 /// assert_eq!(reg.load_bytes(&meta.version)?, b"not really a model");
-/// # Ok::<(), recs::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LocalRegistry {

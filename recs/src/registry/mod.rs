@@ -297,7 +297,7 @@ pub(crate) fn prepare(artifacts: &[Artifact<'_>], meta: &NewVersion) -> Result<V
 /// # let dir = tempfile::tempdir()?;
 /// let reg = recs::registry::open(dir.path().to_str().unwrap())?;
 /// assert!(reg.versions()?.is_empty());
-/// # Ok::<(), recs::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors

@@ -484,14 +484,14 @@ impl Registry for ObjectRegistry {
 
     fn move_latest(&self, version: &Version, action: PointerAction) -> Result<PointerEntry> {
         self.meta(version)?;
-        let mut seq = self.pointer_seqs()?.last().map_or(1, |s| s + 1);
-        for _ in 0..MAX_ATTEMPTS {
+        let first = self.pointer_seqs()?.last().map_or(1, |s| s + 1);
+        // A taken slot means another move won it: take the next one.
+        for seq in first..first + MAX_ATTEMPTS as u64 {
             let entry = PointerEntry::new(seq, *version, action);
             let key = self.key(&[POINTER_DIR, &pointer_name(seq)]);
             if self.put(&key, entry.to_json()?, PutMode::Create)? {
                 return Ok(entry);
             }
-            seq += 1;
         }
         Err(RegistryError::Contention(MAX_ATTEMPTS).into())
     }

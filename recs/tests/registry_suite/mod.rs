@@ -16,6 +16,9 @@ use recs::registry::{
 };
 use recs::{Error, RecOpts};
 
+/// Rewrites the stored object at a path (`vX.Y/<key>`, relative to the registry root).
+pub type Tamper = Box<dyn Fn(&str, &dyn Fn(Vec<u8>) -> Vec<u8>)>;
+
 /// An empty registry of one backend.
 pub struct Fixture {
     /// The registry under test.
@@ -23,7 +26,7 @@ pub struct Fixture {
     /// Location string for [`Backend::open`] (other threads, child processes).
     pub spec: String,
     /// Rewrites the stored object at `path` (`vX.Y/<key>`, relative to the registry root).
-    pub tamper: Box<dyn Fn(&str, &dyn Fn(Vec<u8>) -> Vec<u8>)>,
+    pub tamper: Tamper,
     /// Keeps temporary folders alive.
     pub keep: Box<dyn std::any::Any>,
 }
