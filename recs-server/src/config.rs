@@ -187,7 +187,8 @@ mod tests {
             follow_latest_secs: Some(2.5),
             ..ServeConfig::default()
         };
-        let back = ServeConfig::from_json(&serde_json::to_string(&c).unwrap()).unwrap();
+        let back = ServeConfig::from_json(&serde_json::to_string(&c).expect("test value"))
+            .expect("test value");
         assert_eq!(back, c);
     }
 }

@@ -228,14 +228,14 @@ mod tests {
         let body = futures_lite_block(resp.into_body().collect());
         let text = String::from_utf8(body.expect("infallible").to_bytes().to_vec()).expect("utf-8");
         assert!(!text.contains("secret"));
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).expect("test value");
         assert_eq!(v["error"]["code"], "internal");
     }
 
     fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
-            .unwrap()
+            .expect("test value")
             .block_on(f)
     }
 

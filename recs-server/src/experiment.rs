@@ -378,16 +378,24 @@ mod tests {
         assert!(!t.record_watch(2, 11, Some(0.0))); // watched before it was shown
         assert!(t.record_watch(2, 10, None));
         let r = t.report(0.95);
-        let a = r.arms.iter().find(|a| a.variant == "A").unwrap();
-        let b = r.arms.iter().find(|a| a.variant == "B").unwrap();
+        let a = r
+            .arms
+            .iter()
+            .find(|a| a.variant == "A")
+            .expect("test value");
+        let b = r
+            .arms
+            .iter()
+            .find(|a| a.variant == "B")
+            .expect("test value");
         assert_eq!((a.requests, a.recommended, a.watched), (2, 4, 1));
         assert_eq!(
             (b.requests, b.cold_start, b.recommended, b.watched),
             (2, 1, 2, 1)
         );
         assert_eq!((r.watch_events, r.attributed_events), (5, 2));
-        let cmp = r.comparison.unwrap();
-        let z = cmp.watch_rate.unwrap();
+        let cmp = r.comparison.expect("test value");
+        let z = cmp.watch_rate.expect("test value");
         assert!((z.p_a - 0.25).abs() < 1e-12 && (z.p_b - 0.5).abs() < 1e-12);
         assert!(cmp.latency_ms.is_some());
     }

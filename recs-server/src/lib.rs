@@ -12,10 +12,10 @@
 //! use recs::model::{Fit, Popularity};
 //! use recs_server::{AppState, Catalog, MemorySource, ServeConfig, Server};
 //!
-//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("test value").block_on(async {
 //! let source = Arc::new(MemorySource::new());
 //! source.insert("v1", Popularity::params().fit(&recs::data::Interactions::empty(1, 5))?);
-//! let config = ServeConfig { addr: "127.0.0.1:0".parse().unwrap(), ..ServeConfig::default() };
+//! let config = ServeConfig { addr: "127.0.0.1:0".parse().expect("test value"), ..ServeConfig::default() };
 //! let state = AppState::new(config, source, Catalog::identity())?;
 //! state.load_initial().await?;
 //! let server = Server::bind(state).await?;
@@ -28,9 +28,9 @@
 //! ).await?;
 //! assert_eq!(report.ok, 3);
 //! let _ = stop.send(());
-//! running.await.unwrap()?;
+//! running.await.expect("test value")?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
+//! # }).expect("test value");
 //! ```
 //!
 //! Routes: `GET /recommend/{user_id}?k=&model=`, `GET /healthz`, `GET /readyz`, `GET /metrics`,

@@ -343,7 +343,7 @@ mod tests {
             &[("v1".into(), "popularity".into())],
             3,
         );
-        let text = m.encode().unwrap();
+        let text = m.encode().expect("test value");
         assert!(text.contains("recs_http_requests_total{endpoint=\"recommend\",status=\"200\"} 1"));
         assert!(text.contains("recs_rollout_mode{mode=\"fixed\"} 1"));
         assert!(text.contains("recs_rollout_mode{mode=\"canary\"} 0"));

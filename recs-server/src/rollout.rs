@@ -242,9 +242,11 @@ mod tests {
 
     #[test]
     fn json_round_trip_and_default_split() {
-        let r: Rollout = serde_json::from_str(r#"{"mode":"ab_test","a":"x","b":"y"}"#).unwrap();
+        let r: Rollout =
+            serde_json::from_str(r#"{"mode":"ab_test","a":"x","b":"y"}"#).expect("test value");
         assert_eq!(r.split_percent(), Some(50.0));
-        let back: Rollout = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        let back: Rollout = serde_json::from_str(&serde_json::to_string(&r).expect("test value"))
+            .expect("test value");
         assert_eq!(back, r);
         assert!(serde_json::from_str::<Rollout>(r#"{"mode":"fixed"}"#).is_err());
         assert!(

@@ -971,12 +971,12 @@ mod tests {
                 timestamp: None,
             })
             .collect();
-        Interactions::from_records(4, 4, &recs, Default::default()).unwrap()
+        Interactions::from_records(4, 4, &recs, Default::default()).expect("test value")
     }
 
     fn loaded(version: &str) -> LoadedModel {
         LoadedModel {
-            model: Arc::new(Popularity::params().fit(&data()).unwrap()),
+            model: Arc::new(Popularity::params().fit(&data()).expect("test value")),
             meta: ModelMeta {
                 name: "popularity".into(),
                 version: version.into(),
@@ -993,11 +993,11 @@ mod tests {
             items: Vocab::from(vec![100, 101, 102, 103]),
         };
         let catalog = Catalog::from_dataset(ds);
-        let snap = Snapshot::verify(loaded("v1"), &catalog).unwrap();
-        let known = snap.recommend(&catalog, 10, 10).unwrap();
+        let snap = Snapshot::verify(loaded("v1"), &catalog).expect("test value");
+        let known = snap.recommend(&catalog, 10, 10).expect("test value");
         assert!(!known.cold_start);
         assert!(known.items.iter().all(|s| s.item != 0 && s.item != 1));
-        let cold = snap.recommend(&catalog, 999, 2).unwrap();
+        let cold = snap.recommend(&catalog, 999, 2).expect("test value");
         assert!(cold.cold_start);
         assert_eq!(cold.items.len(), 2);
         assert_eq!(cold.items[0].item, 1); // the most popular item
@@ -1019,8 +1019,10 @@ mod tests {
 
     #[test]
     fn identity_catalog_uses_popularity_model_for_cold_start() {
-        let snap = Snapshot::verify(loaded("v1"), &Catalog::identity()).unwrap();
-        let cold = snap.recommend(&Catalog::identity(), -5, 3).unwrap();
+        let snap = Snapshot::verify(loaded("v1"), &Catalog::identity()).expect("test value");
+        let cold = snap
+            .recommend(&Catalog::identity(), -5, 3)
+            .expect("test value");
         assert!(cold.cold_start);
         assert_eq!(cold.items[0].item, 1);
     }
@@ -1030,15 +1032,16 @@ mod tests {
         let src = Arc::new(MemorySource::new());
         src.insert_with_meta(loaded("v1").model, loaded("v1").meta);
         src.insert_with_meta(loaded("v2").model, loaded("v2").meta);
-        let st = AppState::new(ServeConfig::default(), src, Catalog::identity()).unwrap();
+        let st =
+            AppState::new(ServeConfig::default(), src, Catalog::identity()).expect("test value");
         assert!(!st.is_ready());
-        st.switch("v1", None).await.unwrap();
+        st.switch("v1", None).await.expect("test value");
         assert!(st.is_ready());
         let e = st.switch("v2", Some("v0")).await.unwrap_err();
         assert_eq!(e.status(), 409);
         let e = st.switch("nope", None).await.unwrap_err();
         assert_eq!(e.status(), 404);
-        let o = st.switch("v2", Some("v1")).await.unwrap();
+        let o = st.switch("v2", Some("v1")).await.expect("test value");
         assert_eq!(o.generation, 2);
         let e = st
             .set_rollout(
@@ -1062,30 +1065,43 @@ mod tests {
                 Some(2),
             )
             .await
-            .unwrap();
+            .expect("test value");
         assert_eq!(o.loaded, vec!["v1".to_string()]); // v2 reused
-        assert_eq!(st.follow_latest_once().await.unwrap(), "skipped");
+        assert_eq!(
+            st.follow_latest_once().await.expect("test value"),
+            "skipped"
+        );
     }
 
     #[tokio::test]
     async fn follows_latest_pointer_but_keeps_rollbacks() {
         let src = Arc::new(MemorySource::new());
         src.insert_with_meta(loaded("v1").model, loaded("v1").meta);
-        let st = AppState::new(ServeConfig::default(), src.clone(), Catalog::identity()).unwrap();
-        st.load_initial().await.unwrap();
-        assert_eq!(st.follow_latest_once().await.unwrap(), "unchanged");
-        src.insert_with_meta(loaded("v2").model, loaded("v2").meta);
-        assert_eq!(st.follow_latest_once().await.unwrap(), "switched");
+        let st = AppState::new(ServeConfig::default(), src.clone(), Catalog::identity())
+            .expect("test value");
+        st.load_initial().await.expect("test value");
         assert_eq!(
-            st.current().unwrap().rollout,
+            st.follow_latest_once().await.expect("test value"),
+            "unchanged"
+        );
+        src.insert_with_meta(loaded("v2").model, loaded("v2").meta);
+        assert_eq!(
+            st.follow_latest_once().await.expect("test value"),
+            "switched"
+        );
+        assert_eq!(
+            st.current().expect("test value").rollout,
             Some(Rollout::Fixed {
                 version: "v2".into()
             })
         );
-        st.switch("v1", None).await.unwrap(); // manual rollback
-        assert_eq!(st.follow_latest_once().await.unwrap(), "unchanged");
+        st.switch("v1", None).await.expect("test value"); // manual rollback
         assert_eq!(
-            st.current().unwrap().rollout,
+            st.follow_latest_once().await.expect("test value"),
+            "unchanged"
+        );
+        assert_eq!(
+            st.current().expect("test value").rollout,
             Some(Rollout::Fixed {
                 version: "v1".into()
             })

@@ -251,7 +251,7 @@ pub struct ProportionTest {
 ///
 /// ```
 /// use recs_server::stats::two_proportion_z_test;
-/// let t = two_proportion_z_test(30, 100, 50, 100, 0.95).unwrap();
+/// let t = two_proportion_z_test(30, 100, 50, 100, 0.95).expect("test value");
 /// assert!((t.z - 2.886_751).abs() < 1e-5);   // 0.2 / sqrt(0.4 * 0.6 * 0.02)
 /// assert!(t.p_value < 0.01 && t.ci_low > 0.0);
 /// ```
@@ -358,7 +358,7 @@ pub struct WelchTest {
 /// use recs_server::stats::{welch_t_test, Summary};
 /// let a: Summary = [1.0, 2.0, 3.0, 4.0].into_iter().collect();
 /// let b: Summary = [3.0, 4.0, 5.0, 6.0].into_iter().collect();
-/// let t = welch_t_test(&a, &b, 0.95).unwrap();
+/// let t = welch_t_test(&a, &b, 0.95).expect("test value");
 /// assert!((t.t - 2.0 / (2.0 * 5.0 / 12.0f64).sqrt()).abs() < 1e-12);
 /// assert!((t.df - 6.0).abs() < 1e-12);
 /// ```
@@ -439,7 +439,7 @@ mod tests {
     fn proportion_test_edge_cases() {
         assert!(two_proportion_z_test(0, 0, 1, 10, 0.95).is_none());
         assert!(two_proportion_z_test(11, 10, 1, 10, 0.95).is_none());
-        let same = two_proportion_z_test(0, 10, 0, 20, 0.95).unwrap();
+        let same = two_proportion_z_test(0, 10, 0, 20, 0.95).expect("test value");
         assert_eq!((same.z, same.p_value), (0.0, 1.0));
     }
 
@@ -447,9 +447,9 @@ mod tests {
     fn welch_with_zero_variance() {
         let a: Summary = [1.0, 1.0].into_iter().collect();
         let b: Summary = [1.0, 1.0, 1.0].into_iter().collect();
-        assert_eq!(welch_t_test(&a, &b, 0.95).unwrap().p_value, 1.0);
+        assert_eq!(welch_t_test(&a, &b, 0.95).expect("test value").p_value, 1.0);
         let c: Summary = [2.0, 2.0].into_iter().collect();
-        assert_eq!(welch_t_test(&a, &c, 0.95).unwrap().p_value, 0.0);
+        assert_eq!(welch_t_test(&a, &c, 0.95).expect("test value").p_value, 0.0);
         assert!(welch_t_test(&Summary::default(), &c, 0.95).is_none());
     }
 
@@ -468,8 +468,8 @@ mod tests {
         #[test]
         fn z_test_is_antisymmetric_and_bounded(ha in 0u64..500, na in 1u64..500, hb in 0u64..500, nb in 1u64..500) {
             let (ha, hb) = (ha.min(na), hb.min(nb));
-            let ab = two_proportion_z_test(ha, na, hb, nb, 0.95).unwrap();
-            let ba = two_proportion_z_test(hb, nb, ha, na, 0.95).unwrap();
+            let ab = two_proportion_z_test(ha, na, hb, nb, 0.95).expect("test value");
+            let ba = two_proportion_z_test(hb, nb, ha, na, 0.95).expect("test value");
             prop_assert!((0.0..=1.0).contains(&ab.p_value));
             prop_assert!((ab.z + ba.z).abs() < 1e-9);
             prop_assert!((ab.p_value - ba.p_value).abs() < 1e-9);
@@ -483,7 +483,7 @@ mod tests {
             let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
             prop_assert!((a.mean - mean).abs() < 1e-9 && (a.variance() - var).abs() < 1e-6 * var.max(1.0));
             let b: Summary = ys.iter().copied().collect();
-            let t = welch_t_test(&a, &b, 0.9).unwrap();
+            let t = welch_t_test(&a, &b, 0.9).expect("test value");
             prop_assert!((0.0..=1.0).contains(&t.p_value));
             prop_assert!(t.ci_low <= t.diff && t.diff <= t.ci_high);
         }
