@@ -271,6 +271,11 @@ impl Catalog {
         self
     }
 
+    /// Adds movie titles from MovieLens movies (as read by `recs::data::load_movies`).
+    pub fn with_movies(self, movies: &[recs::data::Movie]) -> Self {
+        self.with_titles(movies.iter().map(|m| (m.id, m.title.clone())).collect())
+    }
+
     /// The model user of external user `id`, `None` for an unknown user.
     pub fn user_index(&self, id: i64) -> Option<UserIdx> {
         match &self.users {
