@@ -4,11 +4,13 @@
 //! and only the fitted `X` can recommend, so an unfitted model cannot be called.
 
 mod any;
+mod catalog;
 mod persist;
 mod popularity;
 mod topk;
 
 pub use any::AnyModel;
+pub use catalog::{fit_named, MODEL_NAMES};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,
