@@ -996,6 +996,7 @@ mod tests {
             interactions: data(),
             users: Vocab::from(vec![10, 11, 12, 13]),
             items: Vocab::from(vec![100, 101, 102, 103]),
+            order: None,
         };
         let catalog = Catalog::from_dataset(ds);
         let snap = Snapshot::verify(loaded("v1"), &catalog).expect("test value");
@@ -1016,6 +1017,7 @@ mod tests {
             interactions: Interactions::empty(1, 7),
             users: Vocab::identity(1),
             items: Vocab::identity(7),
+            order: None,
         };
         let err = Snapshot::verify(loaded("v1"), &Catalog::from_dataset(ds)).unwrap_err();
         assert_eq!(err.status(), 400);

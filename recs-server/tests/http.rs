@@ -187,6 +187,7 @@ fn catalog() -> Catalog {
         interactions: train(),
         users: Vocab::from(vec![10, 11, 12, 13]),
         items: Vocab::from(vec![100, 101, 102, 103, 104]),
+        order: None,
     };
     let titles = (100..105).map(|id| (id, format!("Movie {id}"))).collect();
     Catalog::from_dataset(ds).with_titles(titles)
