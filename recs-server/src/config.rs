@@ -1,7 +1,7 @@
 //! Server configuration: every limit and switch of `recs serve`, readable from a JSON file.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,16 @@ pub const ADMIN_TOKEN_ENV: &str = "RECS_ADMIN_TOKEN";
 pub struct ServeConfig {
     /// Listening address. Default `127.0.0.1:8080`; port 0 picks a free port.
     pub addr: SocketAddr,
+    /// Model registry directory (a `recs::registry::LocalRegistry`), read by
+    /// [`serve_from_config`](crate::serve_from_config). Default none.
+    pub registry: Option<PathBuf>,
+    /// Interaction file the models were trained on (format guessed from the name, as
+    /// `recs::data::Format::guess`): gives the external user and movie ids, each user's seen
+    /// movies (left out of answers) and the cold-start popularity. Default none: ids are the
+    /// model's dense indices and nothing is filtered.
+    pub data: Option<PathBuf>,
+    /// Movie metadata for titles: ML-1M `movies.dat` or ML-100K `u.item`. Default none.
+    pub movies: Option<PathBuf>,
     /// Bearer token of the admin endpoints and `POST /events`. `None` (default): those
     /// endpoints always answer 401.
     pub admin_token: Option<String>,
@@ -65,6 +75,9 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            registry: None,
+            data: None,
+            movies: None,
             admin_token: None,
             initial_version: None,
             follow_latest_secs: None,

@@ -271,6 +271,32 @@ impl Catalog {
         self
     }
 
+    /// Loads a catalog from an interaction file (format guessed from its name) and, optionally,
+    /// a movie file (`u.item` read as ML-100K items, anything else as ML-1M `movies.dat`).
+    /// Without `data`, the identity catalog (with titles when `movies` is given).
+    ///
+    /// # Errors
+    /// The loaders' errors ([`recs::Error::Io`], [`recs::Error::Parse`], ...).
+    pub fn load(
+        data: Option<&std::path::Path>,
+        movies: Option<&std::path::Path>,
+    ) -> recs::Result<Self> {
+        use recs::data::{load, load_ml100k_items, load_movies, Format, LoadOptions};
+        let catalog = match data {
+            Some(p) => {
+                Catalog::from_dataset(load(p, &Format::guess(p), &LoadOptions::default())?.0)
+            }
+            None => Catalog::identity(),
+        };
+        Ok(match movies {
+            Some(p) if p.file_name().is_some_and(|n| n == "u.item") => {
+                catalog.with_movies(&load_ml100k_items(p)?)
+            }
+            Some(p) => catalog.with_movies(&load_movies(p)?),
+            None => catalog,
+        })
+    }
+
     /// Adds movie titles from MovieLens movies (as read by `recs::data::load_movies`).
     pub fn with_movies(self, movies: &[recs::data::Movie]) -> Self {
         self.with_titles(movies.iter().map(|m| (m.id, m.title.clone())).collect())
@@ -1009,6 +1035,26 @@ mod tests {
         assert_eq!(cold.items[0].item, 1); // the most popular item
         assert!(unique(&cold.items));
         assert_eq!(catalog.item_id(1), Some(101));
+    }
+
+    #[test]
+    fn loads_catalog_from_files() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ratings = dir.path().join("ratings.dat");
+        std::fs::write(&ratings, "7::1193::5\n7::661::3\n8::661::4\n")?;
+        let movies = dir.path().join("movies.dat");
+        std::fs::write(
+            &movies,
+            b"661::James and the Giant Peach (1996)::Animation\n",
+        )?;
+        let c = Catalog::load(Some(&ratings), Some(&movies))?;
+        assert_eq!((c.n_items(), c.n_titles()), (Some(2), 1));
+        assert_eq!(c.user_index(8), Some(1));
+        assert_eq!(c.history(0), &[0, 1]);
+        assert_eq!(c.title(661), Some("James and the Giant Peach (1996)"));
+        assert_eq!(c.popular[0].item, 1); // 661, seen twice
+        assert!(Catalog::load(Some(&dir.path().join("missing.dat")), None).is_err());
+        Ok(())
     }
 
     #[test]
