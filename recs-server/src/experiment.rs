@@ -192,9 +192,12 @@ impl ExperimentTracker {
         }
     }
 
-    /// Records an answer of `variant` to `user` (only variants of the current rollout count).
+    /// Records an answer of `variant` to `user`, given under deployment `generation`. Only
+    /// answers of the current experiment's generation count, so a request that started before a
+    /// rollout change never lands in the new experiment.
     pub fn record_exposure(
         &self,
+        generation: u64,
         user: i64,
         variant: &'static str,
         items: &[i64],
@@ -203,6 +206,9 @@ impl ExperimentTracker {
     ) {
         let now = crate::unix_now();
         let mut g = self.lock();
+        if g.id != generation {
+            return;
+        }
         let Some(arm) = g.arms.get_mut(variant) else {
             return;
         };
@@ -368,10 +374,10 @@ mod tests {
     fn counts_distinct_exposures_and_later_watches() {
         let t = ExperimentTracker::new(10);
         t.reset(1, Some(&ab()));
-        t.record_exposure(1, "A", &[10, 11, 12], 1.0, false);
-        t.record_exposure(1, "A", &[10, 13], 2.0, false); // 10 already shown
-        t.record_exposure(2, "B", &[10, 11], 3.0, false);
-        t.record_exposure(3, "B", &[], 4.0, true); // cold start: no exposure
+        t.record_exposure(1, 1, "A", &[10, 11, 12], 1.0, false);
+        t.record_exposure(1, 1, "A", &[10, 13], 2.0, false); // 10 already shown
+        t.record_exposure(1, 2, "B", &[10, 11], 3.0, false);
+        t.record_exposure(1, 3, "B", &[], 4.0, true); // cold start: no exposure
         assert!(t.record_watch(1, 10, None));
         assert!(!t.record_watch(1, 10, None)); // counted once
         assert!(!t.record_watch(1, 99, None)); // not recommended
@@ -404,14 +410,16 @@ mod tests {
     fn evicts_oldest_users_and_ignores_unknown_variants() {
         let t = ExperimentTracker::new(2);
         t.reset(1, Some(&ab()));
-        t.record_exposure(1, "A", &[1], 1.0, false);
-        t.record_exposure(2, "A", &[1], 1.0, false);
-        t.record_exposure(3, "A", &[1], 1.0, false);
-        t.record_exposure(4, "override", &[1], 1.0, false);
+        t.record_exposure(1, 1, "A", &[1], 1.0, false);
+        t.record_exposure(1, 2, "A", &[1], 1.0, false);
+        t.record_exposure(1, 3, "A", &[1], 1.0, false);
+        t.record_exposure(1, 4, "override", &[1], 1.0, false);
+        t.record_exposure(2, 5, "A", &[1], 1.0, false); // older generation: ignored
         assert!(!t.record_watch(1, 1, None)); // evicted
         assert!(t.record_watch(3, 1, None));
         let r = t.report(0.95);
         assert_eq!(r.arms.len(), 2);
         assert_eq!(r.arms[0].recommended, 3);
+        assert_eq!(r.arms[0].requests, 3);
     }
 }

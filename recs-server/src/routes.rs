@@ -272,6 +272,7 @@ async fn recommend(
             (Arc::clone(s), a.variant, shadow)
         }
     };
+    let generation = dep.generation;
     drop(dep);
 
     let permit = Arc::clone(st.scoring_slots())
@@ -320,8 +321,14 @@ async fn recommend(
         });
     }
     let latency_ms = ctx.start.elapsed().as_secs_f64() * 1e3;
-    st.experiment()
-        .record_exposure(user_id, variant, &items, latency_ms, scoring.cold_start);
+    st.experiment().record_exposure(
+        generation,
+        user_id,
+        variant,
+        &items,
+        latency_ms,
+        scoring.cold_start,
+    );
     if let Some(sh) = shadow {
         if !scoring.cold_start {
             spawn_shadow(st, sh, user_id, k, &scoring.items);
