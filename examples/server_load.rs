@@ -1,6 +1,6 @@
 //! Load test of `GET /recommend/{user_id}`: starts `recs serve` in-process on 127.0.0.1 with a
-//! Popularity model fitted on ML-1M (with titles), or on synthetic ML-1M-shaped data when the
-//! files are absent, then `clients` keep-alive connections send `requests` requests each for
+//! model (any name `recs::model::fit_named` knows; default `pop`) fitted on ML-1M (with titles),
+//! or on synthetic ML-1M-shaped data when the files are absent, then `clients` keep-alive connections send `requests` requests each for
 //! random known users (plus 5 % unknown users: cold start) and it prints a latency table.
 //!
 //! Two latencies are reported: the client's (send → full body received, over loopback TCP) and
@@ -8,8 +8,8 @@
 //! share the machine's cores, so the figures are an upper bound for a dedicated server.
 //!
 //! Run:
-//! `RECS_DATA_DIR=/work/shared/data cargo run --release -p recs-server --example server_load -- 4 2000 10`
-//! (arguments: clients, requests per client, k).
+//! `RECS_DATA_DIR=/work/shared/data cargo run --release -p recs-server --example server_load -- 4 2000 10 pop`
+//! (arguments: clients, requests per client, k, model name).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +19,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use recs::data::{load_movielens_ratings, load_movies, Dataset, LoadOptions};
-use recs::model::{Fit, Popularity};
+use recs::model::fit_named;
+use recs::Recommender;
 use recs_server::probe::Percentiles;
 use recs_server::{AppState, Catalog, MemorySource, ModelMeta, ServeConfig, Server};
 
@@ -63,8 +64,11 @@ impl Xorshift {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let model_name = raw.get(3).cloned().unwrap_or_else(|| "pop".into());
+    let args: Vec<usize> = raw
+        .iter()
+        .take(3)
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     let clients = args.first().copied().unwrap_or(4).max(1);
@@ -73,13 +77,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let t = Instant::now();
     let (ds, catalog, data_name) = load_data()?;
-    let model = Popularity::params().fit(&ds.interactions)?;
+    let fit = Instant::now();
+    let model = fit_named(&model_name, &ds.interactions)?;
+    let fit_s = fit.elapsed().as_secs_f64();
+    let kind = model.kind().to_string();
     let users: Vec<i64> = ds.users.ids().to_vec();
     let source = Arc::new(MemorySource::new());
     source.insert_with_meta(
         Arc::new(model),
         ModelMeta {
-            name: "popularity".into(),
+            name: kind.clone(),
             version: "v1".into(),
             git_sha: None,
             data_snapshot_id: Some(data_name.clone()),
@@ -98,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = stopped.await;
     }));
     println!(
-        "data {data_name}: {} users, {} items, {} ratings; setup {:.1} s",
+        "data {data_name}: {} users, {} items, {} ratings; model {kind} (fit {fit_s:.1} s); setup {:.1} s",
         ds.users.len(),
         ds.items.len(),
         ds.interactions.nnz(),
