@@ -18,6 +18,9 @@ use crate::error::ServerError;
 use crate::state::{AppState, Catalog, ModelSource};
 use crate::ServeConfig;
 
+/// Largest request head (request line + headers) accepted, in bytes.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// A bound server, ready to [`run`](Server::run).
 #[derive(Debug)]
 pub struct Server {
@@ -75,6 +78,9 @@ impl Server {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms))
+            // Caps the request line and headers (hyper answers 431 beyond); bodies are streamed
+            // and capped separately by `max_body_bytes`.
+            .max_buf_size(MAX_HEAD_BYTES)
             .keep_alive(true);
         let graceful = GracefulShutdown::new();
         let connections = Arc::new(Semaphore::new(config.max_connections));
