@@ -56,7 +56,7 @@ pub mod stats;
 
 pub use config::{ServeConfig, ADMIN_TOKEN_ENV};
 pub use error::{ApiError, ServerError};
-pub use probe::{probe, ProbeConfig, ProbeReport, ProbeSample};
+pub use probe::{probe, probe_blocking, ProbeConfig, ProbeReport, ProbeSample};
 pub use rollout::Rollout;
 pub use server::{serve, shutdown_signal, Server};
 pub use state::{

@@ -301,6 +301,24 @@ pub async fn probe(
     Ok(report)
 }
 
+/// [`probe`] on a private single-threaded tokio runtime, for a synchronous caller (the CLI).
+///
+/// # Errors
+/// As [`probe`], plus [`ServerError::Io`] when the runtime cannot start.
+pub fn probe_blocking(
+    config: &ProbeConfig,
+    on_sample: impl FnMut(&ProbeSample),
+) -> Result<ProbeReport, ServerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })?
+        .block_on(probe(config, on_sample))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +355,12 @@ mod tests {
         let mut seen = 0;
         let r = probe(&cfg, |_| seen += 1).await.expect("probe runs");
         assert_eq!((r.sent, r.transport_errors, seen), (2, 2, 2));
+        let cfg2 = cfg.clone();
+        let r = tokio::task::spawn_blocking(move || probe_blocking(&cfg2, |_| {}))
+            .await
+            .expect("join")
+            .expect("probe runs");
+        assert_eq!(r.transport_errors, 2);
         assert!(probe(&ProbeConfig::new("http://x/", 0, 0.0), |_| {})
             .await
             .is_err());
