@@ -882,7 +882,10 @@ fn load_movies<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny
     )?;
     cols.set_item(
         "genres",
-        movies.iter().map(|m| m.genres.join("|")).collect::<Vec<_>>(),
+        movies
+            .iter()
+            .map(|m| m.genres.join("|"))
+            .collect::<Vec<_>>(),
     )?;
     crate::eval::frame(py, cols)
 }
@@ -975,7 +978,11 @@ pub struct PySplit {
 }
 
 impl PySplit {
-    pub(crate) fn new(s: Split, user_labels: Option<Py<PyAny>>, item_labels: Option<Py<PyAny>>) -> Self {
+    pub(crate) fn new(
+        s: Split,
+        user_labels: Option<Py<PyAny>>,
+        item_labels: Option<Py<PyAny>>,
+    ) -> Self {
         PySplit {
             train: Arc::new(s.train.clone()),
             inner: Arc::new(s),
@@ -1073,7 +1080,9 @@ fn temporal_cut(
             ))
         }
     };
-    split_from(py, &dataset, move |d| recs::data::split::temporal_cut(d, cut))
+    split_from(py, &dataset, move |d| {
+        recs::data::split::temporal_cut(d, cut)
+    })
 }
 
 #[pymethods]

@@ -44,7 +44,8 @@ fn ks_arg(k: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     };
     ks.into_iter()
         .map(|v| {
-            usize::try_from(v).map_err(|_| PyValueError::new_err(format!("k must be >= 1, got {v}")))
+            usize::try_from(v)
+                .map_err(|_| PyValueError::new_err(format!("k must be >= 1, got {v}")))
         })
         .collect()
 }
@@ -173,7 +174,11 @@ impl PyFullRanking {
                 .iter()
                 .map(|m| m.name())
                 .collect::<Vec<_>>(),
-            if self.inner.exclude_train { "True" } else { "False" }
+            if self.inner.exclude_train {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 }
@@ -454,4 +459,3 @@ impl PyReport {
         format!("Report({}: {})", self.inner.name, items.join(", "))
     }
 }
-

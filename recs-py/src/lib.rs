@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 mod data;
 mod eval;
 mod model;
+mod registry;
 
 pyo3::create_exception!(
     recs,
@@ -80,5 +81,6 @@ fn _recs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     data::register(m)?;
     model::register(m)?;
     eval::register(m)?;
+    registry::register(m)?;
     Ok(())
 }

@@ -31,12 +31,20 @@ struct Fitted {
     train_seconds: Option<f64>,
 }
 
+/// The Rust parameters (JSON) of any `recs.Recommender` instance.
+pub(crate) fn core_params_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(obj.cast::<PyRecommender>()?.get().core_params.clone())
+}
+
 /// The fitted model behind any `recs.Recommender` instance, and its training time.
 pub(crate) fn fitted_of(obj: &Bound<'_, PyAny>) -> PyResult<(Arc<AnyModel>, Option<f64>)> {
     let rec = obj.cast::<PyRecommender>().map_err(|_| {
         PyTypeError::new_err(format!(
             "expected a recs model (recs.ALS, ...), got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })?;
     let f = rec.get().fitted()?;
@@ -77,6 +85,16 @@ impl PyRecommender {
             core_params,
             state: RwLock::new(None),
         })
+    }
+
+    /// The training data of the last `fit` in this process, if any.
+    pub(crate) fn train_data(&self) -> Option<Arc<Interactions>> {
+        self.state.read().ok()?.as_ref()?.train.clone()
+    }
+
+    /// A model read from a file or registry, as an instance of the class of its kind.
+    pub(crate) fn instance_of(py: Python<'_>, model: AnyModel) -> PyResult<Bound<'_, PyAny>> {
+        Self::from_any(py, &py.get_type::<PyRecommender>(), model)
     }
 
     fn fitted(&self) -> PyResult<Fitted> {
