@@ -615,6 +615,7 @@ macro_rules! py_model {
         impl $py {
             #[new]
             #[pyo3(signature = (*, $($arg = $default),*))]
+            #[allow(clippy::too_many_arguments)] // one per Rust setter
             fn new(py: Python<'_>, $($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
                 let kwargs = PyDict::new(py);
                 $(kwargs.set_item(stringify!($arg), ToParam::to_param(&$arg, py)?)?;)*
