@@ -464,7 +464,7 @@ fn registry(cmd: RegistryCmd) -> CliResult {
             let results = match version {
                 Some(v) => {
                     let v = Version::parse(&v)?;
-                    vec![(v.clone(), registry::verify(reg.as_ref(), &v))]
+                    vec![(v, registry::verify(reg.as_ref(), &v))]
                 }
                 None => registry::verify_all(reg.as_ref())?,
             };
