@@ -4,11 +4,17 @@
 //! and only the fitted `X` can recommend, so an unfitted model cannot be called.
 
 mod any;
+mod ease;
+mod gram;
+mod item_knn;
 mod persist;
 mod popularity;
 mod topk;
 
 pub use any::AnyModel;
+pub use ease::{Ease, EaseParams, EaseValidParams, EASE_DEFAULT_MAX_MEMORY};
+pub use gram::gram_dense;
+pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,
