@@ -25,7 +25,7 @@ type Res<T> = std::result::Result<T, String>;
 
 /// Parses `key=value` pairs into setter calls on a params builder, then fits.
 macro_rules! fit_with {
-    ($params:expr, $kv:expr, $train:expr, { $($key:ident : $ty:ty),* $(,)? }) => {{
+    ($params:expr, $kv:expr, $train:expr, { $($key:ident : $ty:ty),* $(,)? }) => {(|| -> Res<AnyModel> {
         #[allow(unused_mut)]
         let mut p = $params;
         for (k, v) in $kv {
@@ -38,7 +38,7 @@ macro_rules! fit_with {
             }
         }
         p.fit($train).map(AnyModel::from).map_err(|e| e.to_string())
-    }};
+    })()};
 }
 
 /// `Some(fit result)` for a known model name, `None` when recs has no such model (yet).
