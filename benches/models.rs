@@ -4,22 +4,25 @@
 //! the 99 given negatives).
 //!
 //! ```text
-//! cargo bench -p recs --bench models -- [--data DIR] [--split test|validation] SPEC...
+//! cargo bench -p recs --bench models -- [--data DIR] [--split test|validation] [--per-user] SPEC...
 //! SPEC = name[:key=value,...]     e.g.  item-knn:neighbors=20  ease:lambda=500
 //! ```
 //!
 //! `--split validation` carves each user's last training line out of the training file and
-//! evaluates on it (P2 negatives: 99 sampled, seeded), which is where defaults are tuned.
-//! An unknown model name prints `{"model": ..., "status": "not available"}`.
+//! evaluates on it (P2: 99 negatives sampled with seed 42), which is where defaults are tuned.
+//! Both protocols are `recs::eval`'s (pessimistic ties).
+//! `--per-user` times recommend-all through one `recommend` call per user instead of the
+//! model's `recommend_batch`. An unknown model name prints `{"model": ..., "status": "not available"}`.
 //!
 //! To add a model, add one line to `fit_model`'s table.
 
 use std::time::Instant;
 
-use recs::data::Interactions;
-use recs::model::{AnyModel, Ease, Fit, ItemKnn, Popularity, RecOpts, Recommender, Weighting};
+use std::path::Path;
 
-mod scratch;
+use recs::data::{load_delimited, load_ncf, split, Interactions, LoadOptions, Split, TextFormat};
+use recs::eval::{EvalConfig, Evaluator, FullRanking, MetricKind, SampledCandidates};
+use recs::model::{AnyModel, Ease, Fit, ItemKnn, Popularity, RecOpts, Recommender, Weighting};
 
 type Res<T> = std::result::Result<T, String>;
 
@@ -46,7 +49,7 @@ fn fit_model(name: &str, kv: &[(String, String)], train: &Interactions) -> Optio
     Some(match name {
         "popularity" => fit_with!(Popularity::params(), kv, train, { min_value: f32 }),
         "item-knn" => fit_with!(ItemKnn::params(), kv, train, { neighbors: usize, shrinkage: f32, weighting: W, binarize: bool }),
-        "ease" => fit_with!(Ease::params(), kv, train, { lambda: f32, dropout: f32, max_memory: usize }),
+        "ease" => fit_with!(Ease::params(), kv, train, { lambda: f32, dropout: f32, user_damping: f32, max_memory: usize }),
         _ => return None,
     })
 }
@@ -88,6 +91,22 @@ fn parse_spec(spec: &str) -> Res<(String, Vec<(String, String)>)> {
     Ok((name.to_string(), kv))
 }
 
+/// CPU seconds (user + system, all threads) of this process so far, from `/proc/self/stat`
+/// (0 where that is unavailable). Under a shared machine this is steadier than wall time.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&k| f.get(k).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -95,16 +114,38 @@ fn main() {
     }
 }
 
+/// The NCF split (`test`, with the 99 listed negatives) or a validation split carved from its
+/// training file: each user's last training line held out (`leave_last_out` on input order).
+fn load_split(dir: &Path, which: &str) -> Res<Split> {
+    let train = dir.join("ml-1m.train.pairs.gz");
+    match which {
+        "test" => load_ncf(
+            &train,
+            &dir.join("ml-1m.test.rating"),
+            Some(&dir.join("ml-1m.test.negative")),
+        )
+        .map_err(|e| e.to_string()),
+        "validation" => {
+            let (data, _) = load_delimited(&train, &TextFormat::tsv(), &LoadOptions::default())
+                .map_err(|e| e.to_string())?;
+            split::leave_last_out(&data).map_err(|e| e.to_string())
+        }
+        other => Err(format!("--split {other}: expected test or validation")),
+    }
+}
+
 fn run() -> Res<()> {
     let mut args = std::env::args().skip(1);
     let mut data_dir = std::env::var("RECS_DATA_DIR")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data").into());
-    let mut split = "test".to_string();
+    let mut which = "test".to_string();
     let mut specs = Vec::new();
+    let mut per_user = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--data" => data_dir = args.next().ok_or("--data needs a value")?,
-            "--split" => split = args.next().ok_or("--split needs a value")?,
+            "--split" => which = args.next().ok_or("--split needs a value")?,
+            "--per-user" => per_user = true,
             "--bench" => {} // passed by `cargo bench`
             s if s.starts_with("--") => return Err(format!("unknown flag {s}")),
             s => specs.push(s.to_string()),
@@ -113,25 +154,25 @@ fn run() -> Res<()> {
     if specs.is_empty() {
         specs = vec!["popularity".into(), "item-knn".into(), "ease".into()];
     }
-    let dir = std::path::Path::new(&data_dir).join("ml-1m-ncf");
     let t = Instant::now();
-    let split = match split.as_str() {
-        "test" => scratch::load_ncf(&dir)?,
-        "validation" => scratch::validation(&scratch::load_ncf(&dir)?, 99, 42),
-        other => return Err(format!("--split {other}: expected test or validation")),
-    };
+    let split = load_split(&Path::new(&data_dir).join("ml-1m-ncf"), &which)?;
     eprintln!(
-        "loaded {} users x {} items, {} train interactions, {} test users in {:.2}s; rayon threads {}",
+        "{} split: {} users x {} items, {} train interactions, {} test users, loaded in {:.2}s; rayon threads {}",
+        which,
         split.train.n_users(),
         split.train.n_items(),
         split.train.nnz(),
-        split.cases.len(),
+        split.test.len(),
         t.elapsed().as_secs_f64(),
         rayon::current_num_threads()
     );
+    let config = EvalConfig::default()
+        .ks([10])
+        .metrics([MetricKind::Hr, MetricKind::Ndcg])
+        .latency_users(0);
     for spec in &specs {
         let (name, kv) = parse_spec(spec)?;
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let model = match fit_model(&name, &kv, &split.train) {
             None => {
                 println!(r#"{{"model": "{spec}", "status": "not available"}}"#);
@@ -139,22 +180,39 @@ fn run() -> Res<()> {
             }
             Some(m) => m.map_err(|e| format!("{spec}: {e}"))?,
         };
-        let train_s = t.elapsed().as_secs_f64();
+        let (train_s, train_cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        // recommend-all: top 10 without training items for every user, as the peers do
         let users: Vec<u32> = (0..split.train.n_users() as u32).collect();
-        let t = Instant::now();
-        let all = model
-            .recommend_batch(&users, &split.train, &RecOpts::default())
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let all = if per_user {
+            // the trait's provided path: one `recommend` per user, in parallel
+            use rayon::prelude::*;
+            users
+                .par_iter()
+                .map(|&u| model.recommend(u, split.train.items_of(u), &RecOpts::default()))
+                .collect::<recs::Result<Vec<_>>>()
+        } else {
+            model.recommend_batch(&users, &split.train, &RecOpts::default())
+        }
+        .map_err(|e| e.to_string())?;
+        let (rec_s, rec_cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        drop(all);
+        let p1 = FullRanking::new()
+            .config(config.clone())
+            .evaluate(&model, &split)
             .map_err(|e| e.to_string())?;
-        let rec_s = t.elapsed().as_secs_f64();
-        let p1 = scratch::full_ranking(&all, &split.cases);
-        let p2 = scratch::sampled(&model, &split.train, &split.cases)?;
+        let p2 = SampledCandidates::new(99, 42)
+            .config(config.clone())
+            .evaluate(&model, &split)
+            .map_err(|e| e.to_string())?;
+        let get = |r: &recs::eval::Report, m: &str| r.get(m).unwrap_or(f64::NAN);
         println!(
-            r#"{{"model": "{spec}", "kind": "{}", "status": "ok", "train_s": {train_s:.4}, "recommend_all_s": {rec_s:.4}, "p1_hr10": {:.4}, "p1_ndcg10": {:.4}, "p2_hr10": {:.4}, "p2_ndcg10": {:.4}, "threads": {}}}"#,
+            r#"{{"model": "{spec}", "kind": "{}", "status": "ok", "split": "{which}", "train_s": {train_s:.4}, "recommend_all_s": {rec_s:.4}, "train_cpu_s": {train_cpu:.2}, "recommend_all_cpu_s": {rec_cpu:.2}, "p1_hr10": {:.4}, "p1_ndcg10": {:.4}, "p2_hr10": {:.4}, "p2_ndcg10": {:.4}, "threads": {}}}"#,
             model.kind(),
-            p1.0,
-            p1.1,
-            p2.0,
-            p2.1,
+            get(&p1, "hr@10"),
+            get(&p1, "ndcg@10"),
+            get(&p2, "hr@10"),
+            get(&p2, "ndcg@10"),
             rayon::current_num_threads()
         );
     }

@@ -94,13 +94,13 @@ def run_implicit(name, x, test, negs):
     else:
         m = CosineRecommender(K=20, num_threads=threads)
         cfg = "cosine K=20"
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     m.fit(x, show_progress=False)
-    train_s = time.perf_counter() - t
+    train_s, train_cpu = time.perf_counter() - t, time.process_time() - c
     users = np.arange(x.shape[0])
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     ids, _ = m.recommend(users, x, N=K, filter_already_liked_items=True)
-    rec_s = time.perf_counter() - t
+    rec_s, rec_cpu = time.perf_counter() - t, time.process_time() - c
     if name == "implicit-itemknn":
         sim = m.similarity.tocsc()
 
@@ -116,6 +116,8 @@ def run_implicit(name, x, test, negs):
     return dict(
         train_s=train_s,
         recommend_all_s=rec_s,
+        train_cpu_s=train_cpu,
+        recommend_all_cpu_s=rec_cpu,
         version=f"implicit {implicit.__version__}",
         config=cfg,
         metrics=metrics(ids, score, test, negs),
@@ -135,13 +137,13 @@ def run_lenskit(x, test, negs):
     ds = from_interactions_df(df, user_col="user_id", item_col="item_id")
     scorer = ItemKNNScorer(k=20, feedback="implicit")
     pipe = topn_pipeline(scorer, n=K)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     pipe.train(ds)
-    train_s = time.perf_counter() - t
+    train_s, train_cpu = time.perf_counter() - t, time.process_time() - c
     users = np.arange(x.shape[0])
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     recs = recommend(pipe, users, n=K, n_jobs=1)
-    rec_s = time.perf_counter() - t
+    rec_s, rec_cpu = time.perf_counter() - t, time.process_time() - c
     top = np.full((x.shape[0], K), -1, dtype=np.int64)
     for key, il in recs:
         ids = il.ids()
@@ -159,6 +161,8 @@ def run_lenskit(x, test, negs):
     return dict(
         train_s=train_s,
         recommend_all_s=rec_s,
+        train_cpu_s=train_cpu,
+        recommend_all_cpu_s=rec_cpu,
         version=f"lenskit {lenskit.__version__}",
         config="ItemKNNScorer k=20 feedback=implicit",
         metrics=metrics(top, score, test, negs),
@@ -166,21 +170,21 @@ def run_lenskit(x, test, negs):
 
 
 def run_ease(x, test, negs, lam=500.0):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     g = (x.T @ x).toarray().astype(np.float64)
     g[np.diag_indices_from(g)] += lam
     p = np.linalg.inv(g)
     b = p / (-np.diag(p))
     b[np.diag_indices_from(b)] = 0.0
-    train_s = time.perf_counter() - t
-    t = time.perf_counter()
+    train_s, train_cpu = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     top = np.empty((x.shape[0], K), dtype=np.int64)
     for start in range(0, x.shape[0], 1024):
         xb = x[start : start + 1024]
         s = xb.toarray().astype(np.float64) @ b
         s[xb.nonzero()] = -np.inf
         top[start : start + xb.shape[0]] = topk_dense(s, K)
-    rec_s = time.perf_counter() - t
+    rec_s, rec_cpu = time.perf_counter() - t, time.process_time() - c
 
     def score(u, items):
         return x[u].toarray().ravel().astype(np.float64) @ b[:, items]
@@ -188,6 +192,8 @@ def run_ease(x, test, negs, lam=500.0):
     return dict(
         train_s=train_s,
         recommend_all_s=rec_s,
+        train_cpu_s=train_cpu,
+        recommend_all_cpu_s=rec_cpu,
         version=f"numpy {np.__version__}",
         config=f"float64 inv, lambda={lam:g}",
         metrics=metrics(top, score, test, negs),
@@ -265,9 +271,10 @@ def cmd_table(peer_path, recs_path):
         return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
 
     rows = [
-        "| recs model | peer | train s recs / peer (ratio) | recommend-all s recs / peer (ratio) "
+        "| recs model | peer | train s recs / peer (ratio) | train CPU s recs / peer (ratio) "
+        "| recommend-all s recs / peer (ratio) | recommend-all CPU s recs / peer (ratio) "
         "| P1 HR@10 recs / peer | P1 NDCG@10 recs / peer | P2 HR@10 recs / peer | P2 NDCG@10 recs / peer |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec, peer_names in PAIRS:
         r = recs.get(spec, {"status": "not available"})
@@ -279,18 +286,22 @@ def cmd_table(peer_path, recs_path):
                     why.append(f"recs: {r.get('status')}")
                 if p.get("status") != "ok":
                     why.append(f"peer: {p.get('status')}")
-                rows.append(f"| `{spec}` | {pn} | " + "; ".join(why) + " | | | | | |")
+                rows.append(f"| `{spec}` | {pn} | " + "; ".join(why) + " | | | | | | | |")
                 continue
             cells = [f"`{spec}`", f"{pn} ({p.get('config', '')})"]
-            for key in ("train_s", "recommend_all_s"):
-                cells.append(f"{f(r[key], '.3f')} / {f(p[key], '.3f')} ({ratio(r[key], p[key])})")
+            for key in ("train_s", "train_cpu_s", "recommend_all_s", "recommend_all_cpu_s"):
+                a, b = r.get(key), p.get(key)
+                cells.append(f"{f(a, '.2f')} / {f(b, '.2f')} ({ratio(a, b)})")
             for key in ("p1_hr10", "p1_ndcg10", "p2_hr10", "p2_ndcg10"):
                 cells.append(f"{f(r[key], '.4f')} / {f(p[key], '.4f')}")
             rows.append("| " + " | ".join(cells) + " |")
     versions = sorted({p.get("version") for p in peers.values() if p.get("version")})
     rows.append("")
     rows.append(
-        "Ratios are recs / peer (below 1: recs is faster). Peer versions: " + ", ".join(versions) + "."
+        "Ratios are recs / peer (below 1: recs is faster). CPU s = user + system time of all "
+        "threads of the process, steadier than wall time on a shared machine. Peer versions: "
+        + ", ".join(versions)
+        + "."
     )
     print("\n".join(rows))
 
