@@ -9,7 +9,11 @@
 //! ```
 //!
 //! `--split validation` carves each user's last training line out of the training file and
-//! evaluates on it (P2: 99 negatives sampled with seed 42), which is where defaults are tuned.
+//! evaluates on it (P2: 99 negatives sampled with seed 42). `--split validation-time` holds
+//! out instead each user's latest training rating by timestamp, for the 2,999 users whose
+//! timestamps are known (`ml-1m/ratings_users0001-2999.dat.gz`): it mirrors the test protocol
+//! (latest rating) and is where the defaults were chosen. Neither touches the test files'
+//! held-out items.
 //! Both protocols are `recs::eval`'s (pessimistic ties).
 //! `--per-user` times recommend-all through one `recommend` call per user instead of the
 //! model's `recommend_batch`. An unknown model name prints `{"model": ..., "status": "not available"}`.
@@ -48,8 +52,12 @@ macro_rules! fit_with {
 fn fit_model(name: &str, kv: &[(String, String)], train: &Interactions) -> Option<Res<AnyModel>> {
     Some(match name {
         "popularity" => fit_with!(Popularity::params(), kv, train, { min_value: f32 }),
-        "item-knn" => fit_with!(ItemKnn::params(), kv, train, { neighbors: usize, shrinkage: f32, weighting: W, binarize: bool }),
-        "ease" => fit_with!(Ease::params(), kv, train, { lambda: f32, dropout: f32, user_damping: f32, max_memory: usize }),
+        "item-knn" => {
+            fit_with!(ItemKnn::params(), kv, train, { neighbors: usize, shrinkage: f32, weighting: W, binarize: bool })
+        }
+        "ease" => {
+            fit_with!(Ease::params(), kv, train, { lambda: f32, dropout: f32, max_memory: usize })
+        }
         _ => return None,
     })
 }
@@ -67,7 +75,11 @@ impl std::str::FromStr for W {
                 k1: k1.parse().map_err(|_| format!("bad k1 {k1}"))?,
                 b: b.parse().map_err(|_| format!("bad b {b}"))?,
             },
-            _ => return Err(format!("weighting `{s}`: expected none, tfidf or bm25:K1:B")),
+            _ => {
+                return Err(format!(
+                    "weighting `{s}`: expected none, tfidf or bm25:K1:B"
+                ))
+            }
         }))
     }
 }
@@ -130,8 +142,93 @@ fn load_split(dir: &Path, which: &str) -> Res<Split> {
                 .map_err(|e| e.to_string())?;
             split::leave_last_out(&data).map_err(|e| e.to_string())
         }
-        other => Err(format!("--split {other}: expected test or validation")),
+        "validation-time" => validation_by_time(dir),
+        other => Err(format!(
+            "--split {other}: expected test, validation or validation-time"
+        )),
     }
+}
+
+/// A validation split that mirrors the test protocol (each user's *latest* rating): the NCF
+/// training data with, for each of users 1–2999 (the only ones with timestamps, in
+/// `ml-1m/ratings_users0001-2999.dat.gz`), their latest training rating held out. Users
+/// 3000–6040 stay wholly in train. Ties in time go to the later line of the file.
+fn validation_by_time(dir: &Path) -> Res<Split> {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader};
+    let full = load_split(dir, "test")?;
+    let read = |p: &Path| -> Res<Vec<String>> {
+        let r = recs::data::open(p).map_err(|e| e.to_string())?;
+        BufReader::new(r)
+            .lines()
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())
+    };
+    let num = |s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .map_err(|_| format!("bad number {s}"))
+    };
+    let mut ncf_item: HashMap<i64, u32> = HashMap::new();
+    for line in read(&dir.join("item_id_map.tsv"))?.iter().skip(1) {
+        let (ncf, movie) = line.split_once('\t').ok_or("bad item map line")?;
+        ncf_item.insert(num(movie)?, num(ncf)? as u32);
+    }
+    let ratings = dir.join("../ml-1m/ratings_users0001-2999.dat.gz");
+    // latest (time, line) per NCF user among their training items
+    let mut latest: HashMap<u32, (i64, usize, u32)> = HashMap::new();
+    for (k, line) in read(&ratings)?.iter().enumerate() {
+        let f: Vec<&str> = line.split("::").collect();
+        if f.len() != 4 {
+            return Err(format!("bad ratings line {k}"));
+        }
+        let user = (num(f[0])? - 1) as u32;
+        let item = *ncf_item.get(&num(f[1])?).ok_or("movie not in item map")?;
+        let ts = num(f[3])?;
+        if full.train.items_of(user).binary_search(&item).is_err() {
+            continue; // the NCF test pair
+        }
+        let e = latest.entry(user).or_insert((ts, k, item));
+        if (ts, k) >= (e.0, e.1) {
+            *e = (ts, k, item);
+        }
+    }
+    let mut records = Vec::with_capacity(full.train.nnz());
+    let mut cases = Vec::new();
+    for u in 0..full.train.n_users() as u32 {
+        let held = latest.get(&u).map(|e| e.2);
+        for &i in full.train.items_of(u) {
+            if Some(i) != held {
+                records.push(recs::data::Record {
+                    user: u,
+                    item: i,
+                    value: 1.0,
+                    timestamp: None,
+                });
+            }
+        }
+        if let Some(i) = held {
+            cases.push(recs::data::TestCase {
+                user: u,
+                items: vec![i],
+                negatives: None,
+            });
+        }
+    }
+    let train = Interactions::from_records(
+        full.train.n_users(),
+        full.train.n_items(),
+        &records,
+        Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Split {
+        name: "ncf-train-latest-1-2999".into(),
+        train,
+        test: recs::data::TestSet { cases },
+        users: full.users,
+        items: full.items,
+    })
 }
 
 fn run() -> Res<()> {

@@ -10,7 +10,8 @@
 # ratios and writes it to target/peers.md. Models recs does not have yet print "not available".
 #
 # Environment: RECS_DATA_DIR (default ../shared/data next to the workspace), THREADS (2),
-# PEERS (space-separated peer models), RECS_SPECS (space-separated recs specs).
+# PEERS (space-separated peer models), RECS_SPECS (space-separated recs specs), REUSE_PEERS=1
+# (keep target/peers/peers.jsonl from an earlier run and rerun only the recs side).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,14 +40,20 @@ unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 read -r -a peers <<<"${PEERS:-implicit-als implicit-bpr implicit-itemknn lenskit-itemknn numpy-ease}"
 read -r -a specs <<<"${RECS_SPECS:-als:factors=64,reg=0.01,iterations=15 bpr:factors=64,iterations=100 item-knn:neighbors=20 item-knn ease:lambda=500 ease}"
 
-echo "== peers (${peers[*]})" >&2
-"$venv/bin/python" "$root/benches/peers.py" run "$data" "${peers[@]}" | tee "$out/peers.jsonl"
+if [ "${REUSE_PEERS:-0}" = 1 ] && [ -s "$out/peers.jsonl" ]; then
+    echo "== peers: reusing $out/peers.jsonl" >&2
+else
+    echo "== peers (${peers[*]})" >&2
+    "$venv/bin/python" "$root/benches/peers.py" run "$data" "${peers[@]}" 2> >(tee "$out/peers.err" >&2) \
+        | tee "$out/peers.jsonl"
+fi
 
 echo "== recs (${specs[*]})" >&2
 cargo bench -p recs --bench models -- --data "$data" "${specs[@]}" | tee "$out/recs.jsonl"
 
 {
-    echo "ML-1M NCF split, $threads threads, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)."
+    echo "ML-1M NCF split, $threads threads, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    grep -m1 '^threadpool' "$out/peers.err" 2>/dev/null | sed 's/^/numpy /' || true
     echo
     "$venv/bin/python" "$root/benches/peers.py" table "$out/peers.jsonl" "$out/recs.jsonl"
     echo

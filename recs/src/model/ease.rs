@@ -62,37 +62,38 @@ pub struct EaseParams(EaseValidParams);
 pub struct EaseValidParams {
     lambda: f32,
     dropout: f32,
-    user_damping: f32,
     max_memory: usize,
 }
 
 impl Default for EaseParams {
     fn default() -> Self {
         EaseParams(EaseValidParams {
-            lambda: 500.0,
+            lambda: 1200.0,
             dropout: 0.0,
-            user_damping: 0.0,
             max_memory: EASE_DEFAULT_MAX_MEMORY,
         })
     }
 }
 
 impl EaseParams {
-    /// L2 regularization λ added to the diagonal of `XᵀX`. Default 500.0; must be finite and > 0.
+    /// L2 regularization λ added to the diagonal of `XᵀX`. Default 1200.0; must be finite and > 0.
+    ///
+    /// Chosen on validation splits carved from the ML-1M NCF training data. Holding out each of
+    /// users 1–2999's latest training rating (as the test protocol holds out the latest rating),
+    /// HR@10 full ranking / sampled negatives: λ = 200 0.120 / 0.708, 300 0.117 / 0.719,
+    /// 500 (the usual choice) 0.116 / 0.737, 800 0.116 / 0.743, 1200 0.118 / 0.749
+    /// (± 0.006 / 0.008): full ranking is flat, sampled negatives favour 1200. Holding out each
+    /// user's last training line instead, full-ranking HR@10 peaks at 1200 too (0.112, against
+    /// 0.108 at 500). Sparser data or larger catalogues usually want another λ: tune it.
     pub fn lambda(mut self, l: f32) -> Self {
         self.0.lambda = l;
         self
     }
     /// Dropout-style regularization `p`: adds `p / (1 − p) · (XᵀX)_ii` to the diagonal, which
     /// regularizes popular items more (EDLAE). Default 0.0 (plain EASE); must be in `[0, 1)`.
+    /// On the ML-1M validation splits 0.1–0.4 changed HR@10 by less than its noise.
     pub fn dropout(mut self, p: f32) -> Self {
         self.0.dropout = p;
-        self
-    }
-    /// Down-weights heavy users in `XᵀX`: user `u` counts `|items of u|^(−a)` (inverse user
-    /// frequency). Default 0.0 (plain EASE); must be in `[0, 1]`. Scale `lambda` down with it.
-    pub fn user_damping(mut self, a: f32) -> Self {
-        self.0.user_damping = a;
         self
     }
     /// Cap in bytes on training memory (`12 · items²`). Default
@@ -112,10 +113,6 @@ impl EaseValidParams {
     pub fn dropout(&self) -> f32 {
         self.dropout
     }
-    /// Heavy-user down-weighting exponent.
-    pub fn user_damping(&self) -> f32 {
-        self.user_damping
-    }
     /// Training memory cap in bytes.
     pub fn max_memory(&self) -> usize {
         self.max_memory
@@ -131,13 +128,6 @@ impl ParamGuard for EaseParams {
         }
         if !(0.0..1.0).contains(&p.dropout) {
             return Err(Error::param("dropout", "a number in [0, 1)", p.dropout));
-        }
-        if !(0.0..=1.0).contains(&p.user_damping) {
-            return Err(Error::param(
-                "user_damping",
-                "a number in [0, 1]",
-                p.user_damping,
-            ));
         }
         if p.max_memory == 0 {
             return Err(Error::param("max_memory", "a byte count ≥ 1", p.max_memory));
@@ -263,32 +253,13 @@ impl Fit for EaseParams {
                 return Err(Error::Limit(format!(
                     "EASE on {n} items needs {} MiB (12 · items² bytes), above the cap of {} MiB; \
                      raise `max_memory` or use ItemKnn",
-                    need.map_or("more than usize::MAX".to_string(), |b| (b >> 20).to_string()),
+                    need.map_or("more than usize::MAX".to_string(), |b| (b >> 20)
+                        .to_string()),
                     p.max_memory >> 20
                 )))
             }
         }
-        let x = if p.user_damping > 0.0 {
-            // value sqrt(w_u) on every entry of row u, so that XᵀX sums w_u per user
-            let values = (0..train.n_users() as u32)
-                .flat_map(|u| {
-                    let len = train.items_of(u).len();
-                    let w = (len.max(1) as f32).powf(-p.user_damping / 2.0);
-                    std::iter::repeat_n(w, len)
-                })
-                .collect();
-            Interactions::from_csr(
-                n,
-                train.indptr().to_vec(),
-                train.indices().to_vec(),
-                values,
-                None,
-            )?
-        } else {
-            train.binarized()
-        };
-        let mut g = gram_dense(&x);
-        drop(x);
+        let mut g = gram_dense(&train.binarized());
         let boost = p.dropout / (1.0 - p.dropout);
         for i in 0..n {
             let d = &mut g[i * n + i];
@@ -326,12 +297,14 @@ impl Fit for EaseParams {
         }
         // P is symmetric, so its column-major buffer is also row-major. B[i, j] = -P[i, j] / P[j, j].
         let inv_diag: Vec<f32> = (0..n).map(|j| 1.0 / pm[j * n + j]).collect();
-        pm.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
-            for (v, d) in row.iter_mut().zip(&inv_diag) {
-                *v = -*v * d;
-            }
-            row[i] = 0.0;
-        });
+        pm.par_chunks_mut(n.max(1))
+            .enumerate()
+            .for_each(|(i, row)| {
+                for (v, d) in row.iter_mut().zip(&inv_diag) {
+                    *v = -*v * d;
+                }
+                row[i] = 0.0;
+            });
         if pm.iter().any(|v| !v.is_finite()) {
             return Err(Error::Numerical(
                 "EASE weights are not finite (λ too small for f32?)".into(),
@@ -476,8 +449,6 @@ mod tests {
         assert_eq!(name(Ease::params().dropout(1.0).fit(&x)), "dropout");
         assert_eq!(name(Ease::params().dropout(-0.1).fit(&x)), "dropout");
         assert_eq!(name(Ease::params().max_memory(0).fit(&x)), "max_memory");
-        assert_eq!(name(Ease::params().user_damping(1.5).fit(&x)), "user_damping");
-        assert_eq!(name(Ease::params().user_damping(-0.1).fit(&x)), "user_damping");
         assert!(Ease::params().lambda(1e-3).dropout(0.99).fit(&x).is_ok());
     }
 
@@ -512,7 +483,11 @@ mod tests {
     #[test]
     fn satisfies_the_constrained_normal_equations() {
         let pairs: Vec<(u32, u32)> = (0..40u32)
-            .flat_map(|u| (0..7u32).filter(move |i| (u * 7 + i * 3) % 5 < 2).map(move |i| (u, i)))
+            .flat_map(|u| {
+                (0..7u32)
+                    .filter(move |i| (u * 7 + i * 3) % 5 < 2)
+                    .map(move |i| (u, i))
+            })
             .collect();
         let x = matrix(&pairs, 40, 7);
         let lambda = 3.0;
@@ -525,7 +500,11 @@ mod tests {
                     .map(|k| (g[i * n + k] + if i == k { lambda } else { 0.0 }) * m.b[k * n + j])
                     .sum();
                 if i != j {
-                    assert!((lhs - g[i * n + j]).abs() < 1e-3, "({i},{j}) {lhs} vs {}", g[i * n + j]);
+                    assert!(
+                        (lhs - g[i * n + j]).abs() < 1e-3,
+                        "({i},{j}) {lhs} vs {}",
+                        g[i * n + j]
+                    );
                 }
             }
             assert_eq!(m.b[j * n + j], 0.0);
