@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+echo "== python test helpers (numpy for the independent metric checks)"
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy --all-targets -D warnings"

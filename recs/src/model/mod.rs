@@ -4,6 +4,7 @@
 //! and only the fitted `X` can recommend, so an unfitted model cannot be called.
 
 mod any;
+mod catalog;
 mod ease;
 mod gram;
 mod item_knn;
@@ -12,7 +13,8 @@ mod popularity;
 mod topk;
 
 pub use any::AnyModel;
-pub use ease::{Ease, EaseParams, EaseValidParams, EASE_DEFAULT_MAX_MEMORY};
+pub use catalog::{fit_named, MODEL_NAMES};
+pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFAULT_MAX_MEMORY};
 pub use gram::gram_dense;
 pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
 pub use persist::{
