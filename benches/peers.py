@@ -243,7 +243,7 @@ def cmd_run(data_dir, names):
 PAIRS = [
     ("als:factors=64,reg=0.01,iterations=15", ["implicit-als"]),
     ("bpr:factors=64,iterations=100", ["implicit-bpr"]),
-    ("item-knn:neighbors=20", ["implicit-itemknn", "lenskit-itemknn"]),
+    ("item-knn:neighbors=20,weighting=none", ["implicit-itemknn", "lenskit-itemknn"]),
     ("item-knn", ["implicit-itemknn", "lenskit-itemknn"]),
     ("ease:lambda=500", ["numpy-ease"]),
     ("ease", ["numpy-ease"]),
@@ -268,7 +268,7 @@ def cmd_table(peer_path, recs_path):
         return "n/a" if v is None else format(v, fmt)
 
     def ratio(a, b):
-        return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+        return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2g}"
 
     rows = [
         "| recs model | peer | train s recs / peer (ratio) | train CPU s recs / peer (ratio) "
@@ -280,20 +280,20 @@ def cmd_table(peer_path, recs_path):
         r = recs.get(spec, {"status": "not available"})
         for pn in peer_names:
             p = peers.get(pn, {"status": "not available"})
-            if r.get("status") != "ok" or p.get("status") != "ok":
-                why = []
-                if r.get("status") != "ok":
-                    why.append(f"recs: {r.get('status')}")
-                if p.get("status") != "ok":
-                    why.append(f"peer: {p.get('status')}")
-                rows.append(f"| `{spec}` | {pn} | " + "; ".join(why) + " | | | | | | | |")
-                continue
-            cells = [f"`{spec}`", f"{pn} ({p.get('config', '')})"]
+            if r.get("status") != "ok":
+                r = {}
+                spec_cell = f"`{spec}` (not available)"
+            else:
+                spec_cell = f"`{spec}`"
+            if p.get("status") != "ok":
+                p = {}
+                pn = f"{pn} (not available)"
+            cells = [spec_cell, f"{pn} ({p.get('config', '')})" if p else pn]
             for key in ("train_s", "train_cpu_s", "recommend_all_s", "recommend_all_cpu_s"):
                 a, b = r.get(key), p.get(key)
                 cells.append(f"{f(a, '.2f')} / {f(b, '.2f')} ({ratio(a, b)})")
             for key in ("p1_hr10", "p1_ndcg10", "p2_hr10", "p2_ndcg10"):
-                cells.append(f"{f(r[key], '.4f')} / {f(p[key], '.4f')}")
+                cells.append(f"{f(r.get(key), '.4f')} / {f(p.get(key), '.4f')}")
             rows.append("| " + " | ".join(cells) + " |")
     versions = sorted({p.get("version") for p in peers.values() if p.get("version")})
     rows.append("")
