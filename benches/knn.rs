@@ -60,10 +60,11 @@ fn bench(c: &mut Criterion) {
     let ease = Ease::params().lambda(500.0).fit(&x).expect("fit");
     let users: Vec<u32> = (0..x.n_users() as u32).collect();
     let opts = RecOpts::default();
+    // at this density (4 %) recommend_batch takes the sparse path; see DENSE_BATCH_DENSITY
     g.bench_function("ease recommend_batch all users", |b| {
         b.iter(|| ease.recommend_batch(&users, &x, &opts).expect("batch"))
     });
-    g.bench_function("ease recommend per user (sparse rows) all users", |b| {
+    g.bench_function("ease recommend one call per user, all users", |b| {
         b.iter(|| {
             use rayon::prelude::*;
             users

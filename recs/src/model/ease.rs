@@ -453,6 +453,21 @@ mod tests {
     }
 
     #[test]
+    fn tiny_catalogues_work() {
+        for n_items in 0..3 {
+            let x = Interactions::empty(2, n_items);
+            let m = Ease::params().fit(&x).unwrap();
+            assert_eq!(m.n_items(), n_items);
+            let all = m
+                .recommend_batch(&[0, 1, 5], &x, &RecOpts::default())
+                .unwrap();
+            assert!(all.iter().all(|l| l.len() == n_items.min(10)));
+            let back: Ease = from_bytes(&to_bytes(&m).unwrap()).unwrap();
+            assert_eq!(back, m);
+        }
+    }
+
+    #[test]
     fn memory_cap_is_a_limit_error() {
         let x = Interactions::empty(1, 100);
         // 12 · 100² = 120,000 bytes

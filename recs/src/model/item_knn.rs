@@ -467,6 +467,19 @@ mod tests {
     }
 
     #[test]
+    fn tiny_catalogues_work() {
+        for n_items in 0..3 {
+            let x = Interactions::empty(2, n_items);
+            let m = ItemKnn::params().fit(&x).unwrap();
+            assert_eq!(m.n_items(), n_items);
+            let all = m
+                .recommend_batch(&[0, 1, 5], &x, &RecOpts::default())
+                .unwrap();
+            assert!(all.iter().all(|l| l.len() == n_items.min(10)));
+        }
+    }
+
+    #[test]
     fn unknown_items_are_errors() {
         let x = matrix(&[(0, 0), (0, 1)], 1, 2);
         let m = ItemKnn::params().fit(&x).unwrap();
