@@ -5,12 +5,18 @@
 
 mod any;
 mod catalog;
+mod ease;
+mod gram;
+mod item_knn;
 mod persist;
 mod popularity;
 mod topk;
 
 pub use any::AnyModel;
 pub use catalog::{fit_named, MODEL_NAMES};
+pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFAULT_MAX_MEMORY};
+pub use gram::gram_dense;
+pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,
