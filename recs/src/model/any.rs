@@ -1,7 +1,7 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Persist, Popularity, Recommender};
+use super::{Als, Bpr, Persist, Popularity, Recommender};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -18,6 +18,10 @@ use crate::{Error, Result};
 pub enum AnyModel {
     /// [`Popularity`].
     Popularity(Popularity),
+    /// [`Als`].
+    Als(Als),
+    /// [`Bpr`].
+    Bpr(Bpr),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -25,6 +29,8 @@ macro_rules! each_model {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {
             AnyModel::Popularity($m) => $body,
+            AnyModel::Als($m) => $body,
+            AnyModel::Bpr($m) => $body,
         }
     };
 }
@@ -38,6 +44,8 @@ impl AnyModel {
         let h = read_header(bytes)?;
         Ok(match h.kind {
             Popularity::KIND => AnyModel::Popularity(decode_body(h.body)?),
+            Als::KIND => AnyModel::Als(decode_body(h.body)?),
+            Bpr::KIND => AnyModel::Bpr(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -111,5 +119,17 @@ impl Recommender for AnyModel {
 impl From<Popularity> for AnyModel {
     fn from(m: Popularity) -> Self {
         AnyModel::Popularity(m)
+    }
+}
+
+impl From<Als> for AnyModel {
+    fn from(m: Als) -> Self {
+        AnyModel::Als(m)
+    }
+}
+
+impl From<Bpr> for AnyModel {
+    fn from(m: Bpr) -> Self {
+        AnyModel::Bpr(m)
     }
 }

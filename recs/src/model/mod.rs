@@ -3,12 +3,17 @@
 //! Parameters fit, models predict (as in linfa): `XParams: Fit<Model = X>` validates then trains,
 //! and only the fitted `X` can recommend, so an unfitted model cannot be called.
 
+mod als;
 mod any;
+mod bpr;
 mod persist;
+mod factors;
 mod popularity;
 mod topk;
 
+pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
+pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,
