@@ -6,6 +6,7 @@
 mod als;
 mod any;
 mod bpr;
+mod catalog;
 mod persist;
 mod factors;
 mod popularity;
@@ -14,6 +15,7 @@ mod topk;
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
 pub use bpr::{Bpr, BprParams, BprValidParams};
+pub use catalog::{fit_named, MODEL_NAMES};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,

@@ -1,0 +1,35 @@
+//! Models by name: how the CLI, the server's demo and retraining pick a model from a string.
+
+use super::{AnyModel, Fit, Popularity};
+use crate::data::Interactions;
+use crate::{Error, Result};
+
+/// The model names [`fit_named`] accepts, in the order `recs eval` lists them.
+pub const MODEL_NAMES: &[&str] = &["pop"];
+
+/// Fits the model called `name` with its default parameters.
+///
+/// Names: `pop` (also `popularity`).
+///
+/// ```
+/// let train = recs::data::Interactions::empty(2, 5);
+/// let model = recs::model::fit_named("pop", &train)?;
+/// assert_eq!(recs::Recommender::kind(&model), "popularity");
+/// assert!(recs::model::fit_named("nope", &train).is_err());
+/// # Ok::<(), recs::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidParam`] for an unknown name, else as the model's `fit`.
+pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
+    Ok(match name {
+        "pop" | "popularity" => Popularity::params().fit(train)?.into(),
+        other => {
+            return Err(Error::param(
+                "model",
+                "one of the names in recs::model::MODEL_NAMES",
+                other,
+            ))
+        }
+    })
+}
