@@ -69,7 +69,7 @@ pub enum Feedback {
 /// assert_eq!(top[0].item, 2); // what the similar user 1 also liked
 /// # Ok::<(), recs::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlsParams(AlsValidParams);
 
 /// Validated [`AlsParams`].
@@ -99,12 +99,6 @@ impl Default for AlsValidParams {
             feedback: Feedback::Implicit,
             reg_exponent: 0.0,
         }
-    }
-}
-
-impl Default for AlsParams {
-    fn default() -> Self {
-        AlsParams(AlsValidParams::default())
     }
 }
 
@@ -231,7 +225,11 @@ impl ParamGuard for AlsParams {
             ));
         }
         if !(1..=1000).contains(&p.cg_steps) {
-            return Err(Error::param("cg_steps", "an integer in 1..=1000", p.cg_steps));
+            return Err(Error::param(
+                "cg_steps",
+                "an integer in 1..=1000",
+                p.cg_steps,
+            ));
         }
         if !(0.0..=2.0).contains(&p.reg_exponent) {
             return Err(Error::param(
@@ -306,7 +304,11 @@ impl TryFrom<AlsRepr> for Als {
             && r.item_gram.len() == gram_len
             && r.fold_in_value.is_finite()
             && r.mu.is_finite()
-            && r.users.iter().chain(&r.items).chain(&r.item_gram).all(|v| v.is_finite());
+            && r.users
+                .iter()
+                .chain(&r.items)
+                .chain(&r.item_gram)
+                .all(|v| v.is_finite());
         if !ok {
             return Err("als factor matrices are inconsistent with their dimensions".into());
         }
@@ -504,7 +506,9 @@ impl Als {
                 Ok(std::borrow::Cow::Borrowed(r))
             }
             None if history.is_empty() => Err(Error::UnknownUser(user as u64)),
-            None => Ok(std::borrow::Cow::Owned(self.recalculate_user(history, None)?)),
+            None => Ok(std::borrow::Cow::Owned(
+                self.recalculate_user(history, None)?,
+            )),
         }
     }
 }
@@ -761,7 +765,13 @@ impl SimdFn for Normal<'_, '_> {
 }
 
 /// The exact solution of one row's normal equations (Cholesky, faer) into `x`.
-fn exact_row(side: &Side<'_>, idx: &[u32], vals: &[f32], x: &mut [f32], s: &mut Scratch) -> Result<()> {
+fn exact_row(
+    side: &Side<'_>,
+    idx: &[u32],
+    vals: &[f32],
+    x: &mut [f32],
+    s: &mut Scratch,
+) -> Result<()> {
     if idx.is_empty() {
         x.fill(0.0);
         return Ok(());
@@ -784,7 +794,11 @@ fn exact_row(side: &Side<'_>, idx: &[u32], vals: &[f32], x: &mut [f32], s: &mut 
         stack,
         Default::default(),
     )
-    .map_err(|e| Error::Numerical(format!("ALS normal equations are not positive definite: {e}")))?;
+    .map_err(|e| {
+        Error::Numerical(format!(
+            "ALS normal equations are not positive definite: {e}"
+        ))
+    })?;
     let stack = MemStack::new(&mut s.mem);
     llt::solve::solve_in_place_with_conj(
         MatRef::from_row_major_slice(&s.a, d, d),
@@ -796,7 +810,9 @@ fn exact_row(side: &Side<'_>, idx: &[u32], vals: &[f32], x: &mut [f32], s: &mut 
     if x.iter().all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(Error::Numerical("ALS solve produced non-finite factors".into()))
+        Err(Error::Numerical(
+            "ALS solve produced non-finite factors".into(),
+        ))
     }
 }
 
@@ -888,9 +904,21 @@ impl Fit for AlsParams {
                 let w = Weights::Implicit { alpha: p.alpha };
                 for _ in 0..p.iterations {
                     let g = gram(&y, k);
-                    solve_side(&Side::new(p, &y, k, Some(&g), w, ni), train, &mut x, p.solver, p.cg_steps)?;
+                    solve_side(
+                        &Side::new(p, &y, k, Some(&g), w, ni),
+                        train,
+                        &mut x,
+                        p.solver,
+                        p.cg_steps,
+                    )?;
                     let g = gram(&x, k);
-                    solve_side(&Side::new(p, &x, k, Some(&g), w, nu), &t, &mut y, p.solver, p.cg_steps)?;
+                    solve_side(
+                        &Side::new(p, &x, k, Some(&g), w, nu),
+                        &t,
+                        &mut y,
+                        p.solver,
+                        p.cg_steps,
+                    )?;
                 }
                 let item_gram = gram(&y, k);
                 Ok(Als {
@@ -919,12 +947,24 @@ impl Fit for AlsParams {
                     let fixed = augment(&y, k, |_| 1.0);
                     let mut var = augment(&x, k, |r| bu[r]);
                     let w = Weights::Explicit { mu, bias: &bi };
-                    solve_side(&Side::new(p, &fixed, k + 1, None, w, ni), train, &mut var, p.solver, p.cg_steps)?;
+                    solve_side(
+                        &Side::new(p, &fixed, k + 1, None, w, ni),
+                        train,
+                        &mut var,
+                        p.solver,
+                        p.cg_steps,
+                    )?;
                     split_aug(&var, k, &mut x, &mut bu);
                     let fixed = augment(&x, k, |_| 1.0);
                     let mut var = augment(&y, k, |r| bi[r]);
                     let w = Weights::Explicit { mu, bias: &bu };
-                    solve_side(&Side::new(p, &fixed, k + 1, None, w, nu), &t, &mut var, p.solver, p.cg_steps)?;
+                    solve_side(
+                        &Side::new(p, &fixed, k + 1, None, w, nu),
+                        &t,
+                        &mut var,
+                        p.solver,
+                        p.cg_steps,
+                    )?;
                     split_aug(&var, k, &mut y, &mut bi);
                 }
                 let mut users = Vec::with_capacity(nu * (k + 2));
@@ -1062,7 +1102,10 @@ mod tests {
             (Als::params().regularization(0.0), "regularization"),
             (Als::params().regularization(-1.0), "regularization"),
             (Als::params().regularization(f32::NAN), "regularization"),
-            (Als::params().regularization(f32::INFINITY), "regularization"),
+            (
+                Als::params().regularization(f32::INFINITY),
+                "regularization",
+            ),
             (Als::params().alpha(-0.1), "alpha"),
             (Als::params().alpha(f32::NAN), "alpha"),
             (Als::params().iterations(0), "iterations"),
@@ -1088,7 +1131,11 @@ mod tests {
             .cg_steps(1)
             .reg_exponent(2.0);
         assert!(edge.check_ref().is_ok());
-        assert!(Als::params().factors(4096).cg_steps(1000).check_ref().is_ok());
+        assert!(Als::params()
+            .factors(4096)
+            .cg_steps(1000)
+            .check_ref()
+            .is_ok());
     }
 
     #[test]
@@ -1150,7 +1197,10 @@ mod tests {
             fixed: &fixed,
             d: 2,
             gram: None,
-            weights: Weights::Explicit { mu: 3.0, bias: &bias },
+            weights: Weights::Explicit {
+                mu: 3.0,
+                bias: &bias,
+            },
             reg: 1.0,
             nu: 0.0,
             n_fixed: 2,
@@ -1158,7 +1208,10 @@ mod tests {
         let mut s = Scratch::new(2);
         let mut x = [0.0f32; 2];
         exact_row(&side, &[0, 1], &[4.5, 1.5], &mut x, &mut s).unwrap();
-        assert!((x[0] - 1.0 / 3.0).abs() < 1e-6 && (x[1] + 1.0 / 3.0).abs() < 1e-6, "{x:?}");
+        assert!(
+            (x[0] - 1.0 / 3.0).abs() < 1e-6 && (x[1] + 1.0 / 3.0).abs() < 1e-6,
+            "{x:?}"
+        );
         let mut x = [0.0f32; 2];
         dispatch(CgRow {
             side: &side,
@@ -1168,7 +1221,10 @@ mod tests {
             steps: 2,
             s: &mut s,
         });
-        assert!((x[0] - 1.0 / 3.0).abs() < 1e-5 && (x[1] + 1.0 / 3.0).abs() < 1e-5, "{x:?}");
+        assert!(
+            (x[0] - 1.0 / 3.0).abs() < 1e-5 && (x[1] + 1.0 / 3.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 
     proptest! {
@@ -1239,7 +1295,11 @@ mod tests {
             for r in 0..k {
                 let ay: f64 = (0..k).map(|s| a[r * k + s] * yi[s] as f64).sum::<f64>()
                     + lambda as f64 * yi[r] as f64;
-                assert!((ay - b[r]).abs() < 1e-3 * (1.0 + b[r].abs()), "item {i}: {ay} vs {}", b[r]);
+                assert!(
+                    (ay - b[r]).abs() < 1e-3 * (1.0 + b[r].abs()),
+                    "item {i}: {ay} vs {}",
+                    b[r]
+                );
             }
         }
     }
@@ -1250,7 +1310,8 @@ mod tests {
         let (nu, ni) = (20u32, 15u32);
         let xu = |u: u32| (u as f32 * 0.37).sin();
         let yi = |i: u32| (i as f32 * 0.91).cos();
-        let rating = |u: u32, i: u32| 3.0 + 0.2 * (u % 3) as f32 - 0.1 * (i % 4) as f32 + xu(u) * yi(i);
+        let rating =
+            |u: u32, i: u32| 3.0 + 0.2 * (u % 3) as f32 - 0.1 * (i % 4) as f32 + xu(u) * yi(i);
         let mut t = Vec::new();
         for u in 0..nu {
             for i in 0..ni {
@@ -1281,7 +1342,11 @@ mod tests {
             // Held-out cells are predicted too (the data is exactly low rank).
             let (u, i) = (0, 0); // (0*7 + 0*3) % 4 == 0: not in training
             let s = m.score_items(u, &[], &[i]).unwrap()[0];
-            assert!((s - rating(u, i)).abs() < 0.3, "{solver:?}: {s} vs {}", rating(u, i));
+            assert!(
+                (s - rating(u, i)).abs() < 0.3,
+                "{solver:?}: {s} vs {}",
+                rating(u, i)
+            );
         }
     }
 
@@ -1290,12 +1355,28 @@ mod tests {
         let data = two_groups(10, 12);
         let m = Als::params().factors(4).seed(3).fit(&data).unwrap();
         let mut out = vec![0f32; 12];
-        assert!(matches!(m.score_into(10, &[], &mut out), Err(Error::UnknownUser(10))));
-        assert!(matches!(m.score_into(10, &[12], &mut out), Err(Error::UnknownItem(12))));
-        assert!(matches!(m.score_into(0, &[99], &mut out), Err(Error::UnknownItem(99))));
+        assert!(matches!(
+            m.score_into(10, &[], &mut out),
+            Err(Error::UnknownUser(10))
+        ));
+        assert!(matches!(
+            m.score_into(10, &[12], &mut out),
+            Err(Error::UnknownItem(12))
+        ));
+        assert!(matches!(
+            m.score_into(0, &[99], &mut out),
+            Err(Error::UnknownItem(99))
+        ));
         // A new user who likes even items gets even items.
         let top = m
-            .recommend(99, &[0, 2, 4], &RecOpts { k: 3, ..RecOpts::default() })
+            .recommend(
+                99,
+                &[0, 2, 4],
+                &RecOpts {
+                    k: 3,
+                    ..RecOpts::default()
+                },
+            )
             .unwrap();
         assert_eq!(top.len(), 3);
         assert!(top.iter().all(|s| s.item % 2 == 0), "{top:?}");
@@ -1311,7 +1392,10 @@ mod tests {
             Err(Error::Data(_))
         ));
         let mut bad = vec![0f32; 3];
-        assert!(matches!(m.score_factors_into(&row, &mut bad), Err(Error::Data(_))));
+        assert!(matches!(
+            m.score_factors_into(&row, &mut bad),
+            Err(Error::Data(_))
+        ));
     }
 
     #[test]
@@ -1340,7 +1424,13 @@ mod tests {
         }
         assert_ne!(
             fit(1, AlsSolver::ConjugateGradient, Feedback::Implicit).user_factors(),
-            Als::params().factors(5).iterations(3).seed(12).fit(&data).unwrap().user_factors()
+            Als::params()
+                .factors(5)
+                .iterations(3)
+                .seed(12)
+                .fit(&data)
+                .unwrap()
+                .user_factors()
         );
     }
 
@@ -1350,10 +1440,15 @@ mod tests {
         let m = Als::params().factors(4).seed(2).fit(&data).unwrap();
         let sim = m.similar_items(2, 4).unwrap();
         assert_eq!(sim.len(), 4);
-        assert!(sim.iter().all(|s| s.item != 2 && s.score <= 1.0 + 1e-5 && s.score >= -1.0 - 1e-5));
+        assert!(sim
+            .iter()
+            .all(|s| s.item != 2 && s.score <= 1.0 + 1e-5 && s.score >= -1.0 - 1e-5));
         assert!(sim.windows(2).all(|w| w[0].score >= w[1].score));
         assert!(sim.iter().all(|s| s.item % 2 == 0), "{sim:?}");
-        assert!(matches!(m.similar_items(10, 3), Err(Error::UnknownItem(10))));
+        assert!(matches!(
+            m.similar_items(10, 3),
+            Err(Error::UnknownItem(10))
+        ));
     }
 
     #[test]
@@ -1363,7 +1458,10 @@ mod tests {
         m.users.pop();
         let bytes = to_bytes(&m).unwrap();
         assert!(matches!(from_bytes::<Als>(&bytes), Err(Error::Format(_))));
-        assert!(matches!(AnyModel::from_bytes(&bytes), Err(Error::Format(_))));
+        assert!(matches!(
+            AnyModel::from_bytes(&bytes),
+            Err(Error::Format(_))
+        ));
     }
 
     proptest! {

@@ -9,13 +9,13 @@
 //!
 //! # Parallelism and determinism
 //!
-//! Users are cut into a fixed number of chunks (independent of the thread count), each with
-//! its own random stream seeded from `(seed, epoch, chunk)` and its share of the samples. A chunk
-//! owns its users' factors; item factors are shared. With [`BprParams::hogwild`] on (the
-//! default) chunks run in parallel and update item factors without locks (Hogwild!, Niu et al.
-//! 2011, through relaxed atomics): fast, but with more than one thread the result varies
-//! slightly from run to run. With it off, or in a one-thread rayon pool, chunks run in order
-//! and the model is a pure function of the data, the parameters and the seed.
+//! Each epoch is cut into a fixed number of chunks of samples (independent of the thread
+//! count), each drawing from all interactions with its own random stream seeded from
+//! `(seed, epoch, chunk)`. With [`BprParams::hogwild`] on (the default) chunks run in parallel
+//! and update the shared factors without locks (Hogwild!, Niu et al. 2011, through relaxed
+//! atomics): fast, but with more than one thread the result varies slightly from run to run.
+//! With it off, or in a one-thread rayon pool, chunks run in order and the model is a pure
+//! function of the data, the parameters and the seed.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -232,7 +232,7 @@ impl TryFrom<BprRepr> for Bpr {
     }
 }
 
-/// Number of user chunks per epoch (fixed, so that results do not depend on the thread count).
+/// Number of sample chunks per epoch (fixed, so that results do not depend on the thread count).
 const CHUNKS: usize = 64;
 /// Draws of a negative item before a sample is skipped (users who saw nearly everything).
 const NEG_TRIES: usize = 16;
@@ -341,15 +341,22 @@ fn gradient_scale<I: Isa>(isa: I, x: &[f32], yi: &[f32], yj: &[f32], diff: &mut 
     1.0 / (1.0 + z.exp())
 }
 
-/// One chunk of an epoch: `samples` triples drawn from interactions `lo..hi` of `data`,
-/// whose users `u0..` own `users`.
-struct Chunk<'a> {
+/// The shared state of a fit: every interaction's user, and all factors as relaxed atomics
+/// (f32 bits) so that chunks may update them concurrently (Hogwild!).
+struct Shared<'a> {
+    p: &'a BprValidParams,
     data: &'a Interactions,
-    row_of: &'a [u32],
-    lo: usize,
-    hi: usize,
-    u0: usize,
-    users: &'a mut [f32],
+    row_of: Vec<u32>,
+    users: Vec<AtomicU32>,
+    items: Vec<AtomicU32>,
+}
+
+fn to_atomic(v: &[f32]) -> Vec<AtomicU32> {
+    v.iter().map(|x| AtomicU32::new(x.to_bits())).collect()
+}
+
+fn from_atomic(v: &[AtomicU32]) -> Vec<f32> {
+    v.iter().map(|a| f32::from_bits(a.load(Relaxed))).collect()
 }
 
 impl Fit for BprParams {
@@ -368,64 +375,41 @@ impl Fit for BprParams {
             items.chunks_exact_mut(w).for_each(|r| r[k] = 0.0);
         }
         let nnz = train.nnz();
-        if nnz == 0 || ni < 2 {
-            return Ok(Bpr {
-                params: p.clone(),
-                n_users: nu,
-                n_items: ni,
-                width: w,
-                users,
-                items,
-            });
-        }
-        // Row of every interaction, and chunk boundaries (whole users, ~equal interactions).
-        let indptr = train.indptr();
-        let mut row_of = vec![0u32; nnz];
-        for u in 0..nu {
-            row_of[indptr[u]..indptr[u + 1]].fill(u as u32);
-        }
-        let mut bounds = vec![0usize];
-        for c in 1..CHUNKS {
-            let target = nnz * c / CHUNKS;
-            let u = indptr.partition_point(|&x| x < target).min(nu);
-            if u > *bounds.last().unwrap_or(&0) {
-                bounds.push(u);
+        if nnz > 0 && ni >= 2 {
+            let indptr = train.indptr();
+            let mut row_of = vec![0u32; nnz];
+            for u in 0..nu {
+                row_of[indptr[u]..indptr[u + 1]].fill(u as u32);
             }
-        }
-        bounds.push(nu);
-        bounds.dedup();
-        let shared: Vec<AtomicU32> = items.iter().map(|v| AtomicU32::new(v.to_bits())).collect();
-        for epoch in 0..p.iterations {
-            let mut chunks = Vec::with_capacity(bounds.len());
-            let mut rest = &mut users[..];
-            for b in bounds.windows(2) {
-                let (mine, tail) = rest.split_at_mut((b[1] - b[0]) * w);
-                rest = tail;
-                chunks.push(Chunk {
-                    data: train,
-                    row_of: &row_of,
-                    lo: indptr[b[0]],
-                    hi: indptr[b[1]],
-                    u0: b[0],
-                    users: mine,
-                });
-            }
-            let run = |(c, chunk): (usize, Chunk<'_>)| {
-                let mut rng = Rng::new(p.seed, ((epoch as u64) << 20) | c as u64);
-                dispatch(RunChunk {
-                    p,
-                    c: chunk,
-                    items: &shared,
-                    rng: &mut rng,
-                })
+            let shared = Shared {
+                p,
+                data: train,
+                row_of,
+                users: to_atomic(&users),
+                items: to_atomic(&items),
             };
-            if p.hogwild {
-                chunks.into_par_iter().enumerate().for_each(run);
-            } else {
-                chunks.into_iter().enumerate().for_each(run);
+            // Chunk c of an epoch draws samples `nnz·c/CHUNKS .. nnz·(c+1)/CHUNKS`.
+            let sizes: Vec<usize> = (0..CHUNKS)
+                .map(|c| nnz * (c + 1) / CHUNKS - nnz * c / CHUNKS)
+                .collect();
+            for epoch in 0..p.iterations {
+                let run = |(c, &n): (usize, &usize)| {
+                    let mut rng = Rng::new(p.seed, ((epoch as u64) << 20) | c as u64);
+                    dispatch(RunChunk {
+                        s: &shared,
+                        samples: n,
+                        rng: &mut rng,
+                    })
+                };
+                if p.hogwild {
+                    sizes.par_iter().enumerate().for_each(run);
+                } else {
+                    sizes.iter().enumerate().for_each(run);
+                }
             }
+            users = from_atomic(&shared.users);
+            items = from_atomic(&shared.items);
         }
-        let items: Vec<f32> = shared.iter().map(|a| f32::from_bits(a.load(Relaxed))).collect();
         if !users.iter().chain(&items).all(|v| v.is_finite()) {
             return Err(Error::Numerical(
                 "BPR diverged (non-finite factors); lower the learning rate".into(),
@@ -442,44 +426,73 @@ impl Fit for BprParams {
     }
 }
 
-/// Runs one chunk (compiled per instruction set, see [`factors::dispatch`]).
+/// Runs `samples` SGD steps of one chunk (compiled per instruction set, see
+/// [`factors::dispatch`]).
 struct RunChunk<'a, 'b> {
-    p: &'a BprValidParams,
-    c: Chunk<'a>,
-    items: &'a [AtomicU32],
+    s: &'a Shared<'a>,
+    samples: usize,
     rng: &'b mut Rng,
+}
+
+#[inline(always)]
+fn load(dst: &mut [f32], src: &[AtomicU32]) {
+    for (d, v) in dst.iter_mut().zip(src) {
+        *d = f32::from_bits(v.load(Relaxed));
+    }
+}
+
+#[inline(always)]
+fn store(src: &[f32], dst: &[AtomicU32]) {
+    for (s, v) in src.iter().zip(dst) {
+        v.store(s.to_bits(), Relaxed);
+    }
 }
 
 impl SimdFn for RunChunk<'_, '_> {
     type Out = ();
     #[inline(always)]
     fn call<I: Isa>(self, isa: I) {
-        let RunChunk { p, c, items, rng } = self;
+        let RunChunk { s, samples, rng } = self;
+        let p = s.p;
         let (k, w) = (p.factors, p.factors + usize::from(p.item_bias));
         let (lr, reg) = (p.learning_rate, p.regularization);
-        let n_items = c.data.n_items();
-        let indices = c.data.indices();
-        let span = c.hi - c.lo;
+        let n_items = s.data.n_items();
+        let indices = s.data.indices();
+        let nnz = indices.len();
+        let mut x = vec![0f32; w];
         let mut yi = vec![0f32; w];
         let mut yj = vec![0f32; w];
         let mut diff = vec![0f32; w];
-        for _ in 0..span {
-            let pos = c.lo + rng.below(span);
-            let u = c.row_of[pos] as usize;
+        let decay = 1.0 - lr * reg;
+        // `samples` uniform positions among the interactions, drawn directly in increasing
+        // order (normalised partial sums of exponential spacings): the same distribution as
+        // independent draws, visited in memory order so that user rows and histories stay
+        // in cache.
+        let mut gaps: Vec<f64> = (0..=samples)
+            .map(|_| -(1.0 - rng.next_f32() as f64).ln())
+            .collect();
+        let total: f64 = gaps.iter().sum();
+        let mut acc = 0.0;
+        for g in gaps.iter_mut() {
+            acc += *g;
+            *g = acc / total;
+        }
+        for &q in &gaps[..samples] {
+            let pos = ((q * nnz as f64) as usize).min(nnz - 1);
+            let u = s.row_of[pos] as usize;
             let i = indices[pos] as usize;
-            let Some(j) = sample_negative(rng, n_items, c.data.items_of(u as UserIdx)) else {
+            let Some(j) = sample_negative(rng, n_items, s.data.items_of(u as UserIdx)) else {
                 continue;
             };
-            let x = &mut c.users[(u - c.u0) * w..(u - c.u0 + 1) * w];
-            let (ri, rj) = (&items[i * w..(i + 1) * w], &items[j * w..(j + 1) * w]);
-            for (a, v) in yi.iter_mut().zip(ri) {
-                *a = f32::from_bits(v.load(Relaxed));
-            }
-            for (b, v) in yj.iter_mut().zip(rj) {
-                *b = f32::from_bits(v.load(Relaxed));
-            }
-            let g = gradient_scale(isa, x, &yi, &yj, &mut diff);
-            let decay = 1.0 - lr * reg;
+            let (ru, ri, rj) = (
+                &s.users[u * w..(u + 1) * w],
+                &s.items[i * w..(i + 1) * w],
+                &s.items[j * w..(j + 1) * w],
+            );
+            load(&mut x, ru);
+            load(&mut yi, ri);
+            load(&mut yj, rj);
+            let g = gradient_scale(isa, &x, &yi, &yj, &mut diff);
             for f in 0..k {
                 let xf = x[f];
                 x[f] = isa.fmadd(lr * g, diff[f], decay * xf);
@@ -490,12 +503,9 @@ impl SimdFn for RunChunk<'_, '_> {
                 yi[k] = isa.fmadd(lr, g, decay * yi[k]);
                 yj[k] = isa.fmadd(-lr, g, decay * yj[k]);
             }
-            for (a, v) in yi.iter().zip(ri) {
-                v.store(a.to_bits(), Relaxed);
-            }
-            for (b, v) in yj.iter().zip(rj) {
-                v.store(b.to_bits(), Relaxed);
-            }
+            store(&x[..k], &ru[..k]);
+            store(&yi, ri);
+            store(&yj, rj);
         }
     }
 }
@@ -612,7 +622,10 @@ mod tests {
             (Bpr::params().learning_rate(10.5), "learning_rate"),
             (Bpr::params().learning_rate(f32::NAN), "learning_rate"),
             (Bpr::params().regularization(-0.1), "regularization"),
-            (Bpr::params().regularization(f32::INFINITY), "regularization"),
+            (
+                Bpr::params().regularization(f32::INFINITY),
+                "regularization",
+            ),
             (Bpr::params().iterations(0), "iterations"),
             (Bpr::params().iterations(100_001), "iterations"),
         ];
@@ -658,11 +671,22 @@ mod tests {
             m.recalculate_user(&[3, 1]).unwrap()
         );
         let mut out = vec![0f32; 16];
-        assert!(matches!(m.score_into(20, &[], &mut out), Err(Error::UnknownUser(20))));
-        assert!(matches!(m.score_into(0, &[16], &mut out), Err(Error::UnknownItem(16))));
+        assert!(matches!(
+            m.score_into(20, &[], &mut out),
+            Err(Error::UnknownUser(20))
+        ));
+        assert!(matches!(
+            m.score_into(0, &[16], &mut out),
+            Err(Error::UnknownItem(16))
+        ));
         let sim = m.similar_items(0, 3).unwrap();
-        assert!(sim.iter().all(|s| s.item != 0 && s.score.abs() <= 1.0 + 1e-5));
-        assert!(matches!(m.similar_items(16, 3), Err(Error::UnknownItem(16))));
+        assert!(sim
+            .iter()
+            .all(|s| s.item != 0 && s.score.abs() <= 1.0 + 1e-5));
+        assert!(matches!(
+            m.similar_items(16, 3),
+            Err(Error::UnknownItem(16))
+        ));
     }
 
     #[test]
@@ -685,7 +709,12 @@ mod tests {
     #[test]
     fn without_item_bias_rows_are_pure_factors() {
         let data = two_groups(6, 6);
-        let m = Bpr::params().factors(3).item_bias(false).iterations(2).fit(&data).unwrap();
+        let m = Bpr::params()
+            .factors(3)
+            .item_bias(false)
+            .iterations(2)
+            .fit(&data)
+            .unwrap();
         assert_eq!(m.factor_width(), 3);
         assert_eq!(m.item_factors().len(), 18);
         let b = Bpr::params().factors(3).iterations(2).fit(&data).unwrap();

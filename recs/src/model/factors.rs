@@ -54,7 +54,13 @@ impl Rng {
 }
 
 /// `rows × width` values uniform in `[-scale, scale)`, from the stream `(seed, stream)`.
-pub(crate) fn random_matrix(rows: usize, width: usize, scale: f32, seed: u64, stream: u64) -> Vec<f32> {
+pub(crate) fn random_matrix(
+    rows: usize,
+    width: usize,
+    scale: f32,
+    seed: u64,
+    stream: u64,
+) -> Vec<f32> {
     let mut rng = Rng::new(seed, stream);
     (0..rows * width)
         .map(|_| (2.0 * rng.next_f32() - 1.0) * scale)
@@ -65,7 +71,11 @@ pub(crate) fn random_matrix(rows: usize, width: usize, scale: f32, seed: u64, st
 pub(crate) fn matrix_len(rows: usize, width: usize, what: &str) -> Result<usize> {
     rows.checked_mul(width)
         .filter(|&n| n <= isize::MAX as usize / 4)
-        .ok_or_else(|| Error::Limit(format!("{what}: {rows} x {width} factors do not fit in memory")))
+        .ok_or_else(|| {
+            Error::Limit(format!(
+                "{what}: {rows} x {width} factors do not fit in memory"
+            ))
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,11 +285,18 @@ pub(crate) fn dots_into(row: &[f32], m: &[f32], width: usize, out: &mut [f32]) {
 /// number of threads.
 const GRAM_BLOCK: usize = 2048;
 
-/// The Gram matrix `YᵀY` (`width × width`, row-major) of a `rows × width` matrix.
+/// The Gram matrix `YᵀY` (`width × width`, row-major) of a row-major `rows × width` matrix
+/// (the shared part of every ALS normal matrix).
 ///
-/// Blocks of rows are multiplied in parallel and summed in block order, so the result is the
-/// same for any thread count.
-pub(crate) fn gram(y: &[f32], width: usize) -> Vec<f32> {
+/// Blocks of rows are multiplied in parallel (faer) and summed in block order, so the result is
+/// the same for any thread count.
+///
+/// ```
+/// // Y = [[1, 2], [3, 4]]: YᵀY = [[1+9, 2+12], [2+12, 4+16]]
+/// let g = recs::model::gram(&[1.0, 2.0, 3.0, 4.0], 2);
+/// assert_eq!(g, vec![10.0, 14.0, 14.0, 20.0]);
+/// ```
+pub fn gram(y: &[f32], width: usize) -> Vec<f32> {
     if width == 0 {
         return Vec::new();
     }
@@ -349,7 +366,7 @@ pub(crate) fn recommend_batch<'m>(
     opts: &RecOpts<'_>,
     row_for: impl Fn(UserIdx, &[ItemIdx]) -> Result<std::borrow::Cow<'m, [f32]>> + Sync,
 ) -> Result<Vec<Vec<Scored>>> {
-    let n_items = if width == 0 { 0 } else { items.len() / width };
+    let n_items = items.len().checked_div(width).unwrap_or(0);
     if let Some(c) = opts.candidates {
         if let Some(&bad) = c.iter().find(|&&i| i as usize >= n_items) {
             return Err(Error::UnknownItem(bad as u64));
@@ -387,7 +404,7 @@ pub(crate) fn similar_by_cosine(
     item: ItemIdx,
     k: usize,
 ) -> Result<Vec<Scored>> {
-    let n_items = if width == 0 { 0 } else { items.len() / width };
+    let n_items = items.len().checked_div(width).unwrap_or(0);
     if item as usize >= n_items {
         return Err(Error::UnknownItem(item as u64));
     }
@@ -419,8 +436,8 @@ pub(crate) fn similar_by_cosine(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::Rng;
+    use super::*;
     use proptest::prelude::*;
 
     fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
@@ -429,10 +446,12 @@ mod tests {
 
     #[test]
     fn rng_is_reproducible_and_in_range() {
-        let a: Vec<u64> = (0..5).map({
-            let mut r = Rng::new(7, 3);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::new(7, 3);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = Rng::new(7, 3);
         assert_eq!(a, (0..5).map(|_| r.next_u64()).collect::<Vec<_>>());
         let mut other = Rng::new(7, 4);

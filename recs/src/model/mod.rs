@@ -7,8 +7,8 @@ mod als;
 mod any;
 mod bpr;
 mod catalog;
-mod persist;
 mod factors;
+mod persist;
 mod popularity;
 mod topk;
 
@@ -16,6 +16,7 @@ pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
 pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use catalog::{fit_named, MODEL_NAMES};
+pub use factors::gram;
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,
