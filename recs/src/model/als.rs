@@ -597,11 +597,12 @@ impl<'a> Side<'a> {
 
     /// `out = (G + λI) v`.
     #[inline(always)]
-    fn apply_dense<I: Isa>(&self, isa: I, v: &[f32], lam: f32, out: &mut [f32]) {
+    fn apply_dense<I: Isa>(&self, isa: I, all: &[u32], v: &[f32], lam: f32, out: &mut [f32]) {
         match self.gram {
             Some(g) => {
-                for ((o, gi), vi) in out.iter_mut().zip(g.chunks_exact(self.d)).zip(v) {
-                    *o = isa.fmadd(lam, *vi, isa.dot(gi, v));
+                isa.dots_rows(g, self.d, all, v, out);
+                for (o, vi) in out.iter_mut().zip(v) {
+                    *o = isa.fmadd(lam, *vi, *o);
                 }
             }
             None => {
@@ -618,6 +619,13 @@ struct Scratch {
     r: Vec<f32>,
     p: Vec<f32>,
     ap: Vec<f32>,
+    /// `0..d`, the rows of the Gram matrix.
+    all: Vec<u32>,
+    /// Per-entry buffers of a row: weights `w`, right-side factors `β`, dot products, coefficients.
+    w: Vec<f32>,
+    beta: Vec<f32>,
+    t: Vec<f32>,
+    coef: Vec<f32>,
     a: Vec<f32>,
     gather: Vec<f32>,
     mem: MemBuffer,
@@ -629,6 +637,11 @@ impl Scratch {
             r: vec![0.0; d],
             p: vec![0.0; d],
             ap: vec![0.0; d],
+            all: (0..d as u32).collect(),
+            w: Vec::new(),
+            beta: Vec::new(),
+            t: Vec::new(),
+            coef: Vec::new(),
             a: vec![0.0; d * d],
             gather: Vec::new(),
             mem: MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f32>(
@@ -667,29 +680,48 @@ impl SimdFn for CgRow<'_, '_> {
             return;
         }
         let lam = side.row_reg(vals);
-        let (r, p, ap) = (&mut s.r, &mut s.p, &mut s.ap);
-        // r = b − A x
-        side.apply_dense(isa, x, lam, r);
-        r.iter_mut().for_each(|v| *v = -*v);
+        let (n, d) = (idx.len(), side.d);
+        let Scratch {
+            r,
+            p,
+            ap,
+            all,
+            w,
+            beta,
+            t,
+            coef,
+            ..
+        } = s;
+        w.clear();
+        beta.clear();
         for (&j, &val) in idx.iter().zip(vals) {
-            let (w, beta) = side.weights.of(j as usize, val);
-            let y = side.row(j);
-            isa.axpy(beta - w * isa.dot(y, x), y, r);
+            let (wj, bj) = side.weights.of(j as usize, val);
+            w.push(wj);
+            beta.push(bj);
         }
+        t.resize(n, 0.0);
+        coef.resize(n, 0.0);
+        // r = b − A x = Σ_e (β_e − w_e·y_e·x) y_e − (G + λI) x
+        side.apply_dense(isa, all, x, lam, r);
+        r.iter_mut().for_each(|v| *v = -*v);
+        isa.dots_rows(side.fixed, d, idx, x, t);
+        for e in 0..n {
+            coef[e] = beta[e] - w[e] * t[e];
+        }
+        isa.axpys_rows(side.fixed, d, idx, coef, r);
         p.copy_from_slice(r);
         let mut rsold = isa.dot(r, r);
         for _ in 0..steps {
             if rsold < CG_EPS {
                 break;
             }
-            side.apply_dense(isa, p, lam, ap);
-            for (&j, &val) in idx.iter().zip(vals) {
-                let (w, _) = side.weights.of(j as usize, val);
-                if w != 0.0 {
-                    let y = side.row(j);
-                    isa.axpy(w * isa.dot(y, p), y, ap);
-                }
+            // ap = A p = (G + λI) p + Σ_e w_e (y_e·p) y_e
+            side.apply_dense(isa, all, p, lam, ap);
+            isa.dots_rows(side.fixed, d, idx, p, t);
+            for e in 0..n {
+                coef[e] = w[e] * t[e];
             }
+            isa.axpys_rows(side.fixed, d, idx, coef, ap);
             let pap = isa.dot(p, ap);
             if pap.is_nan() || pap <= 0.0 {
                 break;

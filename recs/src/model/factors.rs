@@ -90,6 +90,30 @@ pub(crate) trait Isa: Copy {
     fn dot(self, a: &[f32], b: &[f32]) -> f32;
     /// `y += alpha * x`.
     fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]);
+
+    /// `out[e] = m[rows[e]] · p` for rows of width `d` of the row-major `m` (`p.len() >= d`).
+    ///
+    /// # Panics
+    /// When a row is outside `m` (callers pass validated indices).
+    #[inline(always)]
+    fn dots_rows(self, m: &[f32], d: usize, rows: &[u32], p: &[f32], out: &mut [f32]) {
+        for (o, &r) in out.iter_mut().zip(rows) {
+            let r = r as usize;
+            *o = self.dot(&m[r * d..(r + 1) * d], p);
+        }
+    }
+
+    /// `acc += Σ_e coef[e] · m[rows[e]]` for rows of width `d` of the row-major `m`.
+    ///
+    /// # Panics
+    /// When a row is outside `m` (callers pass validated indices).
+    #[inline(always)]
+    fn axpys_rows(self, m: &[f32], d: usize, rows: &[u32], coef: &[f32], acc: &mut [f32]) {
+        for (&c, &r) in coef.iter().zip(rows) {
+            let r = r as usize;
+            self.axpy(c, &m[r * d..(r + 1) * d], acc);
+        }
+    }
 }
 
 /// Portable code (the compiler vectorizes for the baseline target).
@@ -160,6 +184,16 @@ impl Isa for Avx2Fma {
         // SAFETY: the token proves the CPU has AVX2 and FMA.
         unsafe { avx::axpy(alpha, x, y) }
     }
+    #[inline(always)]
+    fn dots_rows(self, m: &[f32], d: usize, rows: &[u32], p: &[f32], out: &mut [f32]) {
+        // SAFETY: the token proves the CPU has AVX2 and FMA.
+        unsafe { avx::dots_rows(m, d, rows, p, out) }
+    }
+    #[inline(always)]
+    fn axpys_rows(self, m: &[f32], d: usize, rows: &[u32], coef: &[f32], acc: &mut [f32]) {
+        // SAFETY: the token proves the CPU has AVX2 and FMA.
+        unsafe { avx::axpys_rows(m, d, rows, coef, acc) }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -222,6 +256,102 @@ mod avx {
         while i < n {
             y[i] = alpha.mul_add(x[i], y[i]);
             i += 1;
+        }
+    }
+
+    /// Four dot products at a time, reduced together by horizontal adds.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dots_rows(m: &[f32], d: usize, rows: &[u32], p: &[f32], out: &mut [f32]) {
+        let n = rows.len().min(out.len());
+        let p = &p[..d];
+        let row = |e: usize| {
+            let r = rows[e] as usize;
+            &m[r * d..(r + 1) * d]
+        };
+        let body = d - d % 8;
+        let mut e = 0;
+        while e + 4 <= n {
+            let (r0, r1, r2, r3) = (row(e), row(e + 1), row(e + 2), row(e + 3));
+            let mut a0 = _mm256_setzero_ps();
+            let mut a1 = _mm256_setzero_ps();
+            let mut a2 = _mm256_setzero_ps();
+            let mut a3 = _mm256_setzero_ps();
+            let mut c = 0;
+            // SAFETY (all loads): every row and `p` have `d >= c + 8` entries.
+            while c < body {
+                let pv = _mm256_loadu_ps(p.as_ptr().add(c));
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0.as_ptr().add(c)), pv, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1.as_ptr().add(c)), pv, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2.as_ptr().add(c)), pv, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3.as_ptr().add(c)), pv, a3);
+                c += 8;
+            }
+            let h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            let q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+            let mut v = [0f32; 4];
+            _mm_storeu_ps(v.as_mut_ptr(), q);
+            for (j, r) in [r0, r1, r2, r3].iter().enumerate() {
+                let mut t = v[j];
+                for c in body..d {
+                    t = r[c].mul_add(p[c], t);
+                }
+                out[e + j] = t;
+            }
+            e += 4;
+        }
+        while e < n {
+            out[e] = dot(row(e), p);
+            e += 1;
+        }
+    }
+
+    /// `acc += Σ coef[e]·row(e)`, keeping 64 (then 8) columns of `acc` in registers across rows.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn axpys_rows(m: &[f32], d: usize, rows: &[u32], coef: &[f32], acc: &mut [f32]) {
+        let n = rows.len().min(coef.len());
+        let acc = &mut acc[..d];
+        let row = |e: usize| {
+            let r = rows[e] as usize;
+            &m[r * d..(r + 1) * d]
+        };
+        let pa = acc.as_mut_ptr();
+        let mut c = 0;
+        // SAFETY (all accesses): `acc` and every row have `d >= c + 64` (or `c + 8`) entries.
+        while c + 64 <= d {
+            let mut a = [_mm256_setzero_ps(); 8];
+            for (l, v) in a.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(pa.add(c + 8 * l));
+            }
+            for e in 0..n {
+                let s = _mm256_set1_ps(coef[e]);
+                let r = row(e).as_ptr().add(c);
+                for (l, v) in a.iter_mut().enumerate() {
+                    *v = _mm256_fmadd_ps(s, _mm256_loadu_ps(r.add(8 * l)), *v);
+                }
+            }
+            for (l, v) in a.iter().enumerate() {
+                _mm256_storeu_ps(pa.add(c + 8 * l), *v);
+            }
+            c += 64;
+        }
+        while c + 8 <= d {
+            let mut a = _mm256_loadu_ps(pa.add(c));
+            for e in 0..n {
+                let r = row(e).as_ptr().add(c);
+                a = _mm256_fmadd_ps(_mm256_set1_ps(coef[e]), _mm256_loadu_ps(r), a);
+            }
+            _mm256_storeu_ps(pa.add(c), a);
+            c += 8;
+        }
+        if c < d {
+            for e in 0..n {
+                let r = row(e);
+                for j in c..d {
+                    acc[j] = coef[e].mul_add(r[j], acc[j]);
+                }
+            }
         }
     }
 }
@@ -465,7 +595,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn kernels_match_naive(v in prop::collection::vec(-10i32..10, 0..100), w in 1usize..40) {
+        fn kernels_match_naive(v in prop::collection::vec(-10i32..10, 0..400), w in 1usize..140) {
             let a: Vec<f32> = v.iter().map(|&x| x as f32 / 3.0).collect();
             let b: Vec<f32> = v.iter().rev().map(|&x| x as f32 / 7.0).collect();
             let want = naive_dot(&a, &b);
@@ -482,6 +612,31 @@ mod tests {
                 for (p, q) in y1.iter().zip(&y2) {
                     prop_assert!((p - q).abs() < 1e-4);
                 }
+            }
+            // Row kernels against the single-row ones, for both instruction sets.
+            let rows: Vec<u32> = (0..(a.len() / w) as u32).rev().collect();
+            let p: Vec<f32> = (0..w).map(|c| c as f32 * 0.25 - 1.0).collect();
+            let coef: Vec<f32> = rows.iter().map(|&r| r as f32 * 0.5 - 2.0).collect();
+            let want_dots: Vec<f32> = rows.iter().map(|&r| Scalar.dot(&a[r as usize * w..(r as usize + 1) * w], &p)).collect();
+            let mut want_acc = p.clone();
+            for (&c, &r) in coef.iter().zip(&rows) {
+                Scalar.axpy(c, &a[r as usize * w..(r as usize + 1) * w], &mut want_acc);
+            }
+            let check = |dots: &[f32], acc: &[f32]| {
+                dots.iter().zip(&want_dots).all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + y.abs()))
+                    && acc.iter().zip(&want_acc).all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + y.abs()))
+            };
+            let mut dots = vec![0f32; rows.len()];
+            let mut acc = p.clone();
+            Scalar.dots_rows(&a, w, &rows, &p, &mut dots);
+            Scalar.axpys_rows(&a, w, &rows, &coef, &mut acc);
+            prop_assert!(check(&dots, &acc));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(isa) = Avx2Fma::detect() {
+                let mut acc = p.clone();
+                isa.dots_rows(&a, w, &rows, &p, &mut dots);
+                isa.axpys_rows(&a, w, &rows, &coef, &mut acc);
+                prop_assert!(check(&dots, &acc), "{:?} {:?} / {:?} {:?}", dots, want_dots, acc, want_acc);
             }
             for ((y, x), b) in y1.iter().zip(&a).zip(&b) {
                 prop_assert!((y - (b + 0.5 * x)).abs() < 1e-4);
