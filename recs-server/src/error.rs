@@ -15,11 +15,11 @@ pub type Body = Full<Bytes>;
 ///
 /// | variant | status |
 /// |---|---|
-/// | `BadRequest`, `Core(InvalidParam / Data / Parse)` | 400 |
+/// | `BadRequest`, `Core(InvalidParam / Data / Parse / Registry(BadName))` | 400 |
 /// | `Unauthorized` | 401 |
-/// | `NotFound`, `Core(UnknownItem / UnknownUser)` | 404 |
+/// | `NotFound`, `Core(UnknownItem / UnknownUser / Registry(NotFound))` | 404 |
 /// | `MethodNotAllowed` | 405 |
-/// | `Conflict` | 409 |
+/// | `Conflict`, `Core(Registry(VersionExists / Protected))` | 409 |
 /// | `PayloadTooLarge` | 413 |
 /// | `UnsupportedMediaType` | 415 |
 /// | `NotReady`, `Overloaded` | 503 |
@@ -96,6 +96,15 @@ impl ApiError {
             ApiError::Core(e) => match e {
                 E::UnknownItem(_) | E::UnknownUser(_) => StatusCode::NOT_FOUND,
                 E::InvalidParam { .. } | E::Data(_) | E::Parse { .. } => StatusCode::BAD_REQUEST,
+                E::Registry(r) => {
+                    use recs::registry::RegistryError as R;
+                    match r {
+                        R::NotFound(_) => StatusCode::NOT_FOUND,
+                        R::BadName { .. } => StatusCode::BAD_REQUEST,
+                        R::VersionExists(_) | R::Protected { .. } => StatusCode::CONFLICT,
+                        _ => StatusCode::INTERNAL_SERVER_ERROR,
+                    }
+                }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,6 +222,14 @@ mod tests {
             (ApiError::Core(E::param("k", "k > 0", 0)), 400),
             (ApiError::Core(E::Data("d".into())), 400),
             (ApiError::Core(E::Numerical("n".into())), 500),
+            (
+                ApiError::Core(recs::registry::RegistryError::NotFound("v9.9".into()).into()),
+                404,
+            ),
+            (
+                ApiError::Core(recs::registry::RegistryError::Backend("s3 down".into()).into()),
+                500,
+            ),
             (ApiError::Internal("secret detail".into()), 500),
         ];
         for (e, code) in cases {

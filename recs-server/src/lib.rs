@@ -58,10 +58,10 @@ pub use config::{ServeConfig, ADMIN_TOKEN_ENV};
 pub use error::{ApiError, ServerError};
 pub use probe::{probe, probe_blocking, ProbeConfig, ProbeReport, ProbeSample};
 pub use rollout::Rollout;
-pub use server::{serve, shutdown_signal, Server};
+pub use server::{serve, serve_blocking, serve_from_config, shutdown_signal, Server};
 pub use state::{
-    AppState, Catalog, FileSource, LoadedModel, MemorySource, ModelMeta, ModelSource, Snapshot,
-    SourceError,
+    AppState, Catalog, FileSource, LoadedModel, MemorySource, ModelMeta, ModelSource,
+    RegistrySource, Snapshot, SourceError,
 };
 
 /// The OpenAPI 3 document of the API, served at `/openapi.json`.

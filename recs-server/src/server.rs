@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::error::ServerError;
-use crate::state::{AppState, Catalog, ModelSource};
+use crate::state::{AppState, Catalog, ModelSource, RegistrySource};
 use crate::ServeConfig;
 
 /// Largest request head (request line + headers) accepted, in bytes.
@@ -158,8 +158,8 @@ pub async fn shutdown_signal() {
 
 /// Runs `recs serve`: binds, loads the initial version (the configured one or the source's
 /// latest) while already answering `/healthz` and `/readyz` (503 until loaded), polls the
-/// latest pointer when configured, and serves until Ctrl-C / SIGTERM, draining in-flight
-/// requests.
+/// latest pointer when configured, and serves until `shutdown` completes (the CLI passes
+/// [`shutdown_signal`]: Ctrl-C / SIGTERM), then drains in-flight requests.
 ///
 /// When the initial load fails and `follow_latest_secs` is unset, the server stops and the
 /// error is returned; with polling it keeps running (not ready) and retries at each poll.
@@ -170,6 +170,7 @@ pub async fn serve(
     config: ServeConfig,
     source: Arc<dyn ModelSource>,
     catalog: Catalog,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let poll = config.follow_latest_secs;
     let state = AppState::new(config, source, catalog)?;
@@ -178,7 +179,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(async move {
         tokio::select! {
-            () = shutdown_signal() => crate::log("shutdown requested; draining in-flight requests"),
+            () = shutdown => crate::log("shutdown requested; draining in-flight requests"),
             _ = stop_rx => {}
         }
     }));
@@ -214,4 +215,57 @@ pub async fn serve(
     drop(stop_tx);
     crate::log("stopped");
     result
+}
+
+/// `recs serve` from a configuration alone: opens the registry directory `config.registry`,
+/// loads the catalog from `config.data` / `config.movies` (see [`Catalog::load`]), then
+/// [`serve`]s until `shutdown` completes.
+///
+/// # Errors
+/// [`ServerError::Config`] without a registry or when the data cannot be loaded,
+/// [`ServerError::Model`] when the registry cannot be opened, else as [`serve`].
+pub async fn serve_from_config(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    config.check()?;
+    let dir = config.registry.clone().ok_or_else(|| {
+        ServerError::Config("no model registry: set `registry` (recs serve --registry DIR)".into())
+    })?;
+    let (data, movies) = (config.data.clone(), config.movies.clone());
+    let (source, catalog) = tokio::task::spawn_blocking(move || {
+        let source = RegistrySource::open_local(&dir).map_err(|e| {
+            ServerError::Model(format!("cannot open registry {}: {e}", dir.display()))
+        })?;
+        let catalog = Catalog::load(data.as_deref(), movies.as_deref())
+            .map_err(|e| ServerError::Config(format!("cannot load the catalog: {e}")))?;
+        Ok::<_, ServerError>((source, catalog))
+    })
+    .await
+    .map_err(|e| ServerError::Config(format!("loading task failed: {e}")))??;
+    crate::log(&format!(
+        "catalog: {} items, {} titles; registry: {source:?}",
+        catalog
+            .n_items()
+            .map_or("model-indexed".to_string(), |n| n.to_string()),
+        catalog.n_titles()
+    ));
+    serve(config, Arc::new(source), catalog, shutdown).await
+}
+
+/// [`serve_from_config`] until Ctrl-C / SIGTERM ([`shutdown_signal`]), on a new multi-threaded
+/// tokio runtime: the one call of a synchronous `main`.
+///
+/// # Errors
+/// As [`serve_from_config`], plus [`ServerError::Io`] when the runtime cannot start.
+pub fn serve_blocking(config: ServeConfig) -> Result<(), ServerError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("recs-serve")
+        .build()
+        .map_err(|source| ServerError::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })?
+        .block_on(serve_from_config(config, shutdown_signal()))
 }

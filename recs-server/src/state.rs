@@ -222,6 +222,103 @@ impl ModelSource for FileSource {
     }
 }
 
+/// The production [`ModelSource`]: a `recs` model registry. Versions are `vMAJOR.MINOR`;
+/// loading checks the registry checksum, the model file's own header and checksum, and the kind
+/// recorded in `meta.json` (`recs::registry::load_model`). Provenance (`git_sha`,
+/// `data_snapshot`) comes from `meta.json`; the model name is its kind.
+///
+/// ```
+/// use recs::model::{AnyModel, Fit, Popularity};
+/// use recs::registry::{publish_model, LocalRegistry, NewVersion, Registry};
+/// use recs_server::{ModelSource, RegistrySource};
+/// # let dir = tempfile::tempdir()?;
+/// let reg = LocalRegistry::open(dir.path())?;
+/// let model: AnyModel = Popularity::params().fit(&recs::data::Interactions::empty(1, 3))?.into();
+/// let meta = publish_model(&reg, &model, NewVersion::new("popularity"))?;
+/// reg.set_latest(&meta.version)?;
+/// let source = RegistrySource::new(reg);
+/// assert_eq!(source.latest()?.as_deref(), Some("v1.0"));
+/// assert_eq!(source.load("v1.0")?.meta.name, "popularity");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RegistrySource {
+    registry: Box<dyn recs::registry::Registry>,
+}
+
+impl std::fmt::Debug for RegistrySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySource")
+            .field("location", &self.registry.location())
+            .finish()
+    }
+}
+
+impl RegistrySource {
+    /// Serves the versions of `registry`.
+    pub fn new(registry: impl recs::registry::Registry + 'static) -> Self {
+        RegistrySource {
+            registry: Box::new(registry),
+        }
+    }
+
+    /// Opens an existing local registry directory (unlike `LocalRegistry::open`, a missing
+    /// directory is an error: a typo must not start an empty server).
+    ///
+    /// # Errors
+    /// [`recs::Error::Io`] when `dir` is not a directory or cannot be opened.
+    pub fn open_local(dir: &std::path::Path) -> recs::Result<Self> {
+        if !dir.is_dir() {
+            return Err(recs::Error::io(
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "model registry directory not found",
+                ),
+            ));
+        }
+        Ok(Self::new(recs::registry::LocalRegistry::open(dir)?))
+    }
+}
+
+/// `NotFound` registry errors become [`SourceError::NotFound`].
+fn registry_error(version: &str, e: recs::Error) -> SourceError {
+    match e {
+        recs::Error::Registry(recs::registry::RegistryError::NotFound(_)) => {
+            SourceError::NotFound(version.to_string())
+        }
+        other => SourceError::Core(other),
+    }
+}
+
+impl ModelSource for RegistrySource {
+    fn load(&self, version: &str) -> Result<LoadedModel, SourceError> {
+        let v = recs::registry::Version::parse(version)?;
+        let reg = self.registry.as_ref();
+        let meta = reg.meta(&v).map_err(|e| registry_error(version, e))?;
+        let model = recs::registry::load_model(reg, &v).map_err(|e| registry_error(version, e))?;
+        Ok(LoadedModel {
+            model: Arc::new(model),
+            meta: ModelMeta {
+                name: meta.kind,
+                version: v.to_string(),
+                git_sha: meta.git_sha,
+                data_snapshot_id: meta.data_snapshot,
+            },
+        })
+    }
+    fn latest(&self) -> Result<Option<String>, SourceError> {
+        Ok(self.registry.latest()?.map(|v| v.to_string()))
+    }
+    fn versions(&self) -> Result<Vec<String>, SourceError> {
+        Ok(self
+            .registry
+            .versions()?
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    }
+}
+
 /// What models are served with: external id vocabularies, users' histories (to leave seen
 /// movies out), movie titles and the popularity ranking for cold-start users.
 ///

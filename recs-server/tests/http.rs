@@ -16,6 +16,7 @@ use recs_server::{AppState, Catalog, MemorySource, ModelMeta, ServeConfig, Serve
 use serde_json::Value;
 
 const TOKEN: &str = "test-token-0123456789";
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -972,4 +973,186 @@ async fn probe_reports_latency_and_errors() {
         (2, Some(2))
     );
     srv.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// With the model registry
+
+fn publish(reg: &recs::registry::LocalRegistry, data: &Interactions, latest: bool) -> String {
+    use recs::registry::{publish_model, NewVersion, Registry};
+    let model: recs::AnyModel = popularity(data).into();
+    let meta = publish_model(
+        reg,
+        &model,
+        NewVersion::new("popularity")
+            .git_sha(Some(SHA.into()))
+            .data_snapshot("snap-1"),
+    )
+    .expect("publish");
+    if latest {
+        reg.set_latest(&meta.version).expect("set latest");
+    }
+    meta.version.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_versions_are_loaded_verified_and_followed() {
+    use recs::registry::LocalRegistry;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = LocalRegistry::open(dir.path()).expect("registry");
+    let v1 = publish(&reg, &train(), true);
+    let other = Interactions::from_records(
+        4,
+        5,
+        &records(&[(0, 4), (1, 4), (2, 3)]),
+        Default::default(),
+    )
+    .expect("data");
+    let v2 = publish(&reg, &other, false);
+    assert_eq!((v1.as_str(), v2.as_str()), ("v1.0", "v1.1"));
+
+    let source = Arc::new(recs_server::RegistrySource::open_local(dir.path()).expect("open"));
+    let config = ServeConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        ..admin_config()
+    };
+    let state = AppState::new(config, source, catalog()).expect("state");
+    state.load_initial().await.expect("initial load");
+    let server = Server::bind(state.clone()).await.expect("bind");
+    let addr = server.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    let mut c = Client::connect(addr).await;
+    let v = c.get("/recommend/12?k=2").await.json();
+    assert_eq!(v["provenance"]["model_version"], "v1.0");
+    assert_eq!(v["provenance"]["git_sha"], SHA);
+    assert_eq!(v["provenance"]["data_snapshot_id"], "snap-1");
+    assert_eq!(v["model"], "popularity");
+
+    // Explicit switch, unknown and malformed versions.
+    let r = c.admin_get("/switch?model=v1.1").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        c.get("/recommend/12?k=1").await.json()["items"],
+        serde_json::json!([104])
+    );
+    assert_json_error(&c.admin_get("/switch?model=v9.9").await, 404);
+    assert_json_error(&c.admin_get("/switch?model=..%2Fetc").await, 400);
+
+    // A damaged artifact is refused; the served version stays.
+    let v3 = publish(&reg, &train(), false);
+    let model_file = dir.path().join(&v3).join("model.bin");
+    let mut bytes = std::fs::read(&model_file).expect("model file");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&model_file, bytes).expect("damage");
+    assert_json_error(&c.admin_get(&format!("/switch?model={v3}")).await, 500);
+    assert_eq!(
+        c.get("/recommend/12?k=1").await.json()["provenance"]["model_version"],
+        "v1.1"
+    );
+
+    // The latest pointer moves: the poll switches to it.
+    let v4 = publish(&reg, &train(), true);
+    assert_eq!(state.follow_latest_once().await.expect("poll"), "switched");
+    assert_eq!(
+        c.get("/recommend/12?k=1").await.json()["provenance"]["model_version"],
+        v4.as_str()
+    );
+    assert_eq!(state.follow_latest_once().await.expect("poll"), "unchanged");
+    let listed = c.admin_get("/admin/versions").await.json();
+    assert_eq!(listed["latest"], v4.as_str());
+    assert_eq!(listed["versions"].as_array().map(Vec::len), Some(4));
+    let _ = tx.send(());
+    task.await.expect("task").expect("run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_from_config_runs_end_to_end_and_refuses_an_empty_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg_dir = dir.path().join("models");
+    let ratings = dir.path().join("ratings.dat");
+    std::fs::write(&ratings, "7::1193::5\n7::661::3\n8::661::4\n9::914::3\n").expect("ratings");
+    let movies = dir.path().join("movies.dat");
+    std::fs::write(&movies, "661::James and the Giant Peach (1996)::Animation\n914::My Fair Lady (1964)::Musical\n1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n")
+        .expect("movies");
+    let (ds, _) = recs::data::load(
+        &ratings,
+        &recs::data::Format::guess(&ratings),
+        &Default::default(),
+    )
+    .expect("load");
+    let reg = recs::registry::LocalRegistry::open(&reg_dir).expect("registry");
+    publish(&reg, &ds.interactions, true);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = ServeConfig {
+        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+        registry: Some(reg_dir.clone()),
+        data: Some(ratings.clone()),
+        movies: Some(movies.clone()),
+        ..ServeConfig::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(recs_server::serve_from_config(config.clone(), async {
+        let _ = rx.await;
+    }));
+    let ready = recs_server::ProbeConfig::new(format!("http://127.0.0.1:{port}/readyz"), 1, 0.0);
+    let mut up = false;
+    for _ in 0..200 {
+        if recs_server::probe(&ready, |_| {})
+            .await
+            .is_ok_and(|r| r.ok == 1)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "server never became ready");
+    let mut c = Client::connect(format!("127.0.0.1:{port}").parse().expect("addr")).await;
+    // User 8 saw 661; the most popular unseen movies are 1193 and 914 (one rating each).
+    let v = c.get("/recommend/8?k=2").await.json();
+    assert_eq!(v["items"], serde_json::json!([1193, 914]));
+    assert_eq!(
+        v["recommendations"][0]["title"],
+        "One Flew Over the Cuckoo's Nest (1975)"
+    );
+    let v = c.get("/recommend/12345?k=1").await.json();
+    assert_eq!(
+        (v["cold_start"].as_bool(), v["items"][0].as_i64()),
+        (Some(true), Some(661))
+    );
+    let _ = tx.send(());
+    task.await.expect("task").expect("served");
+
+    // An empty registry (no latest) without polling: serve returns the error.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let config = ServeConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        registry: Some(empty),
+        ..ServeConfig::default()
+    };
+    let r = recs_server::serve_from_config(config, std::future::pending()).await;
+    assert!(
+        matches!(r, Err(recs_server::ServerError::Model(_))),
+        "{r:?}"
+    );
+    // A missing registry directory is not created.
+    let config = ServeConfig {
+        registry: Some(dir.path().join("typo")),
+        ..ServeConfig::default()
+    };
+    assert!(
+        recs_server::serve_from_config(config, std::future::pending())
+            .await
+            .is_err()
+    );
+    assert!(!dir.path().join("typo").exists());
 }
