@@ -18,7 +18,12 @@ fn lines() -> String {
         x ^= x << 17;
         let user = x % 50_000;
         let movie = (x >> 20) % 3_000;
-        let ts = format!("2024-02-01T12:{:02}:{:02}.{:03}", (i / 60_000) % 60, (i / 1000) % 60, i % 1000);
+        let ts = format!(
+            "2024-02-01T12:{:02}:{:02}.{:03}",
+            (i / 60_000) % 60,
+            (i / 1000) % 60,
+            i % 1000
+        );
         let line = match x % 100 {
             0..=69 => format!("{ts},{user},GET /data/m/movie+{movie}+1999/{}.mpg", x % 120),
             70..=84 => format!("{ts},{user},GET /rate/movie+{movie}+1999={}", 1 + x % 5),
@@ -55,7 +60,8 @@ fn bench_ingest(c: &mut Criterion) {
     g.bench_function("parse_validate_write_csv", |b| {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
-            let s = ingest_reader("bench", text.as_bytes(), &IngestConfig::new(dir.path())).unwrap();
+            let s =
+                ingest_reader("bench", text.as_bytes(), &IngestConfig::new(dir.path())).unwrap();
             assert_eq!(s.counts.valid() + s.counts.dead_letter, N as u64);
             s.counts.valid()
         })

@@ -22,26 +22,76 @@ fn opt_str() -> impl Strategy<Value = Option<String>> {
 
 fn any_event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        (ts(), 0i64..i64::MAX, "\\PC{1,20}", any::<u32>()).prop_map(|(ts, user_id, movie_id, minute)| {
-            Event::Watch(Watch { ts, user_id, movie_id, minute })
-        }),
-        (ts(), any::<i64>(), "\\PC{1,20}", any::<f32>().prop_filter("finite", |r| r.is_finite()))
-            .prop_map(|(ts, user_id, movie_id, rating)| Event::Rate(Rate { ts, user_id, movie_id, rating })),
-        (ts(), "\\PC{0,20}", any::<i64>(), any::<u32>()).prop_map(|(ts, request_id, user_id, k)| {
-            Event::RecoRequest(RecoRequest { ts, request_id, user_id, k })
-        }),
-        (
-            (ts(), "\\PC{0,20}", any::<i64>(), any::<u16>(), 0.0f64..1e6, any::<u32>()),
-            proptest::collection::vec("\\PC{0,8}", 0..5),
-            (opt_str(), opt_str(), opt_str(), opt_str(), opt_str(), opt_str()),
-        )
-            .prop_map(|((ts, request_id, user_id, status, latency_ms, k), movie_ids, o)| {
-                Event::RecoResponse(RecoResponse {
-                    ts, request_id, user_id, status, latency_ms, k, movie_ids,
-                    model_name: o.0, model_version: o.1, variant: o.2, git_sha: o.3,
-                    data_snapshot_id: o.4, server: o.5,
+        (ts(), 0i64..i64::MAX, "\\PC{1,20}", any::<u32>()).prop_map(
+            |(ts, user_id, movie_id, minute)| {
+                Event::Watch(Watch {
+                    ts,
+                    user_id,
+                    movie_id,
+                    minute,
                 })
-            }),
+            }
+        ),
+        (
+            ts(),
+            any::<i64>(),
+            "\\PC{1,20}",
+            any::<f32>().prop_filter("finite", |r| r.is_finite())
+        )
+            .prop_map(|(ts, user_id, movie_id, rating)| Event::Rate(Rate {
+                ts,
+                user_id,
+                movie_id,
+                rating
+            })),
+        (ts(), "\\PC{0,20}", any::<i64>(), any::<u32>()).prop_map(
+            |(ts, request_id, user_id, k)| {
+                Event::RecoRequest(RecoRequest {
+                    ts,
+                    request_id,
+                    user_id,
+                    k,
+                })
+            }
+        ),
+        (
+            (
+                ts(),
+                "\\PC{0,20}",
+                any::<i64>(),
+                any::<u16>(),
+                0.0f64..1e6,
+                any::<u32>()
+            ),
+            proptest::collection::vec("\\PC{0,8}", 0..5),
+            (
+                opt_str(),
+                opt_str(),
+                opt_str(),
+                opt_str(),
+                opt_str(),
+                opt_str()
+            ),
+        )
+            .prop_map(
+                |((ts, request_id, user_id, status, latency_ms, k), movie_ids, o)| {
+                    Event::RecoResponse(RecoResponse {
+                        ts,
+                        request_id,
+                        user_id,
+                        status,
+                        latency_ms,
+                        k,
+                        movie_ids,
+                        model_name: o.0,
+                        model_version: o.1,
+                        variant: o.2,
+                        git_sha: o.3,
+                        data_snapshot_id: o.4,
+                        server: o.5,
+                    })
+                }
+            ),
     ]
 }
 
@@ -49,12 +99,28 @@ fn any_event() -> impl Strategy<Value = Event> {
 fn log_event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (ts(), 0i64..i64::MAX, slug(), any::<u32>()).prop_map(|(ts, user_id, movie_id, minute)| {
-            Event::Watch(Watch { ts, user_id, movie_id, minute })
+            Event::Watch(Watch {
+                ts,
+                user_id,
+                movie_id,
+                minute,
+            })
         }),
         (ts(), 0i64..i64::MAX, slug(), (0u32..=50)).prop_map(|(ts, user_id, movie_id, r)| {
-            Event::Rate(Rate { ts, user_id, movie_id, rating: r as f32 / 10.0 })
+            Event::Rate(Rate {
+                ts,
+                user_id,
+                movie_id,
+                rating: r as f32 / 10.0,
+            })
         }),
-        (ts(), 0i64..1_000_000_000, "[a-z0-9.:-]{1,30}", proptest::collection::vec(slug(), 1..8), 0u32..100_000)
+        (
+            ts(),
+            0i64..1_000_000_000,
+            "[a-z0-9.:-]{1,30}",
+            proptest::collection::vec(slug(), 1..8),
+            0u32..100_000
+        )
             .prop_map(|(ts, user_id, server, movie_ids, ms)| {
                 Event::RecoResponse(RecoResponse {
                     ts,
@@ -64,7 +130,10 @@ fn log_event() -> impl Strategy<Value = Event> {
                     latency_ms: f64::from(ms) / 4.0,
                     k: movie_ids.len() as u32,
                     movie_ids,
-                    model_name: None, model_version: None, variant: None, git_sha: None,
+                    model_name: None,
+                    model_version: None,
+                    variant: None,
+                    git_sha: None,
                     data_snapshot_id: None,
                     server: Some(server),
                 })

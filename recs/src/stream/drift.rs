@@ -271,19 +271,20 @@ impl DriftReport {
                 crossed: value.is_some_and(|v| v > threshold),
             })
         };
-        let mut dists = |subject: &str, p: Option<Vec<f64>>, q: Option<Vec<f64>>, w: Option<(f64, f64)>| {
-            let both = p.zip(q);
-            push(subject, "psi", both.as_ref().map(|(p, q)| psi(p, q)), t.psi);
-            push(subject, "kl", both.as_ref().map(|(p, q)| kl(p, q)), t.kl);
-            if let Some((width, thr)) = w {
-                push(
-                    subject,
-                    "wasserstein",
-                    both.as_ref().map(|(p, q)| wasserstein(p, q, width)),
-                    thr,
-                );
-            }
-        };
+        let mut dists =
+            |subject: &str, p: Option<Vec<f64>>, q: Option<Vec<f64>>, w: Option<(f64, f64)>| {
+                let both = p.zip(q);
+                push(subject, "psi", both.as_ref().map(|(p, q)| psi(p, q)), t.psi);
+                push(subject, "kl", both.as_ref().map(|(p, q)| kl(p, q)), t.kl);
+                if let Some((width, thr)) = w {
+                    push(
+                        subject,
+                        "wasserstein",
+                        both.as_ref().map(|(p, q)| wasserstein(p, q, width)),
+                        thr,
+                    );
+                }
+            };
         dists(
             "rating",
             proportions(&a.rating_hist),
@@ -323,7 +324,12 @@ impl DriftReport {
         );
         let ratio = |n: u64| (b.records > 0).then(|| n as f64 / b.records as f64);
         push("malformed", "ratio", ratio(b.malformed), t.malformed_ratio);
-        push("out_of_range", "ratio", ratio(b.out_of_range), t.out_of_range_ratio);
+        push(
+            "out_of_range",
+            "ratio",
+            ratio(b.out_of_range),
+            t.out_of_range_ratio,
+        );
         DriftReport {
             a_records: a.records,
             b_records: b.records,
@@ -352,7 +358,11 @@ fn popularity_buckets(a: &Profile, b: &Profile) -> (Vec<u64>, Vec<u64>) {
     let mut cum = 0u64;
     for (id, c) in items {
         // Decile of the item's cumulative share (before it): 0 = head, 9 = tail.
-        let d = if total == 0 { 0 } else { (cum * 10 / total).min(9) as usize };
+        let d = if total == 0 {
+            0
+        } else {
+            (cum * 10 / total).min(9) as usize
+        };
         cum += c;
         bucket_of.insert(id.as_str(), d);
         pa[d] += c;

@@ -282,7 +282,11 @@ impl Ingestor {
 ///
 /// # Errors
 /// [`Error::Io`] when reading or writing fails (bad lines are dead letters, never errors).
-pub fn ingest_reader(name: &str, reader: impl BufRead, config: &IngestConfig) -> Result<IngestSummary> {
+pub fn ingest_reader(
+    name: &str,
+    reader: impl BufRead,
+    config: &IngestConfig,
+) -> Result<IngestSummary> {
     let mut ing = Ingestor::open(config)?;
     ingest_lines(&mut ing, name, reader)?;
     ing.finish()
@@ -344,7 +348,11 @@ pub fn ingest_files(paths: &[&Path], config: &IngestConfig) -> Result<IngestSumm
         } else {
             let r = crate::data::open(p)?;
             let name = p.display().to_string();
-            ingest_lines(&mut ing, &name, std::io::BufReader::with_capacity(1 << 16, r))?;
+            ingest_lines(
+                &mut ing,
+                &name,
+                std::io::BufReader::with_capacity(1 << 16, r),
+            )?;
         }
     }
     ing.finish()

@@ -60,7 +60,8 @@ pub fn online_kpi(events: &[Event], window_ms: i64) -> Vec<KpiRow> {
     let watched_in = |user: i64, movie: &str, from: i64| -> bool {
         watches.get(&(user, movie)).is_some_and(|ts| {
             let i = ts.partition_point(|&t| t <= from);
-            ts.get(i).is_some_and(|&t| t <= from.saturating_add(window_ms))
+            ts.get(i)
+                .is_some_and(|&t| t <= from.saturating_add(window_ms))
         })
     };
     let mut rows: BTreeMap<(String, String), KpiRow> = BTreeMap::new();
@@ -125,26 +126,42 @@ mod tests {
         })
     }
     fn watch(ts: i64, user: i64, m: &str) -> Event {
-        Event::Watch(Watch { ts: Ts(ts), user_id: user, movie_id: m.into(), minute: 0 })
+        Event::Watch(Watch {
+            ts: Ts(ts),
+            user_id: user,
+            movie_id: m.into(),
+            minute: 0,
+        })
     }
 
     #[test]
     fn window_user_and_version_are_respected() {
         let ev = vec![
-            watch(50, 1, "a"),           // before the response: not counted
+            watch(50, 1, "a"), // before the response: not counted
             resp(100, 1, &["a", "b"], "v1", 200),
-            watch(200, 2, "a"),          // other user
-            watch(1100, 1, "b"),         // exactly at the window end: counted
+            watch(200, 2, "a"),  // other user
+            watch(1100, 1, "b"), // exactly at the window end: counted
             resp(100, 3, &["c"], "v2", 200),
-            watch(1101, 3, "c"),         // just past the window
+            watch(1101, 3, "c"),             // just past the window
             resp(100, 4, &["d"], "v2", 503), // failed: ignored
             watch(150, 4, "d"),
         ];
         let rows = online_kpi(&ev, 1000);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].model_version, "v1");
-        assert_eq!((rows[0].responses, rows[0].converted, rows[0].recommended, rows[0].watched), (1, 1, 2, 1));
-        assert_eq!((rows[1].responses, rows[1].converted, rows[1].watched), (1, 0, 0));
+        assert_eq!(
+            (
+                rows[0].responses,
+                rows[0].converted,
+                rows[0].recommended,
+                rows[0].watched
+            ),
+            (1, 1, 2, 1)
+        );
+        assert_eq!(
+            (rows[1].responses, rows[1].converted, rows[1].watched),
+            (1, 0, 0)
+        );
         assert_eq!(rows[1].conversion, 0.0);
         // Order of events does not matter.
         let mut rev = ev.clone();

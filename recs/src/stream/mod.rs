@@ -21,11 +21,7 @@
 mod drift;
 mod event;
 mod ingest;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 mod kpi;
-#[cfg(feature = "parquet")]
-mod parquet;
 mod parse;
 mod snapshot;
 mod validate;

@@ -12,9 +12,7 @@
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::event::{
-    Event, MovieId, Rate, RecoRequest, RecoResponse, Ts, Watch, SCHEMA_VERSION,
-};
+use super::event::{Event, MovieId, Rate, RecoRequest, RecoResponse, Ts, Watch, SCHEMA_VERSION};
 
 /// Why a line could not be turned into an [`Event`]. Its `Display` is the dead-letter reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +66,9 @@ impl RawEvent {
     fn into_event(self) -> Result<Event, String> {
         if let Some(v) = self.v {
             if v != SCHEMA_VERSION {
-                return Err(format!("unsupported schema version {v}, expected {SCHEMA_VERSION}"));
+                return Err(format!(
+                    "unsupported schema version {v}, expected {SCHEMA_VERSION}"
+                ));
             }
         }
         let kind = self.kind.as_str();
@@ -103,13 +103,23 @@ impl RawEvent {
                         return extra("rating");
                     }
                     let minute = self.minute.ok_or_else(|| miss("minute"))?;
-                    Ok(Event::Watch(Watch { ts, user_id, movie_id, minute }))
+                    Ok(Event::Watch(Watch {
+                        ts,
+                        user_id,
+                        movie_id,
+                        minute,
+                    }))
                 } else {
                     if self.minute.is_some() {
                         return extra("minute");
                     }
                     let rating = self.rating.ok_or_else(|| miss("rating"))?;
-                    Ok(Event::Rate(Rate { ts, user_id, movie_id, rating }))
+                    Ok(Event::Rate(Rate {
+                        ts,
+                        user_id,
+                        movie_id,
+                        rating,
+                    }))
                 }
             }
             "reco_request" | "reco_response" => {
@@ -128,7 +138,12 @@ impl RawEvent {
                     if let Some((f, _)) = reco_only.iter().find(|(_, p)| *p) {
                         return extra(f);
                     }
-                    return Ok(Event::RecoRequest(RecoRequest { ts, request_id, user_id, k }));
+                    return Ok(Event::RecoRequest(RecoRequest {
+                        ts,
+                        request_id,
+                        user_id,
+                        k,
+                    }));
                 }
                 Ok(Event::RecoResponse(RecoResponse {
                     ts,
@@ -196,8 +211,12 @@ fn parse_u<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ParseError> {
 /// [`ParseError::LogLine`] saying which part did not match.
 pub fn parse_log_line(line: &str) -> Result<Event, ParseError> {
     let line = line.trim_end_matches(['\r', '\n']);
-    let (time, rest) = line.split_once(',').ok_or_else(|| bad("expected `<time>,<userid>,<request>`"))?;
-    let (user, req) = rest.split_once(',').ok_or_else(|| bad("expected `<time>,<userid>,<request>`"))?;
+    let (time, rest) = line
+        .split_once(',')
+        .ok_or_else(|| bad("expected `<time>,<userid>,<request>`"))?;
+    let (user, req) = rest
+        .split_once(',')
+        .ok_or_else(|| bad("expected `<time>,<userid>,<request>`"))?;
     let ts = Ts::parse(time).ok_or_else(|| bad(format!("bad time `{time}`")))?;
     let user_id: i64 = parse_u(user, "userid")?;
     if let Some(path) = req.strip_prefix("GET /data/m/") {
@@ -298,7 +317,12 @@ pub fn format_log_line(e: &Event) -> Option<String> {
         Event::RecoRequest(_) => return None,
         Event::RecoResponse(r) => {
             let server = r.server.as_deref()?;
-            write!(s, "recommendation request {server}, status {}, result: ", r.status).ok()?;
+            write!(
+                s,
+                "recommendation request {server}, status {}, result: ",
+                r.status
+            )
+            .ok()?;
             s.push_str(&r.movie_ids.join(", "));
             write!(s, ", {} ms", r.latency_ms).ok()?;
         }
@@ -336,7 +360,10 @@ mod tests {
         .unwrap();
         let Event::RecoResponse(r) = e else { panic!() };
         assert_eq!(r.status, 200);
-        assert_eq!(r.movie_ids, ["2001+a+space+odyssey+1968", "the+matrix+1999", "12"]);
+        assert_eq!(
+            r.movie_ids,
+            ["2001+a+space+odyssey+1968", "the+matrix+1999", "12"]
+        );
         assert_eq!(r.k, 3);
         assert_eq!(r.latency_ms, 135.0);
         assert_eq!(r.server.as_deref(), Some("17645-team20.isri.cmu.edu:8082"));
@@ -368,13 +395,31 @@ mod tests {
         let ok = br#"{"type":"watch","v":1,"ts":1700000000,"user_id":1,"movie_id":12,"minute":3}"#;
         assert!(matches!(parse_json(ok), Ok(Event::Watch(w)) if w.movie_id == "12"));
         for (j, needle) in [
-            (r#"{"type":"watch","ts":1,"user_id":1,"movie_id":"a"}"#, "missing field `minute`"),
-            (r#"{"type":"watch","ts":1,"user_id":1,"movie_id":"a","minute":1,"rating":3}"#, "unexpected field `rating`"),
-            (r#"{"type":"rate","ts":1,"user_id":1,"movie_id":"a","rating":3,"v":2}"#, "schema version"),
-            (r#"{"type":"rate","ts":1,"user_id":1,"movie_id":"a","rating":3,"zzz":2}"#, "unknown field"),
+            (
+                r#"{"type":"watch","ts":1,"user_id":1,"movie_id":"a"}"#,
+                "missing field `minute`",
+            ),
+            (
+                r#"{"type":"watch","ts":1,"user_id":1,"movie_id":"a","minute":1,"rating":3}"#,
+                "unexpected field `rating`",
+            ),
+            (
+                r#"{"type":"rate","ts":1,"user_id":1,"movie_id":"a","rating":3,"v":2}"#,
+                "schema version",
+            ),
+            (
+                r#"{"type":"rate","ts":1,"user_id":1,"movie_id":"a","rating":3,"zzz":2}"#,
+                "unknown field",
+            ),
             (r#"{"type":"click","ts":1,"user_id":1}"#, "unknown type"),
-            (r#"{"type":"rate","ts":1,"user_id":"u","movie_id":"a","rating":3}"#, "invalid type"),
-            (r#"{"type":"reco_request","ts":1,"user_id":1,"request_id":"r","k":3,"status":200}"#, "unexpected field `status`"),
+            (
+                r#"{"type":"rate","ts":1,"user_id":"u","movie_id":"a","rating":3}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"type":"reco_request","ts":1,"user_id":1,"request_id":"r","k":3,"status":200}"#,
+                "unexpected field `status`",
+            ),
             (r#"{"type":"rate""#, "EOF"),
         ] {
             let e = parse_json(j.as_bytes()).unwrap_err().to_string();
@@ -384,8 +429,16 @@ mod tests {
 
     #[test]
     fn parse_line_dispatches() {
-        assert!(matches!(parse_line(b"  {\"type\":\"rate\",\"ts\":1,\"user_id\":1,\"movie_id\":\"a\",\"rating\":3}"), Ok(Event::Rate(_))));
-        assert!(matches!(parse_line(b"2022-02-17T08:10:18,1,GET /rate/a=4\r\n"), Ok(Event::Rate(_))));
+        assert!(matches!(
+            parse_line(
+                b"  {\"type\":\"rate\",\"ts\":1,\"user_id\":1,\"movie_id\":\"a\",\"rating\":3}"
+            ),
+            Ok(Event::Rate(_))
+        ));
+        assert!(matches!(
+            parse_line(b"2022-02-17T08:10:18,1,GET /rate/a=4\r\n"),
+            Ok(Event::Rate(_))
+        ));
         assert_eq!(parse_line(b"\xff\xfe"), Err(ParseError::Utf8));
     }
 }

@@ -318,8 +318,7 @@ impl SnapshotWriter {
             counts,
             files,
         });
-        let json =
-            serde_json::to_vec_pretty(&next).map_err(|e| Error::Serde(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&next).map_err(|e| Error::Serde(e.to_string()))?;
         write_atomic(&manifest_path(&self.dir, &next.member), &json)?;
         self.manifest = next;
         Ok(self.manifest.batches.last())
@@ -346,10 +345,11 @@ fn now() -> Ts {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 #[cfg(feature = "parquet")]
@@ -359,7 +359,9 @@ fn parquet_bytes(kind: EventKind, rows: &[&(SourceKey, Event)]) -> Result<Vec<u8
 
 #[cfg(not(feature = "parquet"))]
 fn parquet_bytes(_: EventKind, _: &[&(SourceKey, Event)]) -> Result<Vec<u8>> {
-    Err(Error::Unsupported("parquet needs the `parquet` feature".into()))
+    Err(Error::Unsupported(
+        "parquet needs the `parquet` feature".into(),
+    ))
 }
 
 /// CSV header of an event kind.
@@ -648,10 +650,7 @@ impl SnapshotSet {
 
     /// An id for the set: sha256 over the sorted file hashes (first 16 hex digits).
     pub fn id(&self) -> String {
-        let mut h: Vec<&str> = self
-            .files()
-            .map(|f| f.sha256.as_str())
-            .collect();
+        let mut h: Vec<&str> = self.files().map(|f| f.sha256.as_str()).collect();
         h.sort_unstable();
         hex(&Sha256::digest(h.concat().as_bytes()))[..16].to_owned()
     }
@@ -700,9 +699,8 @@ impl SnapshotSet {
             let path = self.dir.join(&f.name);
             match f.format {
                 SnapshotFormat::Csv => {
-                    let text = String::from_utf8(bytes).map_err(|_| {
-                        Error::Data(format!("{}: not UTF-8", path.display()))
-                    })?;
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| Error::Data(format!("{}: not UTF-8", path.display())))?;
                     all.extend(from_csv(kind, &text, &path)?);
                 }
                 SnapshotFormat::Parquet => all.extend(parquet_read(kind, bytes, &path)?),
@@ -817,7 +815,11 @@ mod tests {
 
     #[test]
     fn csv_quoting_roundtrip() {
-        let key = SourceKey { topic: "t,\"x\"".into(), partition: 3, offset: 9 };
+        let key = SourceKey {
+            topic: "t,\"x\"".into(),
+            partition: 3,
+            offset: 9,
+        };
         let e = Event::RecoResponse(RecoResponse {
             ts: Ts(5),
             request_id: "r\n1".into(),
@@ -843,9 +845,29 @@ mod tests {
 
     #[test]
     fn training_data_shares_vocab_and_maps_slugs() {
-        let w = |u, m: &str| Event::Watch(Watch { ts: Ts(1000), user_id: u, movie_id: m.into(), minute: 0 });
-        let r = |u, m: &str, x| Event::Rate(Rate { ts: Ts(2000), user_id: u, movie_id: m.into(), rating: x });
-        let ev = [w(5, "a+b"), w(5, "a+b"), r(6, "c", 3.0), r(6, "c", 4.0), w(6, "c")];
+        let w = |u, m: &str| {
+            Event::Watch(Watch {
+                ts: Ts(1000),
+                user_id: u,
+                movie_id: m.into(),
+                minute: 0,
+            })
+        };
+        let r = |u, m: &str, x| {
+            Event::Rate(Rate {
+                ts: Ts(2000),
+                user_id: u,
+                movie_id: m.into(),
+                rating: x,
+            })
+        };
+        let ev = [
+            w(5, "a+b"),
+            w(5, "a+b"),
+            r(6, "c", 3.0),
+            r(6, "c", 4.0),
+            w(6, "c"),
+        ];
         let t = training_data(ev.iter()).unwrap();
         assert_eq!(t.movie_ids, ["a+b", "c"]);
         assert_eq!(t.watches.users.ids(), &[5, 6]);
@@ -853,6 +875,10 @@ mod tests {
         assert_eq!(t.ratings.interactions.values_of(1), &[4.0]);
         assert_eq!(t.ratings.interactions.items_of(1), &[1]);
         let num = training_data([r(1, "10", 3.0), r(1, "007", 3.0)].iter()).unwrap();
-        assert_eq!(num.ratings.items.ids(), &[0, 1], "`007` is not canonical: identity vocab");
+        assert_eq!(
+            num.ratings.items.ids(),
+            &[0, 1],
+            "`007` is not canonical: identity vocab"
+        );
     }
 }

@@ -122,7 +122,11 @@ impl Validator {
             ));
         }
         if !(rules.max_latency_ms.is_finite() && rules.max_latency_ms >= 0.0) {
-            return Err(Error::param("max_latency_ms", "finite and >= 0", rules.max_latency_ms));
+            return Err(Error::param(
+                "max_latency_ms",
+                "finite and >= 0",
+                rules.max_latency_ms,
+            ));
         }
         if rules.max_future_ms < 0 {
             return Err(Error::param("max_future_ms", ">= 0", rules.max_future_ms));
@@ -291,9 +295,18 @@ mod tests {
             ("2024-01-01T00:00:00,1,GET /rate/m1=0", "rating"),
             ("2024-01-01T00:00:00,1,GET /rate/m1=NaN", "rating"),
             ("2024-01-01T00:00:00,1,GET /data/m/m1/5000.mpg", "minute"),
-            ("2024-01-01T00:00:00,1,recommendation request s, status 700, result: m1, 3 ms", "status"),
-            ("2024-01-01T00:00:00,1,recommendation request s, status 200, result: m1, m9, 3 ms", "unknown movie"),
-            ("2024-01-01T00:00:00,1,recommendation request s, status 200, result: m1, 1e9 ms", "latency"),
+            (
+                "2024-01-01T00:00:00,1,recommendation request s, status 700, result: m1, 3 ms",
+                "status",
+            ),
+            (
+                "2024-01-01T00:00:00,1,recommendation request s, status 200, result: m1, m9, 3 ms",
+                "unknown movie",
+            ),
+            (
+                "2024-01-01T00:00:00,1,recommendation request s, status 200, result: m1, 1e9 ms",
+                "latency",
+            ),
         ] {
             let e = parse_log_line(line).unwrap();
             let err = v.check(&e).unwrap_err();
@@ -305,9 +318,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_rules() {
-        let r = Rules { rating_min: 5.0, rating_max: 1.0, ..Rules::default() };
+        let r = Rules {
+            rating_min: 5.0,
+            rating_max: 1.0,
+            ..Rules::default()
+        };
         assert!(matches!(Validator::new(r), Err(Error::InvalidParam { .. })));
-        let r = Rules { max_future_ms: -1, ..Rules::default() };
+        let r = Rules {
+            max_future_ms: -1,
+            ..Rules::default()
+        };
         assert!(Validator::new(r).is_err());
     }
 }
