@@ -26,7 +26,9 @@ enum Command {
     /// The main job on embedded defaults: generate MovieLens-shaped data, train, evaluate, print
     /// the table. Needs nothing installed or downloaded.
     Demo(DemoArgs),
-    /// Load data, split it, train the chosen models and print the evaluation table.
+    /// Load data, split it, train the chosen models and print the evaluation table
+    /// (`recs train` is the same command; add --publish DIR to version the models).
+    #[command(alias = "train")]
     Eval(EvalArgs),
     /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
     #[command(subcommand)]
