@@ -47,8 +47,18 @@ pub fn sample_models() -> Vec<AnyModel> {
     vec![
         Popularity::params().fit(&train).unwrap().into(),
         recs::model::ItemKnn::params().fit(&train).unwrap().into(),
-        recs::model::Als::params().factors(4).iterations(3).fit(&train).unwrap().into(),
-        recs::model::Bpr::params().factors(4).iterations(3).fit(&train).unwrap().into(),
+        recs::model::Als::params()
+            .factors(4)
+            .iterations(3)
+            .fit(&train)
+            .unwrap()
+            .into(),
+        recs::model::Bpr::params()
+            .factors(4)
+            .iterations(3)
+            .fit(&train)
+            .unwrap()
+            .into(),
         recs::model::Ease::params().fit(&train).unwrap().into(),
     ]
 }
