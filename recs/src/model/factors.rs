@@ -309,7 +309,13 @@ mod avx {
     /// `acc += Σ coef[e]·row(e)`, keeping 64 (then 8) columns of `acc` in registers across rows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn axpys_rows(m: &[f32], d: usize, rows: &[u32], coef: &[f32], acc: &mut [f32]) {
+    pub(super) unsafe fn axpys_rows(
+        m: &[f32],
+        d: usize,
+        rows: &[u32],
+        coef: &[f32],
+        acc: &mut [f32],
+    ) {
         let n = rows.len().min(coef.len());
         let acc = &mut acc[..d];
         let row = |e: usize| {
