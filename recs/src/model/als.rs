@@ -91,7 +91,7 @@ impl Default for AlsValidParams {
         AlsValidParams {
             factors: 64,
             regularization: 0.01,
-            alpha: 2.0,
+            alpha: 1.0,
             iterations: 15,
             solver: AlsSolver::ConjugateGradient,
             cg_steps: 3,
@@ -156,9 +156,10 @@ impl AlsParams {
         self
     }
     /// Confidence slope: an observed value `r` gets confidence `c = 1 + alpha·r` (implicit
-    /// feedback only). Default 2.0, chosen on a validation split of MovieLens-1M; must be finite
-    /// and ≥ 0. (`implicit` uses `c = alpha·r`, so its `alpha = a` on binary data matches
-    /// `alpha = a − 1` here.)
+    /// feedback only). Default 1.0, chosen on a validation split of MovieLens-1M (each user's
+    /// last training item held out: 0 and 1 ranked best on full-catalogue HR@10, 2 on sampled
+    /// HR@10); must be finite and ≥ 0. (`implicit` uses `c = alpha·r`, so its `alpha = a` on
+    /// binary data matches `alpha = a − 1` here.)
     pub fn alpha(mut self, alpha: f32) -> Self {
         self.0.alpha = alpha;
         self
@@ -417,7 +418,6 @@ impl Als {
             }
         };
         let k = self.params.factors;
-        let mut s = Scratch::new(self.width);
         match self.params.feedback {
             Feedback::Implicit => {
                 let side = Side {
@@ -432,7 +432,7 @@ impl Als {
                     n_fixed: self.n_items,
                 };
                 let mut x = vec![0f32; k];
-                exact_row(&side, items, vals, &mut x, &mut s)?;
+                exact_row(&side, items, vals, &mut x, &mut Scratch::new(k))?;
                 Ok(x)
             }
             Feedback::Explicit => {
@@ -460,7 +460,7 @@ impl Als {
                     n_fixed: items.len(),
                 };
                 let mut xb = vec![0f32; k + 1];
-                exact_row(&side, &idx, vals, &mut xb, &mut s)?;
+                exact_row(&side, &idx, vals, &mut xb, &mut Scratch::new(k + 1))?;
                 let mut row = xb[..k].to_vec();
                 row.push(1.0);
                 row.push(self.mu() + xb[k]);
@@ -1379,6 +1379,50 @@ mod tests {
                 "{solver:?}: {s} vs {}",
                 rating(u, i)
             );
+        }
+    }
+
+    /// Near convergence, folding in a fitted user's own history (with its values) gives back
+    /// the user's fitted row, in both feedback modes.
+    #[test]
+    fn fold_in_reproduces_fitted_users() {
+        let (nu, ni) = (15u32, 12u32);
+        let mut t = Vec::new();
+        for u in 0..nu {
+            for i in 0..ni {
+                if (u * 5 + i * 7) % 3 != 0 {
+                    t.push((u, i, 1.0 + ((u + 2 * i) % 5) as f32));
+                }
+            }
+        }
+        let data = interactions(nu as usize, ni as usize, &t);
+        for feedback in [Feedback::Implicit, Feedback::Explicit] {
+            let m = Als::params()
+                .feedback(feedback)
+                .factors(3)
+                .alpha(0.5)
+                .regularization(0.5)
+                .iterations(300)
+                .solver(AlsSolver::Cholesky)
+                .fit(&data)
+                .unwrap();
+            let w = m.factor_width();
+            for u in [0u32, 4, 9] {
+                let row = m
+                    .recalculate_user(data.items_of(u), Some(data.values_of(u)))
+                    .unwrap();
+                let fitted = &m.user_factors()[u as usize * w..(u as usize + 1) * w];
+                for (a, b) in row.iter().zip(fitted) {
+                    assert!(
+                        (a - b).abs() < 1e-3,
+                        "{feedback:?} user {u}: {row:?} vs {fitted:?}"
+                    );
+                }
+            }
+            // Without values: 1.0 each (implicit) or the largest training rating (explicit).
+            let mut out = vec![0f32; ni as usize];
+            m.score_into(99, &[1, 2], &mut out).unwrap();
+            assert!(out.iter().all(|v| v.is_finite()));
         }
     }
 
