@@ -26,11 +26,55 @@ enum Command {
     /// The main job on embedded defaults: generate MovieLens-shaped data, train, evaluate, print
     /// the table. Needs nothing installed or downloaded.
     Demo(DemoArgs),
-    /// Load data, split it, train the chosen models and print the evaluation table.
+    /// Load data, split it, train the chosen models and print the evaluation table
+    /// (`recs train` is the same command; add --publish DIR to version the models).
+    #[command(alias = "train")]
     Eval(EvalArgs),
     /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
     #[command(subcommand)]
     Registry(RegistryCmd),
+    /// Serve recommendations over HTTP from a model registry (see docs/server.md).
+    Serve(ServeArgs),
+    /// Send periodic probes to a running server and report latency and errors.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// A JSON configuration file (fields of recs_server::ServeConfig); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Registry directory to serve from.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    addr: Option<std::net::SocketAddr>,
+    /// Training data (users' histories, and cold-start popularity).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// movies.dat for titles in responses.
+    #[arg(long)]
+    movies: Option<PathBuf>,
+    /// Version to serve first (default: latest).
+    #[arg(long)]
+    version: Option<String>,
+    /// Poll the registry's latest pointer every S seconds and hot-swap to it.
+    #[arg(long)]
+    follow_latest: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// URL to probe, e.g. http://127.0.0.1:8080/recommend/1?k=10
+    #[arg(long)]
+    url: String,
+    /// Seconds between probes.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Number of probes.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +198,8 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo(args),
         Command::Eval(args) => eval(args),
         Command::Registry(cmd) => registry(cmd),
+        Command::Serve(args) => serve(args),
+        Command::Probe(args) => probe(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -464,7 +510,7 @@ fn registry(cmd: RegistryCmd) -> CliResult {
             let results = match version {
                 Some(v) => {
                     let v = Version::parse(&v)?;
-                    vec![(v.clone(), registry::verify(reg.as_ref(), &v))]
+                    vec![(v, registry::verify(reg.as_ref(), &v))]
                 }
                 None => registry::verify_all(reg.as_ref())?,
             };
@@ -483,5 +529,47 @@ fn registry(cmd: RegistryCmd) -> CliResult {
             }
         }
     }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> CliResult {
+    let mut config = match &args.config {
+        Some(path) => recs_server::ServeConfig::from_file(path)?,
+        None => recs_server::ServeConfig::default(),
+    };
+    if let Some(r) = args.registry {
+        config.registry = Some(r);
+    }
+    if let Some(a) = args.addr {
+        config.addr = a;
+    }
+    if let Some(d) = args.data {
+        config.data = Some(d);
+    }
+    if let Some(m) = args.movies {
+        config.movies = Some(m);
+    }
+    if let Some(v) = args.version {
+        config.initial_version = Some(v);
+    }
+    if let Some(s) = args.follow_latest {
+        config.follow_latest_secs = Some(s);
+    }
+    recs_server::serve_blocking(config)?;
+    Ok(())
+}
+
+fn probe(args: ProbeArgs) -> CliResult {
+    let config = recs_server::ProbeConfig::new(args.url, args.count, args.interval);
+    let report = recs_server::probe_blocking(&config, |sample| {
+        println!(
+            "{}",
+            serde_json::to_string(sample).unwrap_or_else(|_| format!("{sample:?}"))
+        )
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| Error::Serde(e.to_string()))?
+    );
     Ok(())
 }

@@ -43,7 +43,14 @@ pub trait Backend: Sync {
 /// One model of every kind. **Add each new model kind here**: the round-trip test then covers it.
 pub fn sample_models() -> Vec<AnyModel> {
     let train = sample_data();
-    vec![Popularity::params().fit(&train).unwrap().into()]
+    // Every model kind of recs::model (one line per kind).
+    vec![
+        Popularity::params().fit(&train).unwrap().into(),
+        recs::model::ItemKnn::params().fit(&train).unwrap().into(),
+        recs::model::Als::params().factors(4).iterations(3).fit(&train).unwrap().into(),
+        recs::model::Bpr::params().factors(4).iterations(3).fit(&train).unwrap().into(),
+        recs::model::Ease::params().fit(&train).unwrap().into(),
+    ]
 }
 
 pub fn sample_data() -> Interactions {
