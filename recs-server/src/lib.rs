@@ -4,8 +4,10 @@
 //! readiness, Prometheus metrics, hot model swaps, canary / A/B / shadow rollouts with their
 //! statistical analysis, and a probe client.
 //!
-//! The `recs` binary's `serve` and `probe` subcommands call [`serve`] and [`probe()`]; everything
-//! is also usable in-process:
+//! The `recs` binary's `serve` and `probe` subcommands call [`serve_blocking`] (registry +
+//! data + movies from a [`ServeConfig`], until Ctrl-C / SIGTERM) and [`probe_blocking`]; the
+//! async pieces ([`serve`], [`serve_from_config`], [`Server`], [`probe()`]) are for embedding and
+//! tests. Everything is also usable in-process:
 //!
 //! ```
 //! use std::sync::Arc;

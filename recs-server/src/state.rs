@@ -658,6 +658,8 @@ struct Inner {
     source: Arc<dyn ModelSource>,
     catalog: Arc<Catalog>,
     deployed: RwLock<Arc<Deployment>>,
+    /// Serializes deployments (held across load + swap); holds the registry's latest pointer as
+    /// last acted on, so a poll switches only when the pointer moves.
     admin: tokio::sync::Mutex<Option<String>>,
     metrics: Metrics,
     experiment: ExperimentTracker,
@@ -1031,13 +1033,10 @@ impl AppState {
             }
         }
         let cur = self.current()?;
-        match &cur.rollout {
-            None | Some(Rollout::Fixed { .. }) => {}
-            Some(_) => return Ok("skipped"),
-        }
         let expected = match &cur.rollout {
+            None => None,
             Some(Rollout::Fixed { version }) => Some(version.clone()),
-            _ => None,
+            Some(_) => return Ok("skipped"),
         };
         let out = match &expected {
             Some(v) if *v == latest => {
