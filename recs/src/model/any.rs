@@ -1,7 +1,7 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Persist, Popularity, Recommender};
+use super::{Ncf, Persist, Popularity, Recommender};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -18,6 +18,8 @@ use crate::{Error, Result};
 pub enum AnyModel {
     /// [`Popularity`].
     Popularity(Popularity),
+    /// [`Ncf`] (GMF, MLP or NeuMF).
+    Ncf(Ncf),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -25,6 +27,7 @@ macro_rules! each_model {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {
             AnyModel::Popularity($m) => $body,
+            AnyModel::Ncf($m) => $body,
         }
     };
 }
@@ -38,6 +41,7 @@ impl AnyModel {
         let h = read_header(bytes)?;
         Ok(match h.kind {
             Popularity::KIND => AnyModel::Popularity(decode_body(h.body)?),
+            Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -111,5 +115,11 @@ impl Recommender for AnyModel {
 impl From<Popularity> for AnyModel {
     fn from(m: Popularity) -> Self {
         AnyModel::Popularity(m)
+    }
+}
+
+impl From<Ncf> for AnyModel {
+    fn from(m: Ncf) -> Self {
+        AnyModel::Ncf(m)
     }
 }

@@ -4,11 +4,13 @@
 //! and only the fitted `X` can recommend, so an unfitted model cannot be called.
 
 mod any;
+mod ncf;
 mod persist;
 mod popularity;
 mod topk;
 
 pub use any::AnyModel;
+pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,
