@@ -18,9 +18,11 @@
 
 pub mod data;
 mod error;
+pub mod eval;
 pub mod model;
 pub mod prelude;
 
 pub use data::{Dataset, Interactions, Split};
 pub use error::{Error, Result};
+pub use eval::{Evaluator, Report};
 pub use model::{AnyModel, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};

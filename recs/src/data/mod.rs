@@ -3,9 +3,24 @@
 //! Everything downstream (models, evaluation, registry, server) consumes these types.
 
 mod interactions;
+mod load;
+mod movielens;
+mod ncf;
+pub mod rng;
+pub mod split;
+pub mod synth;
+mod text;
 mod vocab;
 
 pub use interactions::{Duplicates, Interactions, ItemIdx, Record, UserIdx};
+pub use load::{load, open, Format, LoadOptions, LoadReport, MAX_REPORTED_ERRORS};
+pub use movielens::{
+    latin1_to_string, load_ml100k_items, load_ml100k_ratings, load_ml100k_users,
+    load_movielens_ratings, load_movies, load_users, Movie, UserInfo, ML100K_GENRES,
+    ML1M_OCCUPATIONS,
+};
+pub use ncf::{load_ncf, load_ncf_with};
+pub use text::{load_delimited, Column, Columns, Delimiter, TextFormat};
 pub use vocab::Vocab;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +34,12 @@ pub struct Dataset {
     pub users: Vocab,
     /// External item ids.
     pub items: Vocab,
+    /// Input position (0-based record number in the file or arrays) of each stored entry, aligned
+    /// with `interactions.indices()`: the record kept, or for merged duplicates the last one
+    /// (the first one under [`Duplicates::KeepFirst`]). Splitters use it to break timestamp ties
+    /// by file order. `None` when unknown (then ties fall back to the item index).
+    #[serde(default)]
+    pub order: Option<Vec<u32>>,
 }
 
 /// The held-out part of a split: for each test user, the relevant items and optionally the

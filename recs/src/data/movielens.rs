@@ -1,0 +1,410 @@
+//! MovieLens files: ratings (ML-1M `ratings.dat`, ML-100K `u.data`), movies (`movies.dat`,
+//! `u.item`) and users (`users.dat`, `u.user`).
+//!
+//! The ML-1M and ML-100K text files are ISO-8859-1 (Latin-1), not UTF-8: titles such as
+//! `Misérables, Les (1995)` are decoded byte by byte (every Latin-1 byte is the Unicode code
+//! point of the same value), so no title is ever mangled or refused.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::load::{parse_int, show, trim, Lines};
+use super::text::{load_delimited, split_fields, Delimiter, TextFormat};
+use super::{Dataset, LoadOptions, LoadReport};
+use crate::{Error, Result};
+
+/// A movie: id, title (with the year, as in the file) and genres.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movie {
+    /// MovieLens movie id (the external item id of the ratings).
+    pub id: i64,
+    /// Title, for example `Toy Story (1995)`.
+    pub title: String,
+    /// Genres, for example `["Animation", "Children's", "Comedy"]`.
+    pub genres: Vec<String>,
+}
+
+impl Movie {
+    /// The release year at the end of the title (`... (1995)`), when there is one.
+    ///
+    /// ```
+    /// use recs::data::Movie;
+    /// let m = Movie { id: 1, title: "Toy Story (1995)".into(), genres: vec![] };
+    /// assert_eq!(m.year(), Some(1995));
+    /// ```
+    pub fn year(&self) -> Option<u16> {
+        let t = self.title.trim_end();
+        let inner = t.strip_suffix(')')?;
+        let open = inner.rfind('(')?;
+        let y = &inner[open + 1..];
+        (y.len() == 4).then(|| y.parse().ok()).flatten()
+    }
+}
+
+/// A user's demographics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// MovieLens user id (the external user id of the ratings).
+    pub id: i64,
+    /// `'M'` or `'F'`.
+    pub gender: char,
+    /// Age: in ML-1M the lower bound of the age group (1 = under 18, 18, 25, 35, 45, 50, 56);
+    /// in ML-100K the age in years.
+    pub age: u32,
+    /// Occupation name (ML-1M codes are translated with the table of its README).
+    pub occupation: String,
+    /// Zip code, as written.
+    pub zip: String,
+}
+
+/// ML-1M occupation codes 0..=20, from the ML-1M README.
+pub const ML1M_OCCUPATIONS: [&str; 21] = [
+    "other",
+    "academic/educator",
+    "artist",
+    "clerical/admin",
+    "college/grad student",
+    "customer service",
+    "doctor/health care",
+    "executive/managerial",
+    "farmer",
+    "homemaker",
+    "K-12 student",
+    "lawyer",
+    "programmer",
+    "retired",
+    "sales/marketing",
+    "scientist",
+    "self-employed",
+    "technician/engineer",
+    "tradesman/craftsman",
+    "unemployed",
+    "writer",
+];
+
+/// ML-100K genre names in the order of the 19 flags of `u.item` (from `u.genre`).
+pub const ML100K_GENRES: [&str; 19] = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+];
+
+/// Loads MovieLens ratings in the `::` form: `UserID::MovieID::Rating::Timestamp` or
+/// `UserID::MovieID::Rating` (the first line decides; all lines must agree). Gzip is read
+/// transparently. Vocabularies map ids to indices in first-seen order.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Parse`] (file, line, field) unless `opts.skip_bad_lines`,
+/// [`Error::Data`] when there is no record.
+///
+/// ```
+/// use recs::data::{load_movielens_ratings, LoadOptions};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("ratings.dat");
+/// std::fs::write(&path, "1::1193::5\n1::661::3\n2::661::4\n")?;
+/// let (data, report) = load_movielens_ratings(&path, &LoadOptions::default())?;
+/// assert_eq!(data.items.ids(), &[1193, 661]);
+/// assert_eq!(data.interactions.timestamps(), None);
+/// assert_eq!(report.records, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_movielens_ratings(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+    load_delimited(path, &TextFormat::movielens(), opts)
+}
+
+/// Loads ML-100K `u.data` (or `u1.base`, ...): tab-separated `user item rating timestamp`.
+///
+/// # Errors
+/// As [`load_movielens_ratings`].
+pub fn load_ml100k_ratings(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+    load_delimited(path, &TextFormat::tsv(), opts)
+}
+
+/// Decodes ISO-8859-1 bytes: each byte is the code point of the same value.
+pub fn latin1_to_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+fn perr(path: &Path, line: usize, field: &'static str, message: String) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        line,
+        field,
+        message,
+    }
+}
+
+fn id_field(path: &Path, line: usize, field: &'static str, b: &[u8]) -> Result<i64> {
+    parse_int(b).ok_or_else(|| {
+        perr(
+            path,
+            line,
+            field,
+            format!("expected an integer id, got `{}`", show(b)),
+        )
+    })
+}
+
+/// Reads the non-blank lines of a small metadata file, split by `delim`.
+fn for_each_record(
+    path: &Path,
+    delim: &Delimiter,
+    mut f: impl FnMut(usize, &[u8], &[(usize, usize)]) -> Result<()>,
+) -> Result<()> {
+    let mut lines = Lines::open(path)?;
+    let mut spans = Vec::new();
+    while let Some((ln, line)) = lines.next_line()? {
+        if trim(line).is_empty() {
+            continue;
+        }
+        split_fields(line, delim, None, &mut spans).map_err(|m| perr(path, ln, "line", m))?;
+        f(ln, line, &spans)?;
+    }
+    Ok(())
+}
+
+/// Loads ML-1M `movies.dat`: `MovieID::Title::Genre|Genre|...`, Latin-1 encoded.
+///
+/// The title is everything between the first and the last `::`.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Parse`] naming line and field for a line with fewer than three fields
+/// or a non-integer id.
+///
+/// ```
+/// use recs::data::load_movies;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("movies.dat");
+/// std::fs::write(&path, b"73::Mis\xe9rables, Les (1995)::Drama|Musical\n")?;
+/// let movies = load_movies(&path)?;
+/// assert_eq!(movies[0].title, "Misérables, Les (1995)");
+/// assert_eq!(movies[0].genres, ["Drama", "Musical"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_movies(path: &Path) -> Result<Vec<Movie>> {
+    let mut out = Vec::new();
+    for_each_record(path, &Delimiter::Str("::".into()), |ln, line, s| {
+        if s.len() < 3 {
+            return Err(perr(
+                path,
+                ln,
+                "line",
+                format!(
+                    "expected 3 fields `MovieID::Title::Genres`, got {}",
+                    s.len()
+                ),
+            ));
+        }
+        let id = id_field(path, ln, "movie id", &line[s[0].0..s[0].1])?;
+        let last = s[s.len() - 1];
+        let title = latin1_to_string(trim(&line[s[1].0..s[s.len() - 2].1]));
+        let genres = trim(&line[last.0..last.1])
+            .split(|&b| b == b'|')
+            .filter(|g| !g.is_empty())
+            .map(latin1_to_string)
+            .collect();
+        out.push(Movie { id, title, genres });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Loads ML-100K `u.item`: `id|title|release date|video release date|IMDb URL|` then 19 genre
+/// flags (see [`ML100K_GENRES`]), Latin-1 encoded.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Parse`] for a line without 24 fields, a bad id or a flag other than
+/// 0/1.
+pub fn load_ml100k_items(path: &Path) -> Result<Vec<Movie>> {
+    let mut out = Vec::new();
+    for_each_record(path, &Delimiter::Byte(b'|'), |ln, line, s| {
+        if s.len() != 5 + ML100K_GENRES.len() {
+            return Err(perr(
+                path,
+                ln,
+                "line",
+                format!("expected 24 `|`-separated fields, got {}", s.len()),
+            ));
+        }
+        let f = |i: usize| &line[s[i].0..s[i].1];
+        let id = id_field(path, ln, "movie id", f(0))?;
+        let title = latin1_to_string(trim(f(1)));
+        let mut genres = Vec::new();
+        for (g, name) in ML100K_GENRES.iter().enumerate() {
+            match trim(f(5 + g)) {
+                b"1" => genres.push(name.to_string()),
+                b"0" => {}
+                other => {
+                    return Err(perr(
+                        path,
+                        ln,
+                        "genre",
+                        format!("genre flag `{name}` must be 0 or 1, got `{}`", show(other)),
+                    ))
+                }
+            }
+        }
+        out.push(Movie { id, title, genres });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn gender(path: &Path, ln: usize, b: &[u8]) -> Result<char> {
+    match trim(b) {
+        b"M" => Ok('M'),
+        b"F" => Ok('F'),
+        other => Err(perr(
+            path,
+            ln,
+            "gender",
+            format!("expected `M` or `F`, got `{}`", show(other)),
+        )),
+    }
+}
+
+fn small_int(path: &Path, ln: usize, field: &'static str, b: &[u8]) -> Result<u32> {
+    parse_int(b)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| {
+            perr(
+                path,
+                ln,
+                field,
+                format!("expected a non-negative integer, got `{}`", show(b)),
+            )
+        })
+}
+
+/// Loads ML-1M `users.dat`: `UserID::Gender::Age::Occupation::Zip-code`.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Parse`] naming line and field (5 fields, integer id, `M`/`F`,
+/// age, occupation code 0..=20).
+///
+/// ```
+/// use recs::data::load_users;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("users.dat");
+/// std::fs::write(&path, "1::F::1::10::48067\n2::M::56::16::70072\n")?;
+/// let users = load_users(&path)?;
+/// assert_eq!(users[1].occupation, "self-employed");
+/// assert_eq!((users[0].gender, users[0].age), ('F', 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_users(path: &Path) -> Result<Vec<UserInfo>> {
+    let mut out = Vec::new();
+    for_each_record(path, &Delimiter::Str("::".into()), |ln, line, s| {
+        if s.len() != 5 {
+            return Err(perr(
+                path,
+                ln,
+                "line",
+                format!(
+                    "expected 5 fields `UserID::Gender::Age::Occupation::Zip`, got {}",
+                    s.len()
+                ),
+            ));
+        }
+        let f = |i: usize| &line[s[i].0..s[i].1];
+        let id = id_field(path, ln, "user id", f(0))?;
+        let gender = gender(path, ln, f(1))?;
+        let age = small_int(path, ln, "age", f(2))?;
+        let code = small_int(path, ln, "occupation", f(3))?;
+        let occupation = ML1M_OCCUPATIONS
+            .get(code as usize)
+            .ok_or_else(|| {
+                perr(
+                    path,
+                    ln,
+                    "occupation",
+                    format!("expected an occupation code 0..=20, got {code}"),
+                )
+            })?
+            .to_string();
+        let zip = latin1_to_string(trim(f(4)));
+        out.push(UserInfo {
+            id,
+            gender,
+            age,
+            occupation,
+            zip,
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Loads ML-100K `u.user`: `user id|age|gender|occupation|zip code`.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Parse`] naming line and field.
+pub fn load_ml100k_users(path: &Path) -> Result<Vec<UserInfo>> {
+    let mut out = Vec::new();
+    for_each_record(path, &Delimiter::Byte(b'|'), |ln, line, s| {
+        if s.len() != 5 {
+            return Err(perr(
+                path,
+                ln,
+                "line",
+                format!(
+                    "expected 5 fields `id|age|gender|occupation|zip`, got {}",
+                    s.len()
+                ),
+            ));
+        }
+        let f = |i: usize| &line[s[i].0..s[i].1];
+        out.push(UserInfo {
+            id: id_field(path, ln, "user id", f(0))?,
+            age: small_int(path, ln, "age", f(1))?,
+            gender: gender(path, ln, f(2))?,
+            occupation: latin1_to_string(trim(f(3))),
+            zip: latin1_to_string(trim(f(4))),
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_decodes_every_byte() {
+        let bytes: Vec<u8> = (0u8..=255).collect();
+        let s = latin1_to_string(&bytes);
+        assert_eq!(s.chars().count(), 256);
+        assert!(s.chars().zip(0u32..).all(|(c, i)| c as u32 == i));
+    }
+
+    #[test]
+    fn year_parsing() {
+        let m = |t: &str| Movie {
+            id: 0,
+            title: t.into(),
+            genres: vec![],
+        };
+        assert_eq!(m("Heat (1995)").year(), Some(1995));
+        assert_eq!(m("Slingshot, The (Kådisbellan ) (1993)").year(), Some(1993));
+        assert_eq!(m("No year").year(), None);
+        assert_eq!(m("Odd (abc)").year(), None);
+    }
+}

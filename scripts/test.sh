@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one test command (README "Install and test"): formatting, lints, every Rust test including
+# doctests, the S3 registry suite against a real S3-protocol server, and the Python suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test (unit, integration, doctests)"
+cargo test --workspace
+for extra in scripts/s3-test.sh scripts/py-test.sh; do
+  if [ -x "$extra" ]; then
+    echo "== $extra"
+    "$extra"
+  fi
+done
+echo "== all tests passed"
