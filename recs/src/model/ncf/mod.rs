@@ -9,8 +9,10 @@
 //!
 //! Training minimises binary cross-entropy over every stored (user, item) pair as a positive
 //! and `negatives` uniformly sampled unseen items per positive, resampled each epoch, with Adam
-//! or SGD on mini-batches. Each mini-batch is split across the rayon threads and the gradients
-//! are summed in a fixed order: a fit is reproducible for a given seed and thread count.
+//! or SGD on mini-batches. Each mini-batch is cut into `max(2, threads)` shards computed in
+//! parallel (rayon) whose gradients are summed in a fixed order, and the update is split over
+//! disjoint parameter ranges: a fit is reproducible for a given seed, and identical with one or
+//! two threads.
 //!
 //! ```
 //! use recs::data::{Interactions, Record};
@@ -85,8 +87,11 @@ pub struct EpochStats {
     pub samples: usize,
     /// Wall-clock seconds of the epoch (validation included).
     pub seconds: f64,
-    /// HR@10 on the validation split against 99 sampled negatives, when early stopping is on.
+    /// HR@10 on the validation split against 99 sampled negatives, when early stopping is on
+    /// (the early-stopping criterion).
     pub val_hr10: Option<f64>,
+    /// NDCG@10 on the validation split, when early stopping is on.
+    pub val_ndcg10: Option<f64>,
 }
 
 /// A fitted GMF, MLP or NeuMF model. Scores are logits (log-odds of an interaction).

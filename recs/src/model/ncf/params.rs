@@ -145,7 +145,8 @@ impl NcfParams {
         self
     }
     /// Early stopping patience in epochs; 0 turns it off. When on, each user's latest training
-    /// item (largest timestamp, else the last stored one; users with ≥ 2 items) is held out,
+    /// item (largest timestamp; a random one, seeded, without timestamps; users with ≥ 2 items)
+    /// is held out,
     /// HR@10 against 99 sampled negatives is measured after every epoch, training stops after
     /// this many epochs without improvement and the best epoch's weights are kept. Default 0.
     pub fn early_stopping(mut self, patience: usize) -> Self {

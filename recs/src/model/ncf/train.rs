@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::layers::scatter_add;
 use super::net::{Groups, Net, Work};
-use super::optim::{NcfOptimizer, Optim, Table};
+use super::optim::{update, update_row, NcfOptimizer, Schedule, Step};
 use super::rng::Rng;
 use super::{EpochStats, NcfArch};
 use crate::data::Interactions;
@@ -44,8 +44,11 @@ pub(crate) struct ValCase {
 #[derive(Debug)]
 pub(crate) struct TrainData<'a> {
     seen: &'a Interactions,
-    pos_users: Vec<u32>,
-    pos_items: Vec<u32>,
+    /// `seen` as per-user bitsets of `bit_words` words, when small enough.
+    bits: Option<Vec<u64>>,
+    bit_words: usize,
+    /// Training positives `(user, item)`.
+    pairs: Vec<(u32, u32)>,
     val: Vec<ValCase>,
 }
 
@@ -54,7 +57,7 @@ const VAL_NEGATIVES: usize = 99;
 
 impl<'a> TrainData<'a> {
     /// Every stored (user, item) pair of `train` is a positive. With `validation`, each user with
-    /// at least two items gives up their latest one (largest timestamp, or the last stored item
+    /// at least two items gives up their latest one (largest timestamp; a random one, seeded,
     /// when there are no timestamps) to a validation set scored against 99 sampled negatives.
     pub(crate) fn new(train: &'a Interactions, validation: bool, seed: u64) -> Result<Self> {
         if train.nnz() == 0 {
@@ -64,8 +67,7 @@ impl<'a> TrainData<'a> {
             return Err(Error::Limit("more than 2^32 users or items".into()));
         }
         let mut rng = Rng::new(seed, 7);
-        let mut pos_users = Vec::with_capacity(train.nnz());
-        let mut pos_items = Vec::with_capacity(train.nnz());
+        let mut pairs = Vec::with_capacity(train.nnz());
         let mut val = Vec::new();
         for u in 0..train.n_users() as u32 {
             let items = train.items_of(u);
@@ -73,7 +75,9 @@ impl<'a> TrainData<'a> {
                 let k = match train.timestamps_of(u) {
                     // ties: the last stored item, as without timestamps
                     Some(ts) => (0..ts.len()).max_by_key(|&k| ts[k]).unwrap_or(0),
-                    None => items.len() - 1,
+                    // no time order: a random item (the last stored one would be the one with
+                    // the largest index, which is no more "recent" than any other)
+                    None => rng.below(items.len()),
                 };
                 Some(k)
             } else {
@@ -83,14 +87,13 @@ impl<'a> TrainData<'a> {
                 if Some(k) == held {
                     continue;
                 }
-                pos_users.push(u);
-                pos_items.push(i);
+                pairs.push((u, i));
             }
             if let Some(k) = held {
                 let mut negatives = Vec::with_capacity(VAL_NEGATIVES);
                 let free = train.n_items() - items.len();
                 while negatives.len() < VAL_NEGATIVES.min(free) {
-                    if let Some(j) = sample_negative(&mut rng, items, train.n_items()) {
+                    if let Some(j) = sample_negative(&mut rng, items, None, train.n_items()) {
                         if !negatives.contains(&j) {
                             negatives.push(j);
                         }
@@ -103,26 +106,42 @@ impl<'a> TrainData<'a> {
                 });
             }
         }
+        let (bits, bit_words) = match bitsets(train) {
+            Some((b, w)) => (Some(b), w),
+            None => (None, 0),
+        };
         Ok(TrainData {
             seen: train,
-            pos_users,
-            pos_items,
+            bits,
+            bit_words,
+            pairs,
             val,
         })
     }
 
     /// Number of training positives.
+    #[cfg(test)]
     pub(crate) fn n_positives(&self) -> usize {
-        self.pos_users.len()
+        self.pairs.len()
     }
 }
 
 /// A uniformly random item that `seen` (sorted, unique) does not hold; `None` when there is none.
-pub(crate) fn sample_negative(rng: &mut Rng, seen: &[u32], n_items: usize) -> Option<u32> {
+/// `bits`, when given, is the same set as a bitset (`bit j` of word `j / 64`) for O(1) lookups.
+pub(crate) fn sample_negative(
+    rng: &mut Rng,
+    seen: &[u32],
+    bits: Option<&[u64]>,
+    n_items: usize,
+) -> Option<u32> {
     let free = n_items.checked_sub(seen.len()).filter(|&f| f > 0)?;
     for _ in 0..32 {
         let j = rng.below(n_items) as u32;
-        if seen.binary_search(&j).is_err() {
+        let taken = match bits {
+            Some(b) => b[j as usize / 64] >> (j % 64) & 1 == 1,
+            None => seen.binary_search(&j).is_ok(),
+        };
+        if !taken {
             return Some(j);
         }
     }
@@ -140,81 +159,268 @@ pub(crate) fn sample_negative(rng: &mut Rng, seen: &[u32], n_items: usize) -> Op
     Some(next + k)
 }
 
-/// One mini-batch: groups of one user, one positive and its negatives.
+/// Per-user bitsets of the training items (one load per membership test instead of a binary
+/// search with cache misses), when they take at most this many bytes.
+const MAX_BITSET_BYTES: usize = 256 << 20;
+
+fn bitsets(train: &Interactions) -> Option<(Vec<u64>, usize)> {
+    let words = train.n_items().div_ceil(64);
+    if train.n_users().checked_mul(words * 8)? > MAX_BITSET_BYTES {
+        return None;
+    }
+    let mut bits = vec![0u64; train.n_users() * words];
+    for u in 0..train.n_users() {
+        for &i in train.items_of(u as u32) {
+            bits[u * words + i as usize / 64] |= 1 << (i % 64);
+        }
+    }
+    Some((bits, words))
+}
+
+/// One shard of a mini-batch: its groups (one user, a positive and the sampled negatives), its
+/// scratch buffers and, after the backward pass, its unscaled gradients and loss.
 #[derive(Debug, Default)]
-struct Batch {
+struct Shard {
     users: Vec<u32>,
     starts: Vec<usize>,
     items: Vec<u32>,
     labels: Vec<f32>,
+    work: Work,
+    loss: f64,
 }
 
-impl Batch {
-    fn shard(&self, g0: usize, g1: usize) -> (Groups<'_>, &[f32]) {
-        let (s0, s1) = (self.starts[g0], self.starts[g1]);
-        (
-            Groups {
-                users: &self.users[g0..g1],
-                starts: &self.starts[g0..=g1],
-                items: &self.items[s0..s1],
-            },
-            &self.labels[s0..s1],
-        )
+impl Shard {
+    /// Builds the groups of the positives `picks`, which sit at `first..` in the epoch's
+    /// order. Each group's negatives come from a random stream of its own (seed, epoch,
+    /// position), so sampling does not depend on the sharding.
+    fn fill(
+        &mut self,
+        data: &TrainData<'_>,
+        picks: &[(u32, u32)],
+        first: usize,
+        stage: &Stage,
+        epoch: usize,
+    ) {
+        self.users.clear();
+        self.items.clear();
+        self.labels.clear();
+        self.starts.clear();
+        self.starts.push(0);
+        let n_items = data.seen.n_items();
+        for (k, &(u, i)) in picks.iter().enumerate() {
+            self.users.push(u);
+            self.items.push(i);
+            self.labels.push(1.0);
+            let seen = data.seen.items_of(u);
+            let bits = data
+                .bits
+                .as_deref()
+                .map(|b| &b[u as usize * data.bit_words..(u as usize + 1) * data.bit_words]);
+            let mut rng = Rng::new(stage.seed, ((epoch as u64) << 40) ^ (first + k) as u64);
+            for _ in 0..stage.negatives {
+                if let Some(j) = sample_negative(&mut rng, seen, bits, n_items) {
+                    self.items.push(j);
+                    self.labels.push(0.0);
+                }
+            }
+            self.starts.push(self.items.len());
+        }
+    }
+
+    /// Forward and backward pass with unscaled gradients (the mean is taken at the update).
+    fn compute(&mut self, net: &Net) {
+        let g = Groups {
+            users: &self.users,
+            starts: &self.starts,
+            items: &self.items,
+        };
+        net.forward(&g, &mut self.work);
+        self.loss = net.backward(&g, &self.labels, 1.0, &mut self.work);
     }
 }
 
-/// Summed gradients of embedding rows touched by a mini-batch.
+/// The optimizer state of a stage: Adam moments (empty for SGD) and gradient accumulators.
 #[derive(Debug)]
-struct RowGrads {
-    row: usize,
-    grad: Vec<f32>,
+struct State {
+    dense_m: Vec<f32>,
+    dense_v: Vec<f32>,
+    /// Per user row `[m | v]`.
+    user_mv: Vec<f32>,
+    item_mv: Vec<f32>,
+    /// Per user row: its slot in the compact gradient accumulator of the step, or [`NONE`].
+    user_slot: Vec<u32>,
+    item_slot: Vec<u32>,
+}
+
+/// No accumulator slot: the row was not touched in this step.
+const NONE: u32 = u32::MAX;
+
+/// One thread's share of the update: a contiguous range of user rows, item rows and dense
+/// weights, with their optimizer state. Ranges are disjoint, so shares update in parallel.
+struct Part<'a> {
+    users: Rows<'a>,
+    items: Rows<'a>,
+    dense: Dense<'a>,
+}
+
+/// A contiguous range `lo..lo + params.len()` of the dense weights and its state.
+struct Dense<'a> {
+    lo: usize,
+    params: &'a mut [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    grad: &'a mut Vec<f32>,
+}
+
+/// A contiguous range `lo..lo + slot.len()` of one embedding table and its state. The gradients
+/// of the touched rows are summed in a compact buffer (`acc`, in first-touch order, found
+/// through `slot`), which stays in cache, unlike a table-sized accumulator.
+struct Rows<'a> {
+    lo: usize,
+    params: &'a mut [f32],
+    mv: &'a mut [f32],
+    slot: &'a mut [u32],
+    scratch: &'a mut RowScratch,
+}
+
+/// Per-part buffers of [`Rows`], reused across steps.
+#[derive(Debug, Default)]
+struct RowScratch {
+    acc: Vec<f32>,
     touched: Vec<u32>,
-    flag: Vec<bool>,
 }
 
-impl RowGrads {
-    fn new(n: usize, row: usize) -> Self {
-        RowGrads {
-            row,
-            grad: vec![0f32; n * row],
-            touched: Vec::new(),
-            flag: vec![false; n],
-        }
+/// Splits `v` (rows of `width`) into the row ranges `bounds[k]..bounds[k + 1]`.
+fn split_rows<'a, T>(mut v: &'a mut [T], width: usize, bounds: &[usize]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for w in bounds.windows(2) {
+        let (head, tail) = std::mem::take(&mut v).split_at_mut((w[1] - w[0]) * width);
+        out.push(head);
+        v = tail;
     }
+    out
+}
 
-    fn add(&mut self, id: u32, g: &[f32]) {
-        let id = id as usize;
-        if !self.flag[id] {
-            self.flag[id] = true;
-            self.touched.push(id as u32);
+/// `0 = b_0 ≤ b_1 ≤ … ≤ b_parts = n`, evenly spaced.
+fn ranges(n: usize, parts: usize) -> Vec<usize> {
+    (0..=parts).map(|k| k * n / parts).collect()
+}
+
+/// Cuts one embedding table and its state into the row ranges `bounds`.
+fn split_table<'a>(
+    params: &'a mut [f32],
+    mv: &'a mut [f32],
+    slot: &'a mut [u32],
+    scratch: impl Iterator<Item = &'a mut RowScratch>,
+    row: usize,
+    bounds: &[usize],
+) -> Vec<Rows<'a>> {
+    let mvw = if mv.is_empty() { 0 } else { 2 * row };
+    split_rows(params, row, bounds)
+        .into_iter()
+        .zip(split_rows(mv, mvw, bounds))
+        .zip(split_rows(slot, 1, bounds))
+        .zip(scratch)
+        .zip(bounds)
+        .map(|((((params, mv), slot), scratch), &lo)| Rows {
+            lo,
+            params,
+            mv,
+            slot,
+            scratch,
+        })
+        .collect()
+}
+
+impl Rows<'_> {
+    /// Sums the gradients of this range's rows over the shards (in shard order), then applies
+    /// the optimizer to every touched row and clears the accumulators.
+    fn apply<'g>(
+        &mut self,
+        step: Step,
+        scale: f32,
+        row: usize,
+        grads: impl Iterator<Item = (u32, &'g [f32])>,
+    ) {
+        let hi = self.lo + self.slot.len();
+        let RowScratch { acc, touched } = &mut *self.scratch;
+        for (id, g) in grads {
+            let id = id as usize;
+            if id < self.lo || id >= hi {
+                continue;
+            }
+            let local = id - self.lo;
+            match self.slot[local] {
+                NONE => {
+                    self.slot[local] = touched.len() as u32;
+                    touched.push(local as u32);
+                    acc.extend_from_slice(g);
+                }
+                k => scatter_add(acc, row, 0, row, &[k], g),
+            }
         }
-        scatter_add(&mut self.grad, self.row, 0, self.row, &[id as u32], g);
-    }
-
-    /// Applies the optimizer to every touched row, in first-touch order, and clears.
-    fn apply(&mut self, table: Table, params: &mut [f32], opt: &mut Optim) {
-        let row = self.row;
-        for &id in &self.touched {
-            let r = id as usize * row..(id as usize + 1) * row;
-            opt.row(
-                table,
-                r.start,
-                &mut params[r.clone()],
-                &self.grad[r.clone()],
+        let mvw = if self.mv.is_empty() { 0 } else { 2 * row };
+        for (k, &l) in touched.iter().enumerate() {
+            let l = l as usize;
+            update_row(
+                step,
+                &mut self.params[l * row..(l + 1) * row],
+                &acc[k * row..(k + 1) * row],
+                scale,
+                &mut self.mv[l * mvw..(l + 1) * mvw],
             );
-            self.grad[r].fill(0.0);
-            self.flag[id as usize] = false;
+            self.slot[l] = NONE;
         }
-        self.touched.clear();
+        touched.clear();
+        acc.clear();
     }
 }
 
-/// HR@10 of `net` on the validation cases (hit: fewer than 10 negatives score above the item).
-fn validation_hr(net: &Net, val: &[ValCase]) -> f64 {
-    if val.is_empty() {
-        return 0.0;
+impl Part<'_> {
+    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize) {
+        self.users.apply(
+            step,
+            scale,
+            row,
+            shards.iter().flat_map(|s| {
+                s.users
+                    .iter()
+                    .enumerate()
+                    .map(move |(g, &u)| (u, &s.work.ug[g * row..(g + 1) * row]))
+            }),
+        );
+        self.items.apply(
+            step,
+            scale,
+            row,
+            shards.iter().flat_map(|s| {
+                s.items
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, &i)| (i, &s.work.ig[k * row..(k + 1) * row]))
+            }),
+        );
+        let d = &mut self.dense;
+        let (lo, n) = (d.lo, d.params.len());
+        d.grad.clear();
+        d.grad
+            .extend_from_slice(&shards[0].work.dense_grad[lo..lo + n]);
+        for s in &shards[1..] {
+            for (a, &b) in d.grad.iter_mut().zip(&s.work.dense_grad[lo..lo + n]) {
+                *a += b;
+            }
+        }
+        update(step, d.params, d.grad, scale, d.m, d.v);
     }
-    let hits: usize = val
+}
+
+/// HR@10 and NDCG@10 of `net` on the validation cases: the item's rank is the number of
+/// negatives scoring at least as high (ties count against it, as in `recs::eval`).
+fn validation_metrics(net: &Net, val: &[ValCase]) -> (f64, f64) {
+    if val.is_empty() {
+        return (0.0, 0.0);
+    }
+    let (hits, gain) = val
         .par_iter()
         .map_init(
             || (Work::default(), Vec::new(), Vec::new()),
@@ -224,119 +430,150 @@ fn validation_hr(net: &Net, val: &[ValCase]) -> f64 {
                 items.extend_from_slice(&c.negatives);
                 scores.resize(items.len(), 0f32);
                 net.predict(c.user, items, scores, w);
-                let above = scores[1..].iter().filter(|&&s| s > scores[0]).count();
-                usize::from(above < 10)
+                let rank = scores[1..].iter().filter(|&&s| s >= scores[0]).count();
+                if rank < 10 {
+                    (1usize, 1.0 / ((rank + 2) as f64).log2())
+                } else {
+                    (0, 0.0)
+                }
             },
         )
-        .sum();
-    hits as f64 / val.len() as f64
+        .reduce(|| (0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let n = val.len() as f64;
+    (hits as f64 / n, gain / n)
 }
 
 /// Trains `net` for one stage, calling `progress` after every epoch.
+///
+/// Each mini-batch is cut into `max(2, threads)` shards: sampling, forward and backward run
+/// per shard in parallel; then the parameters are cut into as many row ranges and updated in
+/// parallel, each range summing the shards' gradients in shard order. Results therefore do not
+/// depend on the thread count as long as it is at most 2.
 pub(crate) fn train_stage(
     net: &mut Net,
     data: &TrainData<'_>,
     stage: &Stage,
     progress: &mut dyn FnMut(&EpochStats),
 ) {
-    let threads = rayon::current_num_threads().max(1);
+    let n_shards = rayon::current_num_threads().max(2);
     let group = 1 + stage.negatives;
     let groups_per_batch = ((stage.batch_size + group / 2) / group).max(1);
     let row = net.row();
-    let n_dense = net.dense.len();
-    let mut opt = Optim::new(
-        stage.optimizer,
-        stage.lr,
-        stage.l2,
-        n_dense,
-        net.users.len(),
-        net.items.len(),
-    );
-    let mut works: Vec<Work> = (0..threads).map(|_| Work::default()).collect();
-    let mut user_grads = RowGrads::new(net.n_users, row);
-    let mut item_grads = RowGrads::new(net.n_items, row);
-    let mut order: Vec<u32> = (0..data.n_positives() as u32).collect();
-    let mut batch = Batch::default();
-    let n_items = data.seen.n_items();
+    let mut schedule = Schedule::new(stage.optimizer, stage.lr, stage.l2);
+    let moments = |n: usize| {
+        if schedule.has_moments() {
+            vec![0f32; n]
+        } else {
+            Vec::new()
+        }
+    };
+    let mut state = State {
+        dense_m: moments(net.dense.len()),
+        dense_v: moments(net.dense.len()),
+        user_mv: moments(2 * net.users.len()),
+        item_mv: moments(2 * net.items.len()),
+        user_slot: vec![NONE; net.n_users],
+        item_slot: vec![NONE; net.n_items],
+    };
+    let mut shards: Vec<Shard> = (0..n_shards).map(|_| Shard::default()).collect();
+    // per part: user rows, item rows, summed dense gradient
+    let mut user_scratch: Vec<RowScratch> = (0..n_shards).map(|_| RowScratch::default()).collect();
+    let mut item_scratch: Vec<RowScratch> = (0..n_shards).map(|_| RowScratch::default()).collect();
+    let mut dense_scratch: Vec<Vec<f32>> = vec![Vec::new(); n_shards];
+    // shuffled in place every epoch: batches then read it sequentially
+    let mut order = data.pairs.clone();
     let mut best: Option<(f64, Net)> = None;
     let mut bad_epochs = 0;
     for epoch in 1..=stage.epochs {
         let start = Instant::now();
-        let mut rng = Rng::new(stage.seed, epoch as u64);
-        rng.shuffle(&mut order);
+        Rng::new(stage.seed, epoch as u64).shuffle(&mut order);
         let mut loss_sum = 0f64;
         let mut samples = 0usize;
-        for chunk in order.chunks(groups_per_batch) {
-            batch.users.clear();
-            batch.items.clear();
-            batch.labels.clear();
-            batch.starts.clear();
-            batch.starts.push(0);
-            for &k in chunk {
-                let u = data.pos_users[k as usize];
-                batch.users.push(u);
-                batch.items.push(data.pos_items[k as usize]);
-                batch.labels.push(1.0);
-                let seen = data.seen.items_of(u);
-                for _ in 0..stage.negatives {
-                    if let Some(j) = sample_negative(&mut rng, seen, n_items) {
-                        batch.items.push(j);
-                        batch.labels.push(0.0);
-                    }
+        // Run the epoch on a pool thread: the per-batch parallel calls then stay inside the
+        // pool instead of each blocking the caller's thread (two context switches per batch).
+        rayon::join(
+            || {
+                for (b, chunk) in order.chunks(groups_per_batch).enumerate() {
+                    let n_g = chunk.len();
+                    let parts = n_shards.min(n_g);
+                    let bounds = ranges(n_g, parts);
+                    let first = b * groups_per_batch;
+                    let net_ref = &*net;
+                    shards[..parts]
+                        .par_iter_mut()
+                        .enumerate()
+                        .for_each(|(k, s)| {
+                            let (g0, g1) = (bounds[k], bounds[k + 1]);
+                            s.fill(data, &chunk[g0..g1], first + g0, stage, epoch);
+                            s.compute(net_ref);
+                        });
+                    let shards = &shards[..parts];
+                    let n_s: usize = shards.iter().map(|s| s.items.len()).sum();
+                    samples += n_s;
+                    loss_sum += shards.iter().map(|s| s.loss).sum::<f64>();
+                    let scale = 1.0 / n_s as f32;
+                    let step = schedule.next();
+                    // cut the parameters and their state into `parts` disjoint ranges
+                    let ub = ranges(net.n_users, parts);
+                    let ib = ranges(net.n_items, parts);
+                    let db = ranges(net.dense.len(), parts);
+                    let State {
+                        dense_m,
+                        dense_v,
+                        user_mv,
+                        item_mv,
+                        user_slot,
+                        item_slot,
+                    } = &mut state;
+                    let users = split_table(
+                        &mut net.users,
+                        user_mv,
+                        user_slot,
+                        user_scratch.iter_mut(),
+                        row,
+                        &ub,
+                    );
+                    let items = split_table(
+                        &mut net.items,
+                        item_mv,
+                        item_slot,
+                        item_scratch.iter_mut(),
+                        row,
+                        &ib,
+                    );
+                    let dw = usize::from(!dense_m.is_empty());
+                    let dense = split_rows(&mut net.dense, 1, &db)
+                        .into_iter()
+                        .zip(split_rows(dense_m, dw, &db))
+                        .zip(split_rows(dense_v, dw, &db))
+                        .zip(dense_scratch.iter_mut())
+                        .zip(&db)
+                        .map(|((((params, m), v), grad), &lo)| Dense {
+                            lo,
+                            params,
+                            m,
+                            v,
+                            grad,
+                        });
+                    let mut work: Vec<Part<'_>> = users
+                        .into_iter()
+                        .zip(items)
+                        .zip(dense)
+                        .map(|((users, items), dense)| Part {
+                            users,
+                            items,
+                            dense,
+                        })
+                        .collect();
+                    work.par_iter_mut()
+                        .for_each(|p| p.apply(shards, step, scale, row));
                 }
-                batch.starts.push(batch.items.len());
-            }
-            let n_s = batch.items.len();
-            samples += n_s;
-            let scale = 1.0 / n_s as f32;
-            let n_g = chunk.len();
-            let shards = threads.min(n_g);
-            let bounds = |k: usize| (k * n_g / shards, (k + 1) * n_g / shards);
-            let net_ref = &*net;
-            let batch_ref = &batch;
-            if shards == 1 {
-                let (g, labels) = batch_ref.shard(0, n_g);
-                net_ref.forward(&g, &mut works[0]);
-                loss_sum += net_ref.backward(&g, labels, scale, &mut works[0]);
-            } else {
-                let losses: Vec<f64> = works[..shards]
-                    .par_iter_mut()
-                    .enumerate()
-                    .map(|(k, w)| {
-                        let (g0, g1) = bounds(k);
-                        let (g, labels) = batch_ref.shard(g0, g1);
-                        net_ref.forward(&g, w);
-                        net_ref.backward(&g, labels, scale, w)
-                    })
-                    .collect();
-                loss_sum += losses.iter().sum::<f64>();
-                let (first, rest) = works.split_at_mut(1);
-                for w in &rest[..shards - 1] {
-                    for (a, &b) in first[0].dense_grad[..n_dense]
-                        .iter_mut()
-                        .zip(&w.dense_grad[..n_dense])
-                    {
-                        *a += b;
-                    }
-                }
-            }
-            opt.begin_step();
-            opt.dense(&mut net.dense, &works[0].dense_grad[..n_dense]);
-            for (k, w) in works[..shards].iter().enumerate() {
-                let (g0, g1) = bounds(k);
-                let s0 = batch.starts[g0];
-                for (gi, &u) in batch.users[g0..g1].iter().enumerate() {
-                    user_grads.add(u, &w.ug[gi * row..(gi + 1) * row]);
-                }
-                for (s, &i) in batch.items[s0..batch.starts[g1]].iter().enumerate() {
-                    item_grads.add(i, &w.ig[s * row..(s + 1) * row]);
-                }
-            }
-            user_grads.apply(Table::Users, &mut net.users, &mut opt);
-            item_grads.apply(Table::Items, &mut net.items, &mut opt);
-        }
-        let val_hr10 =
-            (stage.patience > 0 && !data.val.is_empty()).then(|| validation_hr(net, &data.val));
+            },
+            || (),
+        );
+        let val = (stage.patience > 0 && !data.val.is_empty())
+            .then(|| validation_metrics(net, &data.val));
+        let val_hr10 = val.map(|v| v.0);
         progress(&EpochStats {
             stage: stage.arch,
             epoch,
@@ -345,6 +582,7 @@ pub(crate) fn train_stage(
             samples,
             seconds: start.elapsed().as_secs_f64(),
             val_hr10,
+            val_ndcg10: val.map(|v| v.1),
         });
         if let Some(hr) = val_hr10 {
             if best.as_ref().map_or(true, |(b, _)| hr > *b) {
@@ -378,9 +616,17 @@ mod tests {
         ) {
             seen.sort_unstable();
             seen.dedup();
+            let mut bits = [0u64];
+            for &i in &seen {
+                bits[0] |= 1 << i;
+            }
             let mut rng = Rng::new(seed, 0);
+            let mut rng_bits = Rng::new(seed, 0);
             for _ in 0..50 {
-                match sample_negative(&mut rng, &seen, 40) {
+                let j = sample_negative(&mut rng, &seen, None, 40);
+                // the bitset gives the same answers from the same random stream
+                prop_assert_eq!(sample_negative(&mut rng_bits, &seen, Some(&bits), 40), j);
+                match j {
                     Some(j) => {
                         prop_assert!(j < 40);
                         prop_assert!(seen.binary_search(&j).is_err());
@@ -398,7 +644,7 @@ mod tests {
         let mut rng = Rng::new(9, 0);
         let mut counts = [0usize; 100];
         for _ in 0..5000 {
-            counts[sample_negative(&mut rng, &seen, 100).unwrap() as usize] += 1;
+            counts[sample_negative(&mut rng, &seen, None, 100).unwrap() as usize] += 1;
         }
         for i in 0..100 {
             if i % 20 == 3 {
@@ -438,8 +684,38 @@ mod tests {
                 .iter()
                 .all(|&j| !train.items_of(c.user).contains(&j)));
         }
+        let bits = d.bits.as_ref().unwrap();
+        for u in 0..3u32 {
+            for i in 0..200u32 {
+                let bit = bits[u as usize * d.bit_words + i as usize / 64] >> (i % 64) & 1 == 1;
+                assert_eq!(bit, train.items_of(u).contains(&i), "user {u} item {i}");
+            }
+        }
         let d = TrainData::new(&train, false, 1).unwrap();
         assert!(d.val.is_empty() && d.n_positives() == 6);
+        // without timestamps: one held-out item per user with >= 2 items, not always the last
+        let recs: Vec<Record> = (0..50u32)
+            .flat_map(|u| {
+                (0..4u32).map(move |i| Record {
+                    user: u,
+                    item: i,
+                    value: 1.0,
+                    timestamp: None,
+                })
+            })
+            .collect();
+        let train = Interactions::from_records(50, 10, &recs, Default::default()).unwrap();
+        let d = TrainData::new(&train, true, 3).unwrap();
+        assert_eq!(d.val.len(), 50);
+        assert_eq!(d.n_positives(), 150);
+        let mut held: Vec<u32> = d.val.iter().map(|c| c.item).collect();
+        held.sort_unstable();
+        held.dedup();
+        assert!(held.len() > 1, "held-out items {held:?}");
+        for c in &d.val {
+            assert!(c.negatives.iter().all(|&j| j >= 4));
+            assert_eq!(c.negatives.len(), 6); // all unseen items, fewer than 99
+        }
         assert!(TrainData::new(&Interactions::empty(2, 2), false, 1).is_err());
     }
 }
