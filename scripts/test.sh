@@ -13,7 +13,7 @@ echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
-for extra in scripts/s3-test.sh scripts/py-test.sh; do
+for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh; do
   if [ -x "$extra" ]; then
     echo "== $extra"
     "$extra"

@@ -28,13 +28,35 @@ fn prefix() -> String {
 
 /// Record `i`: a unique valid event (log line or JSON), or every 17th an invalid one.
 fn record(i: usize) -> (Vec<u8>, bool) {
-    let ts = format!("2024-02-01T{:02}:{:02}:{:02}.{:03}", (i / 3_600_000) % 24, (i / 60_000) % 60, (i / 1000) % 60, i % 1000);
+    let ts = format!(
+        "2024-02-01T{:02}:{:02}:{:02}.{:03}",
+        (i / 3_600_000) % 24,
+        (i / 60_000) % 60,
+        (i / 1000) % 60,
+        i % 1000
+    );
     let s = match i % 17 {
         0 => (format!("{ts},{i},GET /rate/m{i}=11"), false),
         5 => (format!("{ts},{i},this is not an event"), false),
-        1 | 2 => (format!(r#"{{"type":"rate","ts":"{ts}Z","user_id":{i},"movie_id":"m{}","rating":{}}}"#, i % 50, 1 + i % 5), true),
-        3 => (format!("{ts},{i},recommendation request s:1, status 200, result: m1, m{}, 5 ms", i % 50), true),
-        _ => (format!("{ts},{i},GET /data/m/movie+{}/{}.mpg", i % 50, i % 90), true),
+        1 | 2 => (
+            format!(
+                r#"{{"type":"rate","ts":"{ts}Z","user_id":{i},"movie_id":"m{}","rating":{}}}"#,
+                i % 50,
+                1 + i % 5
+            ),
+            true,
+        ),
+        3 => (
+            format!(
+                "{ts},{i},recommendation request s:1, status 200, result: m1, m{}, 5 ms",
+                i % 50
+            ),
+            true,
+        ),
+        _ => (
+            format!("{ts},{i},GET /data/m/movie+{}/{}.mpg", i % 50, i % 90),
+            true,
+        ),
     };
     (s.0.into_bytes(), s.1)
 }
@@ -53,7 +75,13 @@ fn produce_range(brokers: &[String], topic: &str, range: std::ops::Range<usize>)
 
 fn spawn_child(dir: &Path, topic: &str, member: u32, members: u32, batch: usize) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["kafka_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "kafka_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("RECS_KAFKA_CHILD", "1")
         .env("RECS_CHILD_DIR", dir)
         .env("RECS_CHILD_TOPIC", topic)
@@ -74,7 +102,10 @@ fn kafka_child() {
     let env = |k: &str| std::env::var(k).unwrap();
     let Some(b) = broker() else { return };
     let k = KafkaConfig::new(&b, [env("RECS_CHILD_TOPIC")])
-        .member(env("RECS_CHILD_MEMBER").parse().unwrap(), env("RECS_CHILD_MEMBERS").parse().unwrap())
+        .member(
+            env("RECS_CHILD_MEMBER").parse().unwrap(),
+            env("RECS_CHILD_MEMBERS").parse().unwrap(),
+        )
         .idle_exit(Some(Duration::from_secs(3)));
     let c = IngestConfig::new(env("RECS_CHILD_DIR"))
         .member(env("RECS_CHILD_MEMBER"))
@@ -106,24 +137,44 @@ fn check(dir: &Path, topic: &str, n: usize) {
     let valid: Vec<usize> = (0..n).filter(|&i| record(i).1).collect();
     // Raw manifest counts (before any dedup by readers) equal the expected: nothing twice.
     assert_eq!(counts.valid() as usize, valid.len(), "valid events written");
-    assert_eq!(counts.dead_letter as usize, n - valid.len(), "dead letters written");
+    assert_eq!(
+        counts.dead_letter as usize,
+        n - valid.len(),
+        "dead letters written"
+    );
     assert_eq!(events.len(), valid.len());
-    let mut want: Vec<Event> = valid.iter().map(|&i| parse_line(&record(i).0).unwrap()).collect();
-    let mut got: Vec<Event> = events.iter().map(|(k, e)| {
-        assert_eq!(k.topic, topic);
-        e.clone()
-    }).collect();
+    let mut want: Vec<Event> = valid
+        .iter()
+        .map(|&i| parse_line(&record(i).0).unwrap())
+        .collect();
+    let mut got: Vec<Event> = events
+        .iter()
+        .map(|(k, e)| {
+            assert_eq!(k.topic, topic);
+            e.clone()
+        })
+        .collect();
     let key = |e: &Event| serde_json::to_string(e).unwrap();
     want.sort_by_key(key);
     got.sort_by_key(key);
-    assert!(want == got, "snapshot events differ from the produced valid events");
+    assert!(
+        want == got,
+        "snapshot events differ from the produced valid events"
+    );
     let mut raws: Vec<String> = dead.iter().map(|d| d.raw.clone()).collect();
     raws.sort();
-    let mut want_raw: Vec<String> = (0..n).filter(|&i| !record(i).1).map(|i| String::from_utf8(record(i).0).unwrap()).collect();
+    let mut want_raw: Vec<String> = (0..n)
+        .filter(|&i| !record(i).1)
+        .map(|i| String::from_utf8(record(i).0).unwrap())
+        .collect();
     want_raw.sort();
     assert_eq!(raws, want_raw);
     for d in &dead {
-        assert!(d.reason.starts_with("parse:") || d.reason.starts_with("invalid: rating"), "{}", d.reason);
+        assert!(
+            d.reason.starts_with("parse:") || d.reason.starts_with("invalid: rating"),
+            "{}",
+            d.reason
+        );
     }
 }
 
@@ -139,19 +190,30 @@ fn kill_and_restart_mid_stream() {
     // Kill as soon as some batches are committed: the second part is not even produced yet.
     let t = Instant::now();
     let committed_at_kill = loop {
-        let c = SnapshotSet::open(dir.path()).map(|s| s.counts()).unwrap_or_default();
+        let c = SnapshotSet::open(dir.path())
+            .map(|s| s.counts())
+            .unwrap_or_default();
         let done = c.valid() + c.dead_letter;
         if done > 0 {
             child.kill().unwrap();
             child.wait().unwrap();
             break done;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "child committed nothing");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "child committed nothing"
+        );
         std::thread::sleep(Duration::from_millis(2));
     };
     let after_kill = SnapshotSet::open(dir.path()).unwrap().counts();
-    eprintln!("killed with {committed_at_kill} records committed ({} after the kill settled) of {n}", after_kill.valid() + after_kill.dead_letter);
-    assert!(((after_kill.valid() + after_kill.dead_letter) as usize) < n, "killed mid-stream");
+    eprintln!(
+        "killed with {committed_at_kill} records committed ({} after the kill settled) of {n}",
+        after_kill.valid() + after_kill.dead_letter
+    );
+    assert!(
+        ((after_kill.valid() + after_kill.dead_letter) as usize) < n,
+        "killed mid-stream"
+    );
     produce_range(&brokers, &topic, half..n);
     let mut child = spawn_child(dir.path(), &topic, 0, 1, 50);
     wait(&mut child, Duration::from_secs(120));
@@ -181,7 +243,10 @@ fn two_members_share_partitions() {
         let member: i32 = m.member.parse().unwrap();
         let parts: Vec<i32> = m.offsets[&topic].keys().copied().collect();
         assert!(!parts.is_empty());
-        assert!(parts.iter().all(|p| p % 2 == member), "member {member} took {parts:?}");
+        assert!(
+            parts.iter().all(|p| p % 2 == member),
+            "member {member} took {parts:?}"
+        );
         assert!(m.counts().valid() > 0);
     }
 }
@@ -192,14 +257,23 @@ fn in_process_ingest_and_bad_config() {
     let brokers = vec![b.clone()];
     let topic = format!("{}invalid", prefix());
     let dir = tempfile::tempdir().unwrap();
-    let vals: Vec<Vec<u8>> = vec![b"".to_vec(), b"\xff\xfe".to_vec(), b"{\"type\":".to_vec(), record(4).0];
+    let vals: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"{\"type\":".to_vec(),
+        record(4).0,
+    ];
     produce(&brokers, &topic, 0, &vals).unwrap();
-    let k = KafkaConfig::new(&b, ["invalid"]).prefix(prefix()).idle_exit(Some(Duration::from_millis(500)));
+    let k = KafkaConfig::new(&b, ["invalid"])
+        .prefix(prefix())
+        .idle_exit(Some(Duration::from_millis(500)));
     let s = ingest_kafka(&k, &IngestConfig::new(dir.path())).unwrap();
     assert_eq!((s.counts.valid(), s.counts.dead_letter), (1, 3));
     let missing = KafkaConfig::new(&b, ["no-such-topic"]).prefix(prefix());
     assert!(ingest_kafka(&missing, &IngestConfig::new(dir.path())).is_err());
-    let bad = KafkaConfig::new(&b, ["invalid"]).prefix(prefix()).member(2, 2);
+    let bad = KafkaConfig::new(&b, ["invalid"])
+        .prefix(prefix())
+        .member(2, 2);
     assert!(ingest_kafka(&bad, &IngestConfig::new(dir.path())).is_err());
 }
 
@@ -212,14 +286,22 @@ fn kafka_throughput() {
     let Some(b) = broker() else { return };
     let brokers = vec![b.clone()];
     let topic = format!("{}throughput", prefix());
-    let n: usize = std::env::var("RECS_KAFKA_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(400_000);
+    let n: usize = std::env::var("RECS_KAFKA_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400_000);
     produce_range(&brokers, &topic, 0..n);
     let dir = tempfile::tempdir().unwrap();
-    let k = KafkaConfig::new(&b, ["throughput"]).prefix(prefix()).idle_exit(Some(Duration::from_millis(300)));
+    let k = KafkaConfig::new(&b, ["throughput"])
+        .prefix(prefix())
+        .idle_exit(Some(Duration::from_millis(300)));
     let t = Instant::now();
     let s = ingest_kafka(&k, &IngestConfig::new(dir.path())).unwrap();
     let secs = t.elapsed().as_secs_f64() - 0.3;
     let total = s.counts.valid() + s.counts.dead_letter;
     assert_eq!(total as usize, n);
-    eprintln!("kafka → snapshot: {total} records in {secs:.2} s = {:.0} records/s", total as f64 / secs);
+    eprintln!(
+        "kafka → snapshot: {total} records in {secs:.2} s = {:.0} records/s",
+        total as f64 / secs
+    );
 }

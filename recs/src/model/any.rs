@@ -1,7 +1,7 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Als, Bpr, Ease, ItemKnn, Persist, Popularity, Recommender};
+use super::{Als, Bpr, Ease, ItemKnn, Ncf, Persist, Popularity, Recommender};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -26,6 +26,8 @@ pub enum AnyModel {
     Als(Als),
     /// [`Bpr`].
     Bpr(Bpr),
+    /// [`Ncf`] (GMF, MLP or NeuMF).
+    Ncf(Ncf),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -37,6 +39,7 @@ macro_rules! each_model {
             AnyModel::Ease($m) => $body,
             AnyModel::Als($m) => $body,
             AnyModel::Bpr($m) => $body,
+            AnyModel::Ncf($m) => $body,
         }
     };
 }
@@ -54,6 +57,7 @@ impl AnyModel {
             Ease::KIND => AnyModel::Ease(decode_body(h.body)?),
             Als::KIND => AnyModel::Als(decode_body(h.body)?),
             Bpr::KIND => AnyModel::Bpr(decode_body(h.body)?),
+            Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -151,5 +155,11 @@ impl From<Als> for AnyModel {
 impl From<Bpr> for AnyModel {
     fn from(m: Bpr) -> Self {
         AnyModel::Bpr(m)
+    }
+}
+
+impl From<Ncf> for AnyModel {
+    fn from(m: Ncf) -> Self {
+        AnyModel::Ncf(m)
     }
 }

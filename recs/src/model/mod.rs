@@ -11,6 +11,7 @@ mod ease;
 mod factors;
 mod gram;
 mod item_knn;
+mod ncf;
 mod persist;
 mod popularity;
 mod topk;
@@ -23,6 +24,7 @@ pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFA
 pub use factors::gram;
 pub use gram::gram_dense;
 pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
+pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,

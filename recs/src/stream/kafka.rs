@@ -101,7 +101,11 @@ impl KafkaConfig {
             ));
         }
         if self.brokers.is_empty() || self.brokers.iter().any(String::is_empty) {
-            return Err(Error::param("brokers", "host:port[,host:port…]", self.brokers.join(",")));
+            return Err(Error::param(
+                "brokers",
+                "host:port[,host:port…]",
+                self.brokers.join(","),
+            ));
         }
         if self.topics.is_empty() {
             return Err(Error::param("topics", "at least one topic", "none"));
@@ -181,7 +185,11 @@ pub fn ingest_kafka(kafka: &KafkaConfig, config: &IngestConfig) -> Result<Ingest
         let mut parts: Vec<(PartitionClient, String, i32, i64)> = Vec::new();
         for topic in kafka.full_topics() {
             let Some(t) = listed.iter().find(|t| t.name == topic) else {
-                return Err(Error::param("topics", "topics that exist on the broker", topic));
+                return Err(Error::param(
+                    "topics",
+                    "topics that exist on the broker",
+                    topic,
+                ));
             };
             let all: Vec<i32> = t.partitions.iter().copied().collect();
             for p in assigned_partitions(&all, kafka.member, kafka.members) {
@@ -248,7 +256,12 @@ pub fn ingest_kafka(kafka: &KafkaConfig, config: &IngestConfig) -> Result<Ingest
 ///
 /// # Errors
 /// [`Error::Io`] when the broker refuses.
-pub fn produce(brokers: &[String], topic: &str, partition: i32, values: &[Vec<u8>]) -> Result<Vec<i64>> {
+pub fn produce(
+    brokers: &[String],
+    topic: &str,
+    partition: i32,
+    values: &[Vec<u8>],
+) -> Result<Vec<i64>> {
     runtime()?.block_on(async {
         let client = connect(brokers).await?;
         let pc = client

@@ -21,6 +21,8 @@
 mod drift;
 mod event;
 mod ingest;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod kpi;
 mod parse;
 mod snapshot;
