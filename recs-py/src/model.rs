@@ -5,6 +5,10 @@
 //! defaults) and one line in `register` / `MODELS`; `fit`, `recommend`, `similar_items`, save /
 //! load and the factors live once on the base class.
 
+// A default of several tokens (a `vec![..]`) is written in parentheses in `py_model!`, and pyo3
+// copies it into a closure body, where rustc calls the parentheses unnecessary.
+#![allow(unused_parens)]
+
 use std::sync::{Arc, RwLock};
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
@@ -13,7 +17,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 use rayon::prelude::*;
 use recs::data::{Interactions, ItemIdx, UserIdx};
-use recs::model::{AnyModel, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
+use recs::model::{
+    AlsSolver, AnyModel, EaseParams, Feedback, Fit, ParamGuard, Persist, RecOpts, Recommender,
+    Scored, Weighting,
+};
 use serde::Serialize;
 
 use crate::data::{idx_scalar, idx_vec, interactions_arg, is_native, is_scalar, sparse_rows};
@@ -203,7 +210,13 @@ macro_rules! to_param_plain {
         }
     )*};
 }
-to_param_plain!(f64, usize, u64, u32, bool, String);
+to_param_plain!(f64, usize, u64, u32, bool, String, Vec<usize>);
+
+impl ToParam for &str {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pyo3::types::PyString::new(py, self).into_any())
+    }
+}
 
 impl<T: ToParam> ToParam for Option<T> {
     fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -563,10 +576,17 @@ enum Side {
 
 /// Row-major factors `(rows, cols, data)` of models that have them.
 fn factors(model: &AnyModel, side: Side) -> Option<(usize, usize, Vec<f32>)> {
-    let _ = side;
+    macro_rules! mf {
+        ($m:expr) => {
+            Some(match side {
+                Side::User => ($m.n_users(), $m.factor_width(), $m.user_factors().to_vec()),
+                Side::Item => ($m.n_items(), $m.factor_width(), $m.item_factors().to_vec()),
+            })
+        };
+    }
     match model {
-        AnyModel::Popularity(_) => None,
-        #[allow(unreachable_patterns)]
+        AnyModel::Als(m) => mf!(m),
+        AnyModel::Bpr(m) => mf!(m),
         _ => None,
     }
 }
@@ -591,20 +611,20 @@ macro_rules! py_model {
     (
         $(#[doc = $doc:literal])*
         $py:ident, $name:literal, $rust:ty {
-            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
+            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)? $(; $apply:path)?),* $(,)?
         }
     ) => {
         py_model! {
             $(#[doc = $doc])*
             $py, $name, $rust as [<$rust>::params()] {
-                $($arg : $ty = $default $(=> $conv)?),*
+                $($arg : $ty = $default $(=> $conv)? $(; $apply)?),*
             }
         }
     };
     (
         $(#[doc = $doc:literal])*
         $py:ident, $name:literal, $rust:ty as [$start:expr] {
-            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
+            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)? $(; $apply:path)?),* $(,)?
         }
     ) => {
         $(#[doc = $doc])*
@@ -619,7 +639,8 @@ macro_rules! py_model {
             fn new(py: Python<'_>, $($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
                 let kwargs = PyDict::new(py);
                 $(kwargs.set_item(stringify!($arg), ToParam::to_param(&$arg, py)?)?;)*
-                let params = $start$(.$arg(py_model!(@conv $arg $($conv)?)))*;
+                let params = $start;
+                $(let params = py_model!(@set params, $arg $(=> $conv)? $(; $apply)?);)*
                 let base = PyRecommender::new(params, kwargs.unbind())?;
                 Ok(PyClassInitializer::from(base).add_subclass($py))
             }
@@ -635,8 +656,9 @@ macro_rules! py_model {
             const KIND: &'static str = <$rust as Persist>::KIND;
         }
     };
-    (@conv $arg:ident) => { $arg };
-    (@conv $arg:ident $conv:path) => { $conv($arg)? };
+    (@set $p:ident, $arg:ident) => { $p.$arg($arg) };
+    (@set $p:ident, $arg:ident => $conv:path) => { $p.$arg($conv($arg)?) };
+    (@set $p:ident, $arg:ident; $apply:path) => { $apply($p, $arg)? };
 }
 
 trait ModelClass: PyTypeInfo {
@@ -664,6 +686,193 @@ py_model! {
     PyPopularity, "Popularity", recs::model::Popularity { min_value: f32 = 0.0 }
 }
 
+py_model! {
+    /// Alternating least squares for implicit feedback (Hu, Koren and Volinsky 2008), as
+    /// implicit's ``AlternatingLeastSquares``: an observed value ``r`` gets confidence
+    /// ``1 + alpha * r``; every unobserved pair is a weak negative. With
+    /// ``feedback="explicit"`` it fits ratings instead (with biases). Unknown users are folded in
+    /// from their history.
+    ///
+    /// Parameters
+    /// ----------
+    /// factors : int, default 64
+    ///     Latent factors; in 1..=4096.
+    /// regularization : float, default 0.01
+    ///     L2 regularization; finite and > 0.
+    /// alpha : float, default 2.0
+    ///     Confidence slope; finite and >= 0. (implicit's ``alpha = a`` on binary data matches
+    ///     ``alpha = a - 1`` here.)
+    /// iterations : int, default 15
+    ///     Alternating sweeps; in 1..=10000.
+    /// solver : str, default "cg"
+    ///     ``"cg"`` (conjugate gradient, warm-started) or ``"cholesky"`` (exact).
+    /// cg_steps : int, default 3
+    ///     Conjugate-gradient steps per row and sweep; in 1..=1000.
+    /// seed : int, default 0
+    ///     Seed of the random initialisation (results do not depend on the thread count).
+    /// feedback : str, default "implicit"
+    ///     ``"implicit"`` (values are confidences) or ``"explicit"`` (values are ratings).
+    /// reg_exponent : float, default 0.0
+    ///     Frequency-scaled regularization exponent ``nu`` (penalty ``regularization * W^nu``);
+    ///     in [0, 2].
+    ///
+    /// >>> train = recs.Interactions.from_arrays([0, 0, 1, 1, 1, 2, 2], [0, 1, 0, 1, 2, 3, 4])
+    /// >>> model = recs.ALS(factors=4, iterations=10, seed=1).fit(train)
+    /// >>> model.recommend(0, N=1)[0].tolist()  # what the similar user 1 also liked
+    /// [2]
+    /// >>> model.user_factors.shape, model.item_factors.shape
+    /// ((3, 4), (5, 4))
+    PyAls, "ALS", recs::model::Als {
+        factors: usize = 64,
+        regularization: f32 = 0.01,
+        alpha: f32 = 2.0,
+        iterations: usize = 15,
+        solver: &str = "cg" => parse_solver,
+        cg_steps: usize = 3,
+        seed: u64 = 0,
+        feedback: &str = "implicit" => parse_feedback,
+        reg_exponent: f32 = 0.0,
+    }
+}
+
+py_model! {
+    /// Bayesian personalised ranking (Rendle et al. 2009) matrix factorisation, trained by SGD on
+    /// (user, liked item, other item) triples, as implicit's ``BayesianPersonalizedRanking``.
+    ///
+    /// Parameters
+    /// ----------
+    /// factors : int, default 64
+    ///     Latent factors; in 1..=4096.
+    /// learning_rate : float, default 0.01
+    ///     SGD step size; finite and in (0, 10].
+    /// regularization : float, default 0.01
+    ///     L2 regularization of factors and biases; finite and >= 0.
+    /// iterations : int, default 100
+    ///     Epochs (each draws as many triples as there are interactions); in 1..=100000.
+    /// seed : int, default 0
+    ///     Seed of initialisation and sampling.
+    /// item_bias : bool, default True
+    ///     Learn a bias per item (then ``item_factors`` has one more column).
+    /// hogwild : bool, default True
+    ///     Parallel lock-free updates; False makes the fit deterministic under the seed.
+    ///
+    /// >>> ds = recs.synthetic(60, 30, 900, seed=1)
+    /// >>> model = recs.BPR(factors=8, iterations=5, hogwild=False).fit(ds)
+    /// >>> model.item_factors.shape
+    /// (30, 9)
+    PyBpr, "BPR", recs::model::Bpr {
+        factors: usize = 64,
+        learning_rate: f32 = 0.01,
+        regularization: f32 = 0.01,
+        iterations: usize = 100,
+        seed: u64 = 0,
+        item_bias: bool = true,
+        hogwild: bool = true,
+    }
+}
+
+fn parse_solver(s: &str) -> PyResult<AlsSolver> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "cg" | "conjugate_gradient" => AlsSolver::ConjugateGradient,
+        "cholesky" => AlsSolver::Cholesky,
+        _ => return Err(bad_choice("solver", s)),
+    })
+}
+
+fn parse_feedback(s: &str) -> PyResult<Feedback> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "implicit" => Feedback::Implicit,
+        "explicit" => Feedback::Explicit,
+        _ => return Err(bad_choice("feedback", s)),
+    })
+}
+
+py_model! {
+    /// Item-based k-nearest neighbours: cosine similarity between items' user vectors, each item
+    /// keeping its ``neighbors`` most similar items; a user's score for an item sums the
+    /// similarities to the items in their history.
+    ///
+    /// Parameters
+    /// ----------
+    /// neighbors : int, default 50
+    ///     Neighbours kept per item; must be >= 1.
+    /// shrinkage : float, default 0.0
+    ///     Shrinkage ``s`` of the cosine, ``dot / (|i||j| + s)``; finite and >= 0.
+    /// weighting : str, default "tfidf"
+    ///     Re-weighting of the values: ``"none"``, ``"tfidf"`` (``sqrt(x) * idf(user)``), or
+    ///     ``"bm25"`` (k1 = 100, b = 0.8, as implicit) / ``"bm25:K1:B"``.
+    /// binarize : bool, default True
+    ///     Treat every interaction as 1.0 before weighting.
+    ///
+    /// >>> train = recs.Interactions.from_arrays([0, 0, 1, 1, 2], [0, 1, 0, 1, 0])
+    /// >>> model = recs.ItemKNN(neighbors=10, weighting="none").fit(train)
+    /// >>> model.recommend(2, N=1)[0].tolist(), model.similar_items(0, N=1)[0].tolist()
+    /// ([1], [1])
+    PyItemKnn, "ItemKNN", recs::model::ItemKnn {
+        neighbors: usize = 50,
+        shrinkage: f32 = 0.0,
+        weighting: &str = "tfidf" => parse_weighting,
+        binarize: bool = true,
+    }
+}
+
+py_model! {
+    /// EASE^R (Steck 2019): a closed-form item-item linear model, ``B = I - P / diag(P)`` with
+    /// ``P = (X^T X + lambda I)^-1``. Training memory grows as items² (12 bytes each).
+    ///
+    /// Parameters
+    /// ----------
+    /// lambda_ : float, default 1200.0
+    ///     L2 regularization added to the diagonal of ``X^T X``; finite and > 0.
+    /// dropout : float, default 0.0
+    ///     EDLAE-style extra diagonal regularization ``p / (1 - p) * (X^T X)_ii``; in [0, 1).
+    /// max_memory : int, default 4 GiB
+    ///     Cap in bytes on training memory; >= 1 (``RecsError`` past it).
+    ///
+    /// >>> train = recs.Interactions.from_arrays([0, 0, 1, 1, 2], [0, 1, 0, 1, 0])
+    /// >>> recs.EASE(lambda_=0.5).fit(train).recommend(2, N=1)[0].tolist()
+    /// [1]
+    PyEase, "EASE", recs::model::Ease {
+        lambda_: f32 = 1200.0; set_ease_lambda,
+        dropout: f32 = 0.0,
+        max_memory: usize = 4294967296,
+    }
+}
+
+fn parse_weighting(s: &str) -> PyResult<Weighting> {
+    let lower = s.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split(':').collect();
+    Ok(match parts.as_slice() {
+        ["none"] => Weighting::None,
+        ["tfidf"] => Weighting::TfIdf,
+        ["bm25"] => Weighting::Bm25 { k1: 100.0, b: 0.8 },
+        ["bm25", k1, b] => Weighting::Bm25 {
+            k1: k1.parse().map_err(|_| bad_choice("weighting", s))?,
+            b: b.parse().map_err(|_| bad_choice("weighting", s))?,
+        },
+        _ => return Err(bad_choice("weighting", s)),
+    })
+}
+
+/// `lambda` is a Python keyword, so the argument is `lambda_` (as scikit-learn does).
+fn set_ease_lambda(p: EaseParams, v: f32) -> PyResult<EaseParams> {
+    Ok(p.lambda(v))
+}
+
+fn bad_choice(name: &str, got: &str) -> PyErr {
+    let choices = match name {
+        "weighting" => "'none', 'tfidf', 'bm25' or 'bm25:K1:B'",
+        "arch" => "'gmf', 'mlp' or 'neumf'",
+        "optimizer" => "'adam' or 'sgd'",
+        "solver" => "'cg' or 'cholesky'",
+        "feedback" => "'implicit' or 'explicit'",
+        _ => "one of the documented values",
+    };
+    PyValueError::new_err(format!(
+        "invalid parameter `{name}`: expected {choices}, got {got:?}"
+    ))
+}
+
 /// The Python class of each model kind (for `recs.load` of a file of unknown kind).
 fn class_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyType>> {
     macro_rules! lookup {
@@ -671,7 +880,7 @@ fn class_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyTyp
             $(if kind == <$cls as ModelClass>::KIND { return Ok(<$cls>::type_object(py)); })*
         };
     }
-    lookup!(PyPopularity);
+    lookup!(PyPopularity, PyAls, PyBpr, PyItemKnn, PyEase);
     Err(RecsError::new_err(format!(
         "model kind `{kind}` has no Python class in this version of recs"
     )))
@@ -694,6 +903,10 @@ fn load<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'py, P
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRecommender>()?;
     m.add_class::<PyPopularity>()?;
+    m.add_class::<PyAls>()?;
+    m.add_class::<PyBpr>()?;
+    m.add_class::<PyItemKnn>()?;
+    m.add_class::<PyEase>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     Ok(())
 }

@@ -233,6 +233,50 @@ class Popularity(Recommender):
 
     def __init__(self, *, min_value: float = 0.0) -> None: ...
 
+class ALS(Recommender):
+    """Alternating least squares (implicit or explicit feedback)."""
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 2.0,
+        iterations: int = 15,
+        solver: str = "cg",
+        cg_steps: int = 3,
+        seed: int = 0,
+        feedback: str = "implicit",
+        reg_exponent: float = 0.0,
+    ) -> None: ...
+
+class BPR(Recommender):
+    """Bayesian personalised ranking matrix factorisation."""
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        learning_rate: float = 0.01,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        seed: int = 0,
+        item_bias: bool = True,
+        hogwild: bool = True,
+    ) -> None: ...
+
+class ItemKNN(Recommender):
+    """Item-based k-nearest neighbours."""
+
+    def __init__(
+        self, *, neighbors: int = 50, shrinkage: float = 0.0, weighting: str = "tfidf", binarize: bool = True
+    ) -> None: ...
+
+class EASE(Recommender):
+    """EASE^R closed-form item-item model."""
+
+    def __init__(self, *, lambda_: float = 1200.0, dropout: float = 0.0, max_memory: int = 4294967296) -> None: ...
+
 def load(path: _Path) -> Recommender: ...
 
 class Registry:
