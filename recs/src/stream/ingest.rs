@@ -121,7 +121,7 @@ impl fmt::Display for IngestSummary {
 /// assert_eq!(again.next_offset("events", 0), 2);
 /// again.push(key(1), b"garbage")?;
 /// assert_eq!(again.finish()?.already_committed, 1);
-/// # Ok::<(), recs::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Ingestor {
