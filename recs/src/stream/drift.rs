@@ -383,7 +383,9 @@ fn popularity_buckets(a: &Profile, b: &Profile) -> (Vec<u64>, Vec<u64>) {
     let mut cum = 0u64;
     for (id, c) in items {
         // Decile of the item's cumulative share (before it): 0 = head, 9 = tail.
-        let d = (cum * 10).checked_div(total).map_or(0, |x| x.min(9) as usize);
+        let d = (cum * 10)
+            .checked_div(total)
+            .map_or(0, |v| v.min(9) as usize);
         cum += c;
         bucket_of.insert(id.as_str(), d);
         pa[d] += c;
