@@ -24,6 +24,8 @@ mod ingest;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod kpi;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod parse;
 mod snapshot;
 mod validate;
