@@ -20,6 +20,7 @@
 
 mod drift;
 mod event;
+mod foldin;
 mod ingest;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -35,6 +36,7 @@ pub use event::{
     Event, EventKind, MovieId, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch,
     SCHEMA_VERSION,
 };
+pub use foldin::FoldIn;
 pub use ingest::{ingest_files, ingest_reader, IngestConfig, IngestSummary, Ingestor};
 pub use kpi::{online_kpi, KpiRow};
 pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
