@@ -316,11 +316,12 @@ mod avx {
         coef: &[f32],
         acc: &mut [f32],
     ) {
-        let n = rows.len().min(coef.len());
         let acc = &mut acc[..d];
-        let row = |e: usize| {
-            let r = rows[e] as usize;
-            &m[r * d..(r + 1) * d]
+        // (row, coefficient) pairs; rows are bounds-checked here once per use.
+        let pairs = || {
+            rows.iter()
+                .zip(coef)
+                .map(|(&r, &c)| (&m[r as usize * d..(r as usize + 1) * d], c))
         };
         let pa = acc.as_mut_ptr();
         let mut c = 0;
@@ -330,9 +331,9 @@ mod avx {
             for (l, v) in a.iter_mut().enumerate() {
                 *v = _mm256_loadu_ps(pa.add(c + 8 * l));
             }
-            for e in 0..n {
-                let s = _mm256_set1_ps(coef[e]);
-                let r = row(e).as_ptr().add(c);
+            for (row, cf) in pairs() {
+                let s = _mm256_set1_ps(cf);
+                let r = row.as_ptr().add(c);
                 for (l, v) in a.iter_mut().enumerate() {
                     *v = _mm256_fmadd_ps(s, _mm256_loadu_ps(r.add(8 * l)), *v);
                 }
@@ -344,18 +345,16 @@ mod avx {
         }
         while c + 8 <= d {
             let mut a = _mm256_loadu_ps(pa.add(c));
-            for e in 0..n {
-                let r = row(e).as_ptr().add(c);
-                a = _mm256_fmadd_ps(_mm256_set1_ps(coef[e]), _mm256_loadu_ps(r), a);
+            for (row, cf) in pairs() {
+                a = _mm256_fmadd_ps(_mm256_set1_ps(cf), _mm256_loadu_ps(row.as_ptr().add(c)), a);
             }
             _mm256_storeu_ps(pa.add(c), a);
             c += 8;
         }
         if c < d {
-            for e in 0..n {
-                let r = row(e);
-                for j in c..d {
-                    acc[j] = coef[e].mul_add(r[j], acc[j]);
+            for (row, cf) in pairs() {
+                for (a, &v) in acc[c..].iter_mut().zip(&row[c..]) {
+                    *a = cf.mul_add(v, *a);
                 }
             }
         }
@@ -488,12 +487,76 @@ pub(crate) fn scores_block(u: &[f32], v: &[f32], width: usize, out: &mut [f32]) 
     );
 }
 
+/// Orders by score descending, then item ascending (the order of [`top_k`]).
+#[inline]
+fn better(a: &Scored, b: &Scored) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.item.cmp(&b.item))
+}
+
+/// [`top_k_dense`](super::top_k_dense) without a filter, with the same result (proptested),
+/// faster: once `k` items are kept, a candidate that does not beat the `k`-th is skipped with one
+/// comparison. Items are visited in increasing order, so a later item that ties the `k`-th
+/// score loses the tie and can be skipped too.
+pub(crate) fn top_k_pruned(scores: &[f32], k: usize) -> Vec<Scored> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let cap = k.saturating_mul(2).max(16);
+    let mut buf: Vec<Scored> = Vec::with_capacity(cap.min(scores.len()) + 1);
+    let mut threshold = f32::NEG_INFINITY;
+    let mut pruning = false;
+    for (i, &score) in scores.iter().enumerate() {
+        // NaN (filtered) fails both comparisons and is skipped.
+        if !(score > threshold || (!pruning && score == threshold)) {
+            continue;
+        }
+        buf.push(Scored {
+            item: i as ItemIdx,
+            score,
+        });
+        if buf.len() >= cap {
+            buf.select_nth_unstable_by(k - 1, better);
+            buf.truncate(k);
+            threshold = buf[k - 1].score;
+            pruning = true;
+        }
+    }
+    if buf.len() > k {
+        buf.select_nth_unstable_by(k - 1, better);
+        buf.truncate(k);
+    }
+    buf.sort_unstable_by(better);
+    buf
+}
+
+/// [`select`] with the same result: filtered items are marked NaN and the top `k` taken by
+/// [`top_k_pruned`] (`select` itself when `opts.candidates` restricts the ranking).
+pub(crate) fn select_fast(
+    scores: &mut [f32],
+    history: &[ItemIdx],
+    opts: &RecOpts<'_>,
+) -> Result<Vec<Scored>> {
+    if opts.candidates.is_some() {
+        return select(scores, history, opts);
+    }
+    let filters = [
+        if opts.filter_seen { history } else { &[] },
+        opts.exclude.unwrap_or(&[]),
+    ];
+    for &i in filters.iter().flat_map(|f| f.iter()) {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NAN;
+        }
+    }
+    Ok(top_k_pruned(scores, opts.k))
+}
+
 /// Users per block of [`recommend_batch`] (one `BATCH × n_items` score buffer each).
 const BATCH: usize = 64;
 
 /// `recommend_batch` for a factor model: blocks of users are scored as one matrix product
-/// `U_block · Vᵀ` (faer), then each row is filtered and selected by [`select`], as
-/// `recommend` does. `row_for(user, history)` gives a user's factor row (or an error).
+/// `U_block · Vᵀ` (faer), then each row is filtered and selected by [`select_fast`] (the same
+/// result as [`select`], which `recommend` uses by default). `row_for(user, history)` gives a user's factor row (or an error).
 pub(crate) fn recommend_batch<'m>(
     items: &[f32],
     width: usize,
@@ -520,7 +583,7 @@ pub(crate) fn recommend_batch<'m>(
             block
                 .iter()
                 .zip(scores.chunks_exact_mut(n_items.max(1)))
-                .map(|(&user, row)| select(row, data.items_of(user), opts))
+                .map(|(&user, row)| select_fast(row, data.items_of(user), opts))
                 .collect()
         })
         .collect();
@@ -600,6 +663,29 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fast_selection_equals_select(
+            scores in prop::collection::vec(-20i32..20, 0..300),
+            nan_at in prop::collection::vec(0usize..300, 0..20),
+            history in prop::collection::vec(0u32..320, 0..30),
+            exclude in prop::collection::vec(0u32..320, 0..10),
+            k in 0usize..40,
+            filter_seen in any::<bool>(),
+        ) {
+            // Coarse scores so that ties are common.
+            let mut scores: Vec<f32> = scores.into_iter().map(|s| s as f32 / 4.0).collect();
+            for i in nan_at {
+                if let Some(s) = scores.get_mut(i) {
+                    *s = f32::NAN;
+                }
+            }
+            let opts = RecOpts { k, filter_seen, exclude: Some(&exclude), candidates: None };
+            let want = select(&mut scores.clone(), &history, &opts).unwrap();
+            let got = select_fast(&mut scores.clone(), &history, &opts).unwrap();
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(top_k_pruned(&scores, k), crate::model::top_k_dense(&scores, k, |_| false));
+        }
+
         #[test]
         fn kernels_match_naive(v in prop::collection::vec(-10i32..10, 0..400), w in 1usize..140) {
             let a: Vec<f32> = v.iter().map(|&x| x as f32 / 3.0).collect();
