@@ -19,8 +19,7 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
-    let p1 = ncf::load(&dir, false);
-    let p2 = ncf::load(&dir, true);
+    let (p1, p2) = ncf::load_p1_p2(&dir);
     let model = Popularity::params().fit(&p1.train).expect("fit");
     let cfg = EvalConfig::default()
         .ks([10])
@@ -37,7 +36,7 @@ fn bench(c: &mut Criterion) {
     eprintln!("\n{}", r.to_markdown());
 
     let mut g = c.benchmark_group("eval");
-    g.sample_size(20);
+    g.sample_size(10);
     g.bench_function("popularity_p1_full_ranking_6040_users", |b| {
         b.iter(|| full.evaluate(&model, &p1).expect("evaluate"))
     });

@@ -4,7 +4,8 @@
 //! Data: `RECS_DATA_DIR` or `../shared/data` relative to the workspace; the file benchmarks are
 //! skipped with a message when it is absent.
 //!
-//! Run: `cargo bench -p recs --bench load`
+//! Run: `cargo bench -p recs --bench load` (`RECS_BENCH_LARGE=1` adds 20M synthetic
+//! interactions in the ML-20M shape).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -50,6 +51,23 @@ fn bench_synth(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1_000_209));
     g.bench_function("ml1m_shape_1M", |b| {
         b.iter(|| SynthParams::ml1m().generate().unwrap().interactions.nnz())
+    });
+    g.finish();
+    if std::env::var_os("RECS_BENCH_LARGE").is_none() {
+        eprintln!("skipping: synth/ml20m_shape_20M (set RECS_BENCH_LARGE=1 to run it)");
+        return;
+    }
+    let mut g = c.benchmark_group("synth");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(20_000_263));
+    g.bench_function("ml20m_shape_20M", |b| {
+        b.iter(|| {
+            SynthParams::new(138_493, 26_744, 20_000_263)
+                .generate()
+                .unwrap()
+                .interactions
+                .nnz()
+        })
     });
     g.finish();
 }

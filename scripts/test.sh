@@ -5,13 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+echo "== python test helpers (numpy for the independent metric checks)"
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
-for extra in scripts/s3-test.sh scripts/py-test.sh; do
+for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh; do
   if [ -x "$extra" ]; then
     echo "== $extra"
     "$extra"

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use recs::data::{self, Dataset, Format, LoadOptions, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
 use recs::model::{fit_named, AnyModel, MODEL_NAMES};
+use recs::registry::{self, NewVersion, Version};
 use recs::{Error, Recommender};
 
 /// recs: train, evaluate, version and serve recommendations.
@@ -25,8 +26,89 @@ enum Command {
     /// The main job on embedded defaults: generate MovieLens-shaped data, train, evaluate, print
     /// the table. Needs nothing installed or downloaded.
     Demo(DemoArgs),
-    /// Load data, split it, train the chosen models and print the evaluation table.
+    /// Load data, split it, train the chosen models and print the evaluation table
+    /// (`recs train` is the same command; add --publish DIR to version the models).
+    #[command(alias = "train")]
     Eval(EvalArgs),
+    /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
+    #[command(subcommand)]
+    Registry(RegistryCmd),
+    /// Serve recommendations over HTTP from a model registry (see docs/server.md).
+    Serve(ServeArgs),
+    /// Send periodic probes to a running server and report latency and errors.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// A JSON configuration file (fields of recs_server::ServeConfig); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Registry directory to serve from.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    addr: Option<std::net::SocketAddr>,
+    /// Training data (users' histories, and cold-start popularity).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// movies.dat for titles in responses.
+    #[arg(long)]
+    movies: Option<PathBuf>,
+    /// Version to serve first (default: latest).
+    #[arg(long)]
+    version: Option<String>,
+    /// Poll the registry's latest pointer every S seconds and hot-swap to it.
+    #[arg(long)]
+    follow_latest: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// URL to probe, e.g. http://127.0.0.1:8080/recommend/1?k=10
+    #[arg(long)]
+    url: String,
+    /// Seconds between probes.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Number of probes.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCmd {
+    /// List the versions with kind, creation time, size and metrics; `*` marks latest.
+    List(RegistryArg),
+    /// Print one version's meta.json.
+    Show(VersionArg),
+    /// Point `latest` at a version.
+    Promote(VersionArg),
+    /// Point `latest` back at the version it pointed to before.
+    Rollback(RegistryArg),
+    /// Re-hash every artifact (or one version's) and report damaged versions; exits non-zero on any.
+    Verify {
+        #[command(flatten)]
+        registry: RegistryArg,
+        /// Only this version.
+        version: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RegistryArg {
+    /// Registry location: a directory, file://DIR or s3://bucket/prefix.
+    #[arg(long, default_value = "model_registry")]
+    registry: String,
+}
+
+#[derive(Debug, Args)]
+struct VersionArg {
+    #[command(flatten)]
+    registry: RegistryArg,
+    /// A version name, vMAJOR.MINOR.
+    version: String,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +183,12 @@ struct OutputArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    /// Publish each trained model, with its metrics and provenance, to this registry.
+    #[arg(long)]
+    publish: Option<String>,
+    /// With --publish: also point `latest` at the published version.
+    #[arg(long, requires = "publish")]
+    promote: bool,
 }
 
 /// Parses the command line and runs the command.
@@ -109,6 +197,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo(args),
         Command::Eval(args) => eval(args),
+        Command::Registry(cmd) => registry(cmd),
+        Command::Serve(args) => serve(args),
+        Command::Probe(args) => probe(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,6 +300,9 @@ fn train_and_evaluate(
             "{name} ({}): trained in {train_seconds:.2} s",
             model.kind()
         ));
+        if let Some(location) = &out.publish {
+            publish(location, &model, &report, split, out.promote)?;
+        }
         reports.push(report);
     }
     Ok(reports)
@@ -301,4 +395,181 @@ fn spinner(quiet: bool, msg: &str) -> ProgressBar {
     bar.set_message(msg.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+fn publish(
+    location: &str,
+    model: &AnyModel,
+    report: &Report,
+    split: &Split,
+    promote: bool,
+) -> CliResult {
+    let reg = registry::open(location)?;
+    let mut meta = NewVersion::new(model.kind())
+        .data_snapshot(registry::snapshot_of_interactions(&split.train))
+        .git_sha(registry::detect_git_sha())
+        .exported_by(format!(
+            "recs {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            report.name
+        ))
+        .note(format!(
+            "split `{}`, protocol `{}`",
+            split.name, report.protocol
+        ))
+        .promote(promote);
+    for (label, value) in &report.summary {
+        meta = meta.metric(label.clone(), *value);
+    }
+    let report_json = report.to_json()?;
+    let published = registry::publish_model_with(
+        reg.as_ref(),
+        model,
+        &[registry::Artifact::new(
+            "report.json",
+            report_json.as_bytes(),
+        )],
+        meta,
+    )?;
+    eprintln!(
+        "published {} ({}) to {}{}",
+        published.version,
+        published.kind,
+        reg.location(),
+        if promote {
+            " and promoted it to latest"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn registry(cmd: RegistryCmd) -> CliResult {
+    match cmd {
+        RegistryCmd::List(r) => {
+            let reg = registry::open(&r.registry)?;
+            let latest = reg.latest()?;
+            let rows: Vec<Vec<String>> = reg
+                .list()?
+                .into_iter()
+                .map(|m| {
+                    let mark = if Some(&m.version) == latest.as_ref() {
+                        "*"
+                    } else {
+                        ""
+                    };
+                    let metrics = m
+                        .metrics
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    vec![
+                        format!("{}{mark}", m.version),
+                        m.kind.clone(),
+                        m.created_at.clone(),
+                        format!("{:.2}", m.size() as f64 / 1e6),
+                        metrics,
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                recs::eval::markdown_table(
+                    &["version", "kind", "created_at", "size_MB", "metrics"],
+                    &rows
+                )
+            );
+        }
+        RegistryCmd::Show(v) => {
+            let reg = registry::open(&v.registry.registry)?;
+            let meta = reg.meta(&Version::parse(&v.version)?)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&meta).map_err(|e| Error::Serde(e.to_string()))?
+            );
+        }
+        RegistryCmd::Promote(v) => {
+            let reg = registry::open(&v.registry.registry)?;
+            let version = Version::parse(&v.version)?;
+            registry::verify(reg.as_ref(), &version)?;
+            reg.set_latest(&version)?;
+            println!("latest -> {version}");
+        }
+        RegistryCmd::Rollback(r) => {
+            let reg = registry::open(&r.registry)?;
+            let entry = registry::rollback(reg.as_ref())?;
+            println!("latest -> {}", entry.version);
+        }
+        RegistryCmd::Verify {
+            registry: r,
+            version,
+        } => {
+            let reg = registry::open(&r.registry)?;
+            let results = match version {
+                Some(v) => {
+                    let v = Version::parse(&v)?;
+                    vec![(v, registry::verify(reg.as_ref(), &v))]
+                }
+                None => registry::verify_all(reg.as_ref())?,
+            };
+            let mut bad = 0;
+            for (v, res) in results {
+                match res {
+                    Ok(m) => println!("{v}: ok ({}, {} artifacts)", m.kind, m.artifacts.len()),
+                    Err(e) => {
+                        bad += 1;
+                        println!("{v}: DAMAGED: {e}");
+                    }
+                }
+            }
+            if bad > 0 {
+                return Err(format!("{bad} damaged version(s)").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> CliResult {
+    let mut config = match &args.config {
+        Some(path) => recs_server::ServeConfig::from_file(path)?,
+        None => recs_server::ServeConfig::default(),
+    };
+    if let Some(r) = args.registry {
+        config.registry = Some(r);
+    }
+    if let Some(a) = args.addr {
+        config.addr = a;
+    }
+    if let Some(d) = args.data {
+        config.data = Some(d);
+    }
+    if let Some(m) = args.movies {
+        config.movies = Some(m);
+    }
+    if let Some(v) = args.version {
+        config.initial_version = Some(v);
+    }
+    if let Some(s) = args.follow_latest {
+        config.follow_latest_secs = Some(s);
+    }
+    recs_server::serve_blocking(config)?;
+    Ok(())
+}
+
+fn probe(args: ProbeArgs) -> CliResult {
+    let config = recs_server::ProbeConfig::new(args.url, args.count, args.interval);
+    let report = recs_server::probe_blocking(&config, |sample| {
+        println!(
+            "{}",
+            serde_json::to_string(sample).unwrap_or_else(|_| format!("{sample:?}"))
+        )
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| Error::Serde(e.to_string()))?
+    );
+    Ok(())
 }

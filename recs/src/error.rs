@@ -63,6 +63,9 @@ pub enum Error {
     /// Serialization or deserialization failed.
     #[error("serialization error: {0}")]
     Serde(String),
+    /// A model-registry failure (bad version name, damaged artifact, protected version, ...).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 /// `Result` with [`Error`] as the default error type. Refer to it as `recs::Result<T>`.

@@ -21,8 +21,11 @@ mod error;
 pub mod eval;
 pub mod model;
 pub mod prelude;
+pub mod registry;
+pub mod stream;
 
 pub use data::{Dataset, Interactions, Split};
 pub use error::{Error, Result};
 pub use eval::{Evaluator, Report};
 pub use model::{AnyModel, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
+pub use registry::Registry;

@@ -76,8 +76,7 @@ fn popularity_p1_p2_match_independent_computations() {
             return;
         }
     };
-    let p1 = ncf::load(&dir, false);
-    let p2 = ncf::load(&dir, true);
+    let (p1, p2) = ncf::load_p1_p2(&dir);
     assert_eq!(p1.test.len(), 6040);
     let model = Popularity::params().fit(&p1.train).unwrap();
     let cfg = EvalConfig::default()

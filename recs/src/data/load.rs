@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::text::{self, TextFormat};
-use super::{Dataset, Duplicates, Interactions, Record, Vocab};
+use super::{Dataset, Duplicates, Interactions, Vocab};
 use crate::{Error, Result};
 
 /// How loaders treat bad input and repeated (user, item) pairs.
@@ -121,6 +121,9 @@ impl fmt::Display for LoadReport {
 
 /// Opens a file for reading, decompressing it when it starts with the gzip magic bytes.
 ///
+/// Decompression runs on a helper thread, one megabyte ahead of the reader, so that parsing and
+/// inflating overlap.
+///
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened or read.
 ///
@@ -141,9 +144,101 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let mut r = BufReader::with_capacity(1 << 16, file);
     let head = r.fill_buf().map_err(|e| Error::io(path, e))?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+        let decoder = flate2::bufread::MultiGzDecoder::new(r);
+        Ok(Box::new(
+            ReadAhead::spawn(decoder).map_err(|e| Error::io(path, e))?,
+        ))
     } else {
         Ok(Box::new(r))
+    }
+}
+
+/// A reader fed by a thread that reads `inner` ahead in chunks.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<io::Result<Option<Vec<u8>>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    const CHUNK: usize = 1 << 20;
+
+    fn spawn<R: Read + Send + 'static>(mut inner: R) -> io::Result<ReadAhead> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::Builder::new()
+            .name("recs-read-ahead".into())
+            .spawn(move || loop {
+                let mut buf = vec![0u8; Self::CHUNK];
+                let mut filled = 0;
+                let msg = loop {
+                    match inner.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == buf.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                let eof = filled < buf.len();
+                buf.truncate(filled);
+                let sent = match msg {
+                    Err(e) => {
+                        let _ = tx.send(Ok(Some(buf)));
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    Ok(()) if filled > 0 => tx.send(Ok(Some(buf))),
+                    Ok(()) => Ok(()),
+                };
+                // A send fails only when the reader was dropped: stop quietly.
+                if sent.is_err() {
+                    return;
+                }
+                if eof {
+                    let _ = tx.send(Ok(None));
+                    return;
+                }
+            })?;
+        Ok(ReadAhead {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            done: false,
+        })
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(Some(buf))) => {
+                    self.chunk = buf;
+                    self.pos = 0;
+                }
+                Ok(Ok(None)) => self.done = true,
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the decompression thread stopped early"));
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -406,11 +501,15 @@ impl IdMap {
     }
 }
 
-/// Collects records with external ids and builds a [`Dataset`].
+/// Collects records with external ids (columnar) and builds a [`Dataset`].
 pub(crate) struct DatasetBuilder {
     users: IdMap,
     items: IdMap,
-    records: Vec<Record>,
+    user_idx: Vec<u32>,
+    item_idx: Vec<u32>,
+    values: Vec<f32>,
+    /// Timestamps while every record so far has one.
+    timestamps: Option<Vec<i64>>,
 }
 
 impl DatasetBuilder {
@@ -418,7 +517,19 @@ impl DatasetBuilder {
         DatasetBuilder {
             users: IdMap::new(),
             items: IdMap::new(),
-            records: Vec::new(),
+            user_idx: Vec::new(),
+            item_idx: Vec::new(),
+            values: Vec::new(),
+            timestamps: Some(Vec::new()),
+        }
+    }
+
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.user_idx.reserve(n);
+        self.item_idx.reserve(n);
+        self.values.reserve(n);
+        if let Some(t) = self.timestamps.as_mut() {
+            t.reserve(n);
         }
     }
 
@@ -431,33 +542,42 @@ impl DatasetBuilder {
         value: f32,
         timestamp: Option<i64>,
     ) -> std::result::Result<(), (&'static str, String)> {
-        if self.records.len() >= u32::MAX as usize {
+        if self.values.len() >= u32::MAX as usize {
             return Err(("line", "more than 2^32 - 1 records".into()));
         }
         let u = self
             .users
             .get_or_insert(user)
-            .ok_or(("user", "more than 2^32 - 1 distinct users".to_string()))?;
+            .ok_or_else(|| ("user", "more than 2^32 - 1 distinct users".to_string()))?;
         let i = self
             .items
             .get_or_insert(item)
-            .ok_or(("item", "more than 2^32 - 1 distinct items".to_string()))?;
-        self.records.push(Record {
-            user: u,
-            item: i,
-            value,
-            timestamp,
-        });
+            .ok_or_else(|| ("item", "more than 2^32 - 1 distinct items".to_string()))?;
+        self.user_idx.push(u);
+        self.item_idx.push(i);
+        self.values.push(value);
+        match (timestamp, self.timestamps.as_mut()) {
+            (Some(t), Some(ts)) => ts.push(t),
+            (None, Some(_)) => self.timestamps = None,
+            (_, None) => {}
+        }
         Ok(())
     }
 
     /// Builds the dataset; returns it with the number of records merged as duplicates.
     pub(crate) fn finish(self, dups: Duplicates) -> Result<(Dataset, usize)> {
-        let n_users = self.users.len();
-        let n_items = self.items.len();
-        let interactions = Interactions::from_records(n_users, n_items, &self.records, dups)?;
-        let order = input_order(&interactions, &self.records, dups);
-        let merged = self.records.len() - interactions.nnz();
+        let n = self.values.len();
+        let ts = self.timestamps.filter(|_| n > 0);
+        let (interactions, order) = build_csr(
+            self.users.len(),
+            self.items.len(),
+            &self.user_idx,
+            &self.item_idx,
+            &self.values,
+            ts.as_deref(),
+            dups,
+        )?;
+        let merged = n - interactions.nnz();
         Ok((
             Dataset {
                 interactions,
@@ -470,23 +590,103 @@ impl DatasetBuilder {
     }
 }
 
-/// For each stored entry, the input position of the record it came from: the first record of
-/// its pair for [`Duplicates::KeepFirst`], the last one otherwise.
-pub(crate) fn input_order(m: &Interactions, records: &[Record], dups: Duplicates) -> Vec<u32> {
-    let mut order = vec![u32::MAX; m.nnz()];
-    let indptr = m.indptr();
-    let indices = m.indices();
-    for (pos, r) in records.iter().enumerate() {
-        let u = r.user as usize;
-        let row = &indices[indptr[u]..indptr[u + 1]];
-        if let Ok(j) = row.binary_search(&r.item) {
-            let slot = &mut order[indptr[u] + j];
-            if dups != Duplicates::KeepFirst || *slot == u32::MAX {
-                *slot = pos as u32;
-            }
-        }
+/// Builds the CSR matrix from columnar records (indices already dense and in range), merging
+/// duplicate pairs exactly as [`Interactions::from_records`] does, and returns with it the input
+/// position of each stored entry: the first record of its pair for [`Duplicates::KeepFirst`],
+/// the last one otherwise.
+///
+/// Faster than `from_records` for large inputs: one counting sort by user, then each row sorts
+/// packed `item << 32 | position` keys.
+pub(crate) fn build_csr(
+    n_users: usize,
+    n_items: usize,
+    users: &[u32],
+    items: &[u32],
+    values: &[f32],
+    timestamps: Option<&[i64]>,
+    dups: Duplicates,
+) -> Result<(Interactions, Vec<u32>)> {
+    let n = values.len();
+    if users.len() != n || items.len() != n || timestamps.is_some_and(|t| t.len() != n) {
+        return Err(Error::Data("record columns have different lengths".into()));
     }
-    order
+    if let Some(&bad) = users.iter().find(|&&u| u as usize >= n_users) {
+        return Err(Error::Data(format!("user {bad} outside 0..{n_users}")));
+    }
+    let mut start = vec![0usize; n_users + 1];
+    for &u in users {
+        start[u as usize + 1] += 1;
+    }
+    for u in 0..n_users {
+        start[u + 1] += start[u];
+    }
+    let mut next = start.clone();
+    let mut keys = vec![0u64; n];
+    for (pos, (&u, &i)) in users.iter().zip(items).enumerate() {
+        let slot = &mut next[u as usize];
+        keys[*slot] = (i as u64) << 32 | pos as u64;
+        *slot += 1;
+    }
+    drop(next);
+    let mut indptr = Vec::with_capacity(n_users + 1);
+    indptr.push(0usize);
+    let mut indices: Vec<u32> = Vec::with_capacity(n);
+    let mut vals: Vec<f32> = Vec::with_capacity(n);
+    let mut ts_out: Option<Vec<i64>> = timestamps.map(|_| Vec::with_capacity(n));
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    for u in 0..n_users {
+        let row = &mut keys[start[u]..start[u + 1]];
+        row.sort_unstable();
+        let mut j = 0;
+        while j < row.len() {
+            let item = (row[j] >> 32) as u32;
+            let mut k = j + 1;
+            while k < row.len() && (row[k] >> 32) as u32 == item {
+                k += 1;
+            }
+            // Positions of the group, in input order.
+            let group = &row[j..k];
+            let pos = |x: &u64| (*x & 0xFFFF_FFFF) as usize;
+            let first = pos(&group[0]);
+            let last = pos(&group[group.len() - 1]);
+            let ts_of = |p: usize| timestamps.map(|t| t[p]);
+            let latest = || group.iter().filter_map(|x| ts_of(pos(x))).max();
+            let (value, ts, at) = match dups {
+                Duplicates::KeepFirst => (values[first], ts_of(first), first),
+                Duplicates::KeepLast => {
+                    // The largest timestamp, ties (or no timestamps) going to the later record.
+                    let best = group
+                        .iter()
+                        .map(pos)
+                        .max_by_key(|&p| ts_of(p).unwrap_or(i64::MIN))
+                        .unwrap_or(last);
+                    (values[best], ts_of(best), last)
+                }
+                Duplicates::Sum => (group.iter().map(|x| values[pos(x)]).sum(), latest(), last),
+                Duplicates::Max => (
+                    group
+                        .iter()
+                        .map(|x| values[pos(x)])
+                        .fold(f32::NEG_INFINITY, f32::max),
+                    latest(),
+                    last,
+                ),
+            };
+            indices.push(item);
+            vals.push(value);
+            if let Some(t) = ts_out.as_mut() {
+                t.push(ts.unwrap_or(0));
+            }
+            order.push(at as u32);
+            j = k;
+        }
+        indptr.push(indices.len());
+    }
+    if let Some(&bad) = indices.iter().find(|&&i| i as usize >= n_items) {
+        return Err(Error::Data(format!("item {bad} outside 0..{n_items}")));
+    }
+    let m = Interactions::from_csr(n_items, indptr, indices, vals, ts_out)?;
+    Ok((m, order))
 }
 
 impl Dataset {
@@ -533,7 +733,7 @@ impl Dataset {
             check("timestamps", t.len())?;
         }
         let mut b = DatasetBuilder::new();
-        b.records.reserve(n);
+        b.reserve(n);
         for k in 0..n {
             let value = values.map_or(1.0, |v| v[k]);
             if !value.is_finite() {
@@ -635,6 +835,7 @@ pub fn load(path: &Path, format: &Format, opts: &LoadOptions) -> Result<(Dataset
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Record;
     use proptest::prelude::*;
 
     #[test]
@@ -755,7 +956,52 @@ mod tests {
         );
     }
 
+    fn dups_strategy() -> impl Strategy<Value = Duplicates> {
+        prop_oneof![
+            Just(Duplicates::KeepLast),
+            Just(Duplicates::KeepFirst),
+            Just(Duplicates::Sum),
+            Just(Duplicates::Max),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn build_csr_equals_from_records(
+            recs in prop::collection::vec((0u32..6, 0u32..8, 1u8..6, 0i64..5), 0..80),
+            with_ts in any::<bool>(),
+            dups in dups_strategy(),
+        ) {
+            let records: Vec<Record> = recs.iter().map(|&(u, i, v, t)| Record {
+                user: u, item: i, value: v as f32, timestamp: with_ts.then_some(t),
+            }).collect();
+            let want = Interactions::from_records(6, 8, &records, dups).unwrap();
+            let users: Vec<u32> = recs.iter().map(|r| r.0).collect();
+            let items: Vec<u32> = recs.iter().map(|r| r.1).collect();
+            let values: Vec<f32> = recs.iter().map(|r| r.2 as f32).collect();
+            let ts: Vec<i64> = recs.iter().map(|r| r.3).collect();
+            let (got, order) = build_csr(6, 8, &users, &items, &values,
+                (with_ts && !recs.is_empty()).then_some(&ts[..]), dups).unwrap();
+            prop_assert_eq!(&got, &want);
+            // order: the first / last input position of each stored pair
+            for (k, r) in got.records().enumerate() {
+                let positions: Vec<usize> = recs.iter().enumerate()
+                    .filter(|(_, x)| x.0 == r.user && x.1 == r.item).map(|(p, _)| p).collect();
+                let want_pos = if dups == Duplicates::KeepFirst { positions[0] } else { positions[positions.len() - 1] };
+                prop_assert_eq!(order[k] as usize, want_pos);
+            }
+        }
+
+        #[test]
+        fn read_ahead_returns_the_same_bytes(len in 0usize..3_000_000, seed in any::<u64>()) {
+            let mut rng = crate::data::rng::Rng::seed_from_u64(seed);
+            let data: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            let mut r = ReadAhead::spawn(std::io::Cursor::new(data.clone())).unwrap();
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).unwrap();
+            prop_assert_eq!(back, data);
+        }
+
         #[test]
         fn parse_int_agrees_with_std(x in any::<i64>()) {
             prop_assert_eq!(parse_int(x.to_string().as_bytes()), Some(x));

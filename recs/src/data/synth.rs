@@ -12,9 +12,9 @@
 //!   [`clusters`](SynthParams::clusters) taste clusters; a user picks items from their own
 //!   cluster with probability [`affinity`](SynthParams::affinity) (by popularity within it), else
 //!   from the whole catalogue by popularity. Items are drawn without replacement;
-//! - **ratings 1..=5**: a latent score (user bias + item quality + a bonus for an in-cluster item
-//!   + noise) cut at its quantiles so that the rating shares are those of ML-1M
-//!   (5.6%, 10.8%, 26.1%, 34.9%, 22.6%);
+//! - **ratings 1..=5**: a latent score (user bias, plus item quality, plus a bonus for an
+//!   in-cluster item, plus noise) cut at its quantiles so that the rating shares are those of
+//!   ML-1M (5.6%, 10.8%, 26.1%, 34.9%, 22.6%);
 //! - **timestamps**: each user starts at a time in 2000-04 .. 2003-02 (more users early) and rates
 //!   their items in random order, with gaps of minutes and occasional breaks of weeks;
 //!   timestamps strictly increase within a user.
@@ -548,7 +548,7 @@ fn generate(p: &SynthValidParams) -> Result<(Dataset, Truth)> {
 
     // Chunks of users, each with its own scratch space.
     const CHUNK: usize = 256;
-    let mut jobs: Vec<(usize, &mut [u32], &mut [f32], &mut [i64])> = Vec::new();
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     {
         let (mut ri, mut rv, mut rt) = (&mut indices[..], &mut values[..], &mut ts[..]);
         let mut u = 0;
@@ -597,6 +597,9 @@ fn generate(p: &SynthValidParams) -> Result<(Dataset, Truth)> {
     };
     Ok((data, truth))
 }
+
+/// A chunk of users starting at `.0`, with its slices of the indices, values and timestamps.
+type Job<'a> = (usize, &'a mut [u32], &'a mut [f32], &'a mut [i64]);
 
 /// Maps raw scores to 1..=5 at the quantiles that give the ML-1M rating shares.
 fn quantise_ratings(values: &mut [f32]) {

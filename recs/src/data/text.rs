@@ -45,6 +45,8 @@ impl From<&str> for Column {
 pub enum Columns {
     /// user, item, then rating and timestamp when present, by position: the first data line
     /// decides how many of the four there are (2 to 4); later lines must have as many fields.
+    /// A first data line without 2 to 4 fields is an error even with
+    /// [`LoadOptions::skip_bad_lines`], since the layout is unknown.
     Auto,
     /// Explicit columns. Without a rating column every value is 1.0 (implicit feedback); extra
     /// columns are ignored.
@@ -175,8 +177,13 @@ pub(crate) fn split_fields(
                 [first, rest @ ..] => {
                     let mut start = 0;
                     let mut i = 0;
+                    // Byte loops rather than `starts_with`, which calls memcmp for two bytes.
+                    let matches_at = |i: usize| {
+                        i + s.len() <= line.len()
+                            && rest.iter().enumerate().all(|(k, &b)| line[i + 1 + k] == b)
+                    };
                     while i < line.len() {
-                        if line[i] == *first && line[i + 1..].starts_with(rest) {
+                        if line[i] == *first && matches_at(i) {
                             out.push((start, i));
                             i += s.len();
                             start = i;

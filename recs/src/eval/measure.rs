@@ -58,6 +58,16 @@ pub fn measure(run: &Run, test: &TestSet, metrics: &[Box<dyn Metric>]) -> Result
     let lists: Vec<Option<Vec<ItemIdx>>> =
         test.cases.iter().map(|c| run.items_of(c.user)).collect();
     let present: Vec<&[ItemIdx]> = lists.iter().flatten().map(Vec::as_slice).collect();
+    let truths: Vec<Vec<ItemIdx>> = test
+        .cases
+        .iter()
+        .map(|c| {
+            let mut t = c.items.clone();
+            t.sort_unstable();
+            t.dedup();
+            t
+        })
+        .collect();
     let mut summary = BTreeMap::new();
     let mut columns = BTreeMap::new();
     for (m, label) in metrics.iter().zip(labels) {
@@ -65,17 +75,11 @@ pub fn measure(run: &Run, test: &TestSet, metrics: &[Box<dyn Metric>]) -> Result
             summary.insert(label, g);
             continue;
         }
-        let column: Vec<Option<f64>> = test
-            .cases
+        let column: Vec<Option<f64>> = truths
             .iter()
             .zip(&lists)
-            .map(|(case, list)| match list {
-                Some(l) => {
-                    let mut truth = case.items.clone();
-                    truth.sort_unstable();
-                    truth.dedup();
-                    Some(m.measure(l, &truth))
-                }
+            .map(|(truth, list)| match list {
+                Some(l) => Some(m.measure(l, truth)),
                 None => m.default(),
             })
             .collect();

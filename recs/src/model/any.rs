@@ -1,7 +1,7 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Als, Bpr, Persist, Popularity, Recommender};
+use super::{Als, Bpr, Ease, ItemKnn, Ncf, Persist, Popularity, Recommender};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -18,10 +18,16 @@ use crate::{Error, Result};
 pub enum AnyModel {
     /// [`Popularity`].
     Popularity(Popularity),
+    /// [`ItemKnn`].
+    ItemKnn(ItemKnn),
+    /// [`Ease`].
+    Ease(Ease),
     /// [`Als`].
     Als(Als),
     /// [`Bpr`].
     Bpr(Bpr),
+    /// [`Ncf`] (GMF, MLP or NeuMF).
+    Ncf(Ncf),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -29,8 +35,11 @@ macro_rules! each_model {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {
             AnyModel::Popularity($m) => $body,
+            AnyModel::ItemKnn($m) => $body,
+            AnyModel::Ease($m) => $body,
             AnyModel::Als($m) => $body,
             AnyModel::Bpr($m) => $body,
+            AnyModel::Ncf($m) => $body,
         }
     };
 }
@@ -44,8 +53,11 @@ impl AnyModel {
         let h = read_header(bytes)?;
         Ok(match h.kind {
             Popularity::KIND => AnyModel::Popularity(decode_body(h.body)?),
+            ItemKnn::KIND => AnyModel::ItemKnn(decode_body(h.body)?),
+            Ease::KIND => AnyModel::Ease(decode_body(h.body)?),
             Als::KIND => AnyModel::Als(decode_body(h.body)?),
             Bpr::KIND => AnyModel::Bpr(decode_body(h.body)?),
+            Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -122,6 +134,18 @@ impl From<Popularity> for AnyModel {
     }
 }
 
+impl From<ItemKnn> for AnyModel {
+    fn from(m: ItemKnn) -> Self {
+        AnyModel::ItemKnn(m)
+    }
+}
+
+impl From<Ease> for AnyModel {
+    fn from(m: Ease) -> Self {
+        AnyModel::Ease(m)
+    }
+}
+
 impl From<Als> for AnyModel {
     fn from(m: Als) -> Self {
         AnyModel::Als(m)
@@ -131,5 +155,11 @@ impl From<Als> for AnyModel {
 impl From<Bpr> for AnyModel {
     fn from(m: Bpr) -> Self {
         AnyModel::Bpr(m)
+    }
+}
+
+impl From<Ncf> for AnyModel {
+    fn from(m: Ncf) -> Self {
+        AnyModel::Ncf(m)
     }
 }

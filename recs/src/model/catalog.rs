@@ -1,15 +1,17 @@
 //! Models by name: how the CLI, the server's demo and retraining pick a model from a string.
 
-use super::{AnyModel, Fit, Popularity};
+use super::{Als, AnyModel, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity};
 use crate::data::Interactions;
 use crate::{Error, Result};
 
 /// The model names [`fit_named`] accepts, in the order `recs eval` lists them.
-pub const MODEL_NAMES: &[&str] = &["pop"];
+pub const MODEL_NAMES: &[&str] = &[
+    "pop", "itemknn", "als", "bpr", "ease", "gmf", "mlp", "neumf",
+];
 
 /// Fits the model called `name` with its default parameters.
 ///
-/// Names: `pop` (also `popularity`).
+/// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`.
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);
@@ -24,6 +26,13 @@ pub const MODEL_NAMES: &[&str] = &["pop"];
 pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
     Ok(match name {
         "pop" | "popularity" => Popularity::params().fit(train)?.into(),
+        "itemknn" | "item-knn" => ItemKnn::params().fit(train)?.into(),
+        "als" => Als::params().fit(train)?.into(),
+        "bpr" => Bpr::params().fit(train)?.into(),
+        "ease" => Ease::params().fit(train)?.into(),
+        "gmf" => Ncf::params().arch(NcfArch::Gmf).fit(train)?.into(),
+        "mlp" => Ncf::params().arch(NcfArch::Mlp).fit(train)?.into(),
+        "neumf" => Ncf::params().arch(NcfArch::NeuMf).fit(train)?.into(),
         other => {
             return Err(Error::param(
                 "model",

@@ -197,6 +197,8 @@ impl Isa for Avx2Fma {
 }
 
 #[cfg(target_arch = "x86_64")]
+// Indexing by `e` mirrors the row accessor `row(e)` in the kernels below.
+#[allow(clippy::needless_range_loop)]
 mod avx {
     use std::arch::x86_64::*;
 

@@ -7,7 +7,11 @@ mod als;
 mod any;
 mod bpr;
 mod catalog;
+mod ease;
 mod factors;
+mod gram;
+mod item_knn;
+mod ncf;
 mod persist;
 mod popularity;
 mod topk;
@@ -16,7 +20,11 @@ pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
 pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use catalog::{fit_named, MODEL_NAMES};
+pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFAULT_MAX_MEMORY};
 pub use factors::gram;
+pub use gram::gram_dense;
+pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
+pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
     MAGIC,

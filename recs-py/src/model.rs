@@ -1,0 +1,699 @@
+//! Models: one generic `Recommender` base class over `recs::AnyModel`, and one small subclass per
+//! model whose constructor takes the keyword parameters of the Rust `XParams` builder.
+//!
+//! Adding a model is one `py_model!` invocation (name, Rust type, keyword parameters with their
+//! defaults) and one line in `register` / `MODELS`; `fit`, `recommend`, `similar_items`, save /
+//! load and the factors live once on the base class.
+
+use std::sync::{Arc, RwLock};
+
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyType};
+use rayon::prelude::*;
+use recs::data::{Interactions, ItemIdx, UserIdx};
+use recs::model::{AnyModel, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
+use serde::Serialize;
+
+use crate::data::{idx_scalar, idx_vec, interactions_arg, is_native, is_scalar, sparse_rows};
+use crate::{detach, RecsError};
+
+type FitFn = dyn Fn(&Interactions) -> recs::Result<AnyModel> + Send + Sync;
+
+/// The fitted state: the model and, when fitted in this process, its training data (the default
+/// history for `recommend`).
+#[derive(Clone)]
+struct Fitted {
+    model: Arc<AnyModel>,
+    train: Option<Arc<Interactions>>,
+    /// Wall-clock seconds of `fit` (reported by the evaluators).
+    train_seconds: Option<f64>,
+}
+
+/// The Rust parameters (JSON) of any `recs.Recommender` instance.
+pub(crate) fn core_params_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(obj.cast::<PyRecommender>()?.get().core_params.clone())
+}
+
+/// The fitted model behind any `recs.Recommender` instance, and its training time.
+pub(crate) fn fitted_of(obj: &Bound<'_, PyAny>) -> PyResult<(Arc<AnyModel>, Option<f64>)> {
+    let rec = obj.cast::<PyRecommender>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected a recs model (recs.ALS, ...), got {}",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let f = rec.get().fitted()?;
+    Ok((f.model, f.train_seconds))
+}
+
+/// Base class of every recs model.
+///
+/// Create a concrete model (``recs.Popularity(...)``, ``recs.ALS(...)``, ...), ``fit`` it on
+/// interactions, then ``recommend`` / ``similar_items``; ``save`` and ``recs.load`` keep it.
+/// The API follows implicit: ids are dense indices and results are numpy ``(ids, scores)``.
+#[pyclass(subclass, frozen, module = "recs", name = "Recommender")]
+pub struct PyRecommender {
+    kind: &'static str,
+    fitter: Arc<FitFn>,
+    /// The constructor's keyword arguments, as given (for `get_params` and `repr`).
+    kwargs: Py<PyDict>,
+    /// The Rust parameters as JSON (for the test that Python defaults equal Rust defaults).
+    core_params: String,
+    state: RwLock<Option<Fitted>>,
+}
+
+impl PyRecommender {
+    /// A model with validated parameters `params` (raises `ValueError` when out of range).
+    pub(crate) fn new<P>(params: P, kwargs: Py<PyDict>) -> PyResult<Self>
+    where
+        P: Fit + ParamGuard + Serialize + Send + Sync + 'static,
+        P::Model: Persist,
+        AnyModel: From<P::Model>,
+    {
+        params.check_ref().map_err(crate::to_pyerr)?;
+        let core_params = serde_json::to_string(&params)
+            .map_err(|e| RecsError::new_err(format!("cannot describe parameters: {e}")))?;
+        Ok(PyRecommender {
+            kind: <P::Model as Persist>::KIND,
+            fitter: Arc::new(move |train: &Interactions| params.fit(train).map(AnyModel::from)),
+            kwargs,
+            core_params,
+            state: RwLock::new(None),
+        })
+    }
+
+    /// The training data of the last `fit` in this process, if any.
+    pub(crate) fn train_data(&self) -> Option<Arc<Interactions>> {
+        self.state.read().ok()?.as_ref()?.train.clone()
+    }
+
+    /// A model read from a file or registry, as an instance of the class of its kind.
+    pub(crate) fn instance_of(py: Python<'_>, model: AnyModel) -> PyResult<Bound<'_, PyAny>> {
+        Self::from_any(py, &py.get_type::<PyRecommender>(), model)
+    }
+
+    fn fitted(&self) -> PyResult<Fitted> {
+        self.state
+            .read()
+            .map_err(|_| RecsError::new_err("model state is poisoned by an earlier failure"))?
+            .clone()
+            .ok_or_else(|| {
+                PyRuntimeError::new_err(format!(
+                    "this {} model is not fitted: call fit(interactions) or load a model file first",
+                    self.kind
+                ))
+            })
+    }
+
+    fn set_fitted(&self, f: Fitted) -> PyResult<()> {
+        *self
+            .state
+            .write()
+            .map_err(|_| RecsError::new_err("model state is poisoned by an earlier failure"))? =
+            Some(f);
+        Ok(())
+    }
+
+    /// Installs a loaded model into a fresh instance of `cls` (or of the class of its kind).
+    fn from_any<'py>(
+        py: Python<'py>,
+        cls: &Bound<'py, PyType>,
+        model: AnyModel,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let kind = model.kind();
+        let cls = if cls.is(py.get_type::<PyRecommender>()) {
+            class_for_kind(py, kind)?
+        } else {
+            cls.clone()
+        };
+        let obj = cls.call0()?;
+        let base = obj.cast::<PyRecommender>()?.get();
+        if base.kind != kind {
+            return Err(PyValueError::new_err(format!(
+                "the file holds a `{kind}` model, not `{}`: load it with recs.load()",
+                base.kind
+            )));
+        }
+        base.set_fitted(Fitted {
+            model: Arc::new(model),
+            train: None,
+            train_seconds: None,
+        })?;
+        Ok(obj)
+    }
+}
+
+/// `(ids, scores)` numpy arrays of one ranked list.
+fn list_arrays<'py>(py: Python<'py>, list: &[Scored]) -> (Bound<'py, PyAny>, Bound<'py, PyAny>) {
+    let ids: Vec<i32> = list.iter().map(|s| s.item as i32).collect();
+    let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
+    (
+        PyArray1::from_vec(py, ids).into_any(),
+        PyArray1::from_vec(py, scores).into_any(),
+    )
+}
+
+/// `(ids, scores)` 2-D arrays of a batch, `width` columns, padded with id -1 and score -inf
+/// where a list is shorter.
+fn batch_arrays<'py>(
+    py: Python<'py>,
+    lists: &[Vec<Scored>],
+    width: usize,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let mut ids = vec![-1i32; lists.len() * width];
+    let mut scores = vec![f32::NEG_INFINITY; lists.len() * width];
+    for (r, list) in lists.iter().enumerate() {
+        for (c, s) in list.iter().take(width).enumerate() {
+            ids[r * width + c] = s.item as i32;
+            scores[r * width + c] = s.score;
+        }
+    }
+    let shape = [lists.len(), width];
+    Ok((
+        PyArray1::from_vec(py, ids).reshape(shape)?.into_any(),
+        PyArray1::from_vec(py, scores).reshape(shape)?.into_any(),
+    ))
+}
+
+/// A constructor argument as `get_params` shows it. An `f32` parameter shows its shortest
+/// decimal (0.01, not 0.009999999776482582).
+pub(crate) trait ToParam {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl ToParam for f32 {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let shortest: f64 = format!("{self}").parse().unwrap_or(f64::from(*self));
+        Ok(shortest.into_pyobject(py)?.into_any())
+    }
+}
+
+macro_rules! to_param_plain {
+    ($($t:ty),*) => {$(
+        impl ToParam for $t {
+            fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                use pyo3::IntoPyObjectExt;
+                self.clone().into_bound_py_any(py)
+            }
+        }
+    )*};
+}
+to_param_plain!(f64, usize, u64, u32, bool, String);
+
+impl<T: ToParam> ToParam for Option<T> {
+    fn to_param<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_param(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+#[pymethods]
+impl PyRecommender {
+    #[new]
+    fn py_new() -> PyResult<Self> {
+        Err(PyTypeError::new_err(
+            "recs.Recommender is abstract: create a concrete model such as recs.ALS(...), or use recs.load(path)",
+        ))
+    }
+
+    /// Trains the model on ``interactions`` (``recs.Interactions``, ``recs.Dataset``,
+    /// ``recs.Split`` or a users × items scipy.sparse matrix) and returns ``self``.
+    ///
+    /// The GIL is released while training. Refitting replaces the previous state.
+    fn fit<'py>(
+        slf: &Bound<'py, Self>,
+        interactions: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let train = interactions_arg(interactions)?;
+        let this = slf.get();
+        let fitter = this.fitter.clone();
+        let t = train.clone();
+        let (model, seconds) = detach(py, move || {
+            let start = std::time::Instant::now();
+            let m = fitter(&t)?;
+            Ok((m, start.elapsed().as_secs_f64()))
+        })?;
+        this.set_fitted(Fitted {
+            model: Arc::new(model),
+            train: Some(train),
+            train_seconds: Some(seconds),
+        })?;
+        Ok(slf.clone())
+    }
+
+    /// Top-``N`` items for a user (``userid`` an int) or a batch of users (an array of ints).
+    ///
+    /// Returns ``(ids, scores)``: int32 item indices and float32 scores, best first; 1-D for one
+    /// user, 2-D for a batch (rows padded with id -1 / score -inf when fewer than ``N`` items
+    /// are left after filtering).
+    ///
+    /// ``user_items`` supplies the users' histories: ``None`` uses the training data of ``fit``
+    /// (empty for a loaded model); a scipy.sparse matrix has one row per user in ``userid``
+    /// (implicit's convention); a ``recs.Interactions`` / ``recs.Dataset`` is indexed by user.
+    /// ``filter_already_liked_items`` leaves the history out; ``filter_items`` is a deny-list
+    /// and ``items`` an allow-list of item indices (both may be given).
+    ///
+    /// Raises ``IndexError`` for a user or item the model does not know. The GIL is released
+    /// while scoring; a batch is scored in parallel.
+    #[pyo3(signature = (userid, user_items=None, N=10, filter_already_liked_items=true, filter_items=None, items=None))]
+    #[allow(non_snake_case, clippy::too_many_arguments)]
+    fn recommend<'py>(
+        &self,
+        py: Python<'py>,
+        userid: &Bound<'py, PyAny>,
+        user_items: Option<&Bound<'py, PyAny>>,
+        N: usize,
+        filter_already_liked_items: bool,
+        filter_items: Option<&Bound<'py, PyAny>>,
+        items: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let fitted = self.fitted()?;
+        let single = is_scalar(userid)?;
+        let users: Vec<UserIdx> = if single {
+            vec![idx_scalar(userid, "userid")?]
+        } else {
+            idx_vec(userid, "userid", pyo3::exceptions::PyIndexError::new_err)?
+        };
+        let exclude = filter_items
+            .map(|f| idx_vec(f, "filter_items", pyo3::exceptions::PyIndexError::new_err))
+            .transpose()?;
+        let candidates = items
+            .map(|c| idx_vec(c, "items", pyo3::exceptions::PyIndexError::new_err))
+            .transpose()?;
+        // Histories: by user index (native matrix or the training data) or row-aligned (scipy).
+        enum History {
+            ByUser(Arc<Interactions>),
+            Rows(Interactions),
+        }
+        let history = match user_items {
+            None => History::ByUser(
+                fitted
+                    .train
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(Interactions::empty(0, 0))),
+            ),
+            Some(ui) if is_native(ui) => History::ByUser(interactions_arg(ui)?),
+            Some(ui) => {
+                let rows = sparse_rows(ui)?;
+                if rows.n_users() != users.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "user_items must have one row per user in userid: {} rows for {} users",
+                        rows.n_users(),
+                        users.len()
+                    )));
+                }
+                History::Rows(rows)
+            }
+        };
+        let model = fitted.model;
+        // A batch has a fixed width (as implicit): N, capped by what can be ranked at all.
+        let width = N
+            .min(model.n_items())
+            .min(candidates.as_ref().map_or(usize::MAX, Vec::len));
+        let lists = detach(py, move || {
+            let opts = RecOpts {
+                k: N,
+                filter_seen: filter_already_liked_items,
+                exclude: exclude.as_deref(),
+                candidates: candidates.as_deref(),
+            };
+            match &history {
+                History::ByUser(data) if users.len() == 1 => Ok(vec![model.recommend(
+                    users[0],
+                    data.items_of(users[0]),
+                    &opts,
+                )?]),
+                History::ByUser(data) => model.recommend_batch(&users, data, &opts),
+                History::Rows(rows) => users
+                    .par_iter()
+                    .enumerate()
+                    .map(|(r, &u)| model.recommend(u, rows.items_of(r as UserIdx), &opts))
+                    .collect(),
+            }
+        })?;
+        if single {
+            Ok(list_arrays(py, &lists[0]))
+        } else {
+            batch_arrays(py, &lists, width)
+        }
+    }
+
+    /// The ``N`` items most similar to ``itemid`` (an int, or an array for a batch), excluding
+    /// the item itself: ``(ids, scores)`` as in :meth:`recommend`.
+    ///
+    /// Raises ``recs.RecsError`` for a model without item similarity (Popularity) and
+    /// ``IndexError`` for an unknown item.
+    #[pyo3(signature = (itemid, N=10))]
+    #[allow(non_snake_case)]
+    fn similar_items<'py>(
+        &self,
+        py: Python<'py>,
+        itemid: &Bound<'py, PyAny>,
+        N: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let model = self.fitted()?.model;
+        let width = N.min(model.n_items().saturating_sub(1));
+        let single = is_scalar(itemid)?;
+        let items: Vec<ItemIdx> = if single {
+            vec![idx_scalar(itemid, "itemid")?]
+        } else {
+            idx_vec(itemid, "itemid", pyo3::exceptions::PyIndexError::new_err)?
+        };
+        let lists = detach(py, move || {
+            items
+                .par_iter()
+                .map(|&i| model.similar_items(i, N))
+                .collect::<recs::Result<Vec<_>>>()
+        })?;
+        if single {
+            Ok(list_arrays(py, &lists[0]))
+        } else {
+            batch_arrays(py, &lists, width)
+        }
+    }
+
+    /// Scores of the given ``items`` for one user (float32, aligned with ``items``), using the
+    /// training history of the user unless ``user_items`` (one scipy row, or a recs matrix
+    /// indexed by user) is given.
+    #[pyo3(signature = (userid, items, user_items=None))]
+    fn score_items<'py>(
+        &self,
+        py: Python<'py>,
+        userid: &Bound<'py, PyAny>,
+        items: &Bound<'py, PyAny>,
+        user_items: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let fitted = self.fitted()?;
+        let user = idx_scalar(userid, "userid")?;
+        let items = idx_vec(items, "items", pyo3::exceptions::PyIndexError::new_err)?;
+        let history: Vec<ItemIdx> = match user_items {
+            None => fitted
+                .train
+                .as_ref()
+                .map(|t| t.items_of(user).to_vec())
+                .unwrap_or_default(),
+            Some(ui) if is_native(ui) => interactions_arg(ui)?.items_of(user).to_vec(),
+            Some(ui) => {
+                let rows = sparse_rows(ui)?;
+                if rows.n_users() != 1 {
+                    return Err(PyValueError::new_err(format!(
+                        "user_items must have one row, got {}",
+                        rows.n_users()
+                    )));
+                }
+                rows.items_of(0).to_vec()
+            }
+        };
+        let model = fitted.model;
+        let scores = detach(py, move || model.score_items(user, &history, &items))?;
+        Ok(PyArray1::from_vec(py, scores))
+    }
+
+    /// User latent factors as a float32 array ``(n_users, factors)``.
+    ///
+    /// Raises ``AttributeError`` for models without user factors.
+    #[getter]
+    fn user_factors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let model = self.fitted()?.model;
+        factors_array(py, factors(&model, Side::User), self.kind, "user_factors")
+    }
+
+    /// Item latent factors as a float32 array ``(n_items, factors)``.
+    ///
+    /// Raises ``AttributeError`` for models without item factors.
+    #[getter]
+    fn item_factors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let model = self.fitted()?.model;
+        factors_array(py, factors(&model, Side::Item), self.kind, "item_factors")
+    }
+
+    /// Writes the fitted model to ``path`` (recs model file: header with kind and checksum,
+    /// written atomically).
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let model = self.fitted()?.model;
+        detach(py, move || model.save(&path))
+    }
+
+    /// Reads a model file. On ``recs.Recommender`` (or via ``recs.load``) the class is chosen by
+    /// the kind stored in the file; on a concrete class the file must hold that kind.
+    ///
+    /// The loaded model has the default parameters of its class (they only matter for a
+    /// later ``fit``) and no training data (``recommend`` then needs ``user_items`` to filter).
+    #[classmethod]
+    fn load<'py>(
+        cls: &Bound<'py, PyType>,
+        path: std::path::PathBuf,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let model = detach(py, move || AnyModel::load(&path))?;
+        Self::from_any(py, cls, model)
+    }
+
+    /// The model file as bytes (see :meth:`save`).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let model = self.fitted()?.model;
+        let bytes = detach(py, move || model.to_bytes())?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Reads a model from bytes produced by :meth:`to_bytes` (class chosen as in :meth:`load`).
+    #[classmethod]
+    fn from_bytes<'py>(cls: &Bound<'py, PyType>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let data = data.to_vec();
+        let model = detach(py, move || AnyModel::from_bytes(&data))?;
+        Self::from_any(py, cls, model)
+    }
+
+    /// Pickling goes through the model file format.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let py = slf.py();
+        let bytes = slf.get().to_bytes(py)?;
+        Ok((slf.get_type().getattr("from_bytes")?, (bytes,)))
+    }
+
+    /// Benchmark hook: seconds per call of the core's batch ``recommend`` over ``userids``
+    /// with the training histories, measured inside Rust (no argument or result conversion).
+    /// ``py_bench.py`` compares it with the Python call to measure the binding's overhead.
+    #[pyo3(signature = (userids, N=10, repeat=1))]
+    #[allow(non_snake_case)]
+    fn _core_recommend_seconds(
+        &self,
+        py: Python<'_>,
+        userids: &Bound<'_, PyAny>,
+        N: usize,
+        repeat: usize,
+    ) -> PyResult<f64> {
+        let fitted = self.fitted()?;
+        let users = idx_vec(userids, "userids", pyo3::exceptions::PyIndexError::new_err)?;
+        let train = fitted
+            .train
+            .unwrap_or_else(|| Arc::new(Interactions::empty(0, 0)));
+        let model = fitted.model;
+        let repeat = repeat.max(1);
+        detach(py, move || {
+            let opts = RecOpts {
+                k: N,
+                ..RecOpts::default()
+            };
+            let start = std::time::Instant::now();
+            for _ in 0..repeat {
+                std::hint::black_box(model.recommend_batch(&users, &train, &opts)?);
+            }
+            Ok(start.elapsed().as_secs_f64() / repeat as f64)
+        })
+    }
+
+    /// The model kind, as stored in model files (``"als"``, ``"popularity"``, ...).
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Whether the model has been fitted or loaded.
+    #[getter]
+    fn is_fitted(&self) -> bool {
+        self.state.read().is_ok_and(|s| s.is_some())
+    }
+
+    /// Number of items the fitted model scores.
+    #[getter]
+    fn n_items(&self) -> PyResult<usize> {
+        Ok(self.fitted()?.model.n_items())
+    }
+
+    /// The constructor parameters as a dict (a copy).
+    fn get_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.kwargs.bind(py).copy()
+    }
+
+    /// The parameters as the Rust core holds them (JSON), for tests.
+    #[getter]
+    fn _core_params(&self) -> &str {
+        &self.core_params
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let name = slf.get_type().name()?.to_string();
+        let d = slf.get().kwargs.bind(py);
+        let mut parts = Vec::new();
+        for (k, v) in d.iter() {
+            parts.push(format!("{}={}", k.str()?, v.repr()?));
+        }
+        Ok(format!("{name}({})", parts.join(", ")))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    User,
+    Item,
+}
+
+/// Row-major factors `(rows, cols, data)` of models that have them.
+fn factors(model: &AnyModel, side: Side) -> Option<(usize, usize, Vec<f32>)> {
+    let _ = side;
+    match model {
+        AnyModel::Popularity(_) => None,
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+fn factors_array<'py>(
+    py: Python<'py>,
+    f: Option<(usize, usize, Vec<f32>)>,
+    kind: &str,
+    what: &str,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (rows, cols, data) =
+        f.ok_or_else(|| PyAttributeError::new_err(format!("a {kind} model has no {what}")))?;
+    PyArray1::from_vec(py, data).reshape([rows, cols])
+}
+
+/// Declares one Python model class: a subclass of `Recommender` whose keyword-only constructor
+/// parameters map one-to-one onto the setters of the Rust params builder (`name: type = default`,
+/// with `=> convert` for a parameter whose Python form is a string, such as an enum). The
+/// defaults written here appear in `help()`; a test checks that they build exactly the Rust
+/// defaults. `as [expr]` starts from other params than `X::params()` (a preset).
+macro_rules! py_model {
+    (
+        $(#[doc = $doc:literal])*
+        $py:ident, $name:literal, $rust:ty {
+            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
+        }
+    ) => {
+        py_model! {
+            $(#[doc = $doc])*
+            $py, $name, $rust as [<$rust>::params()] {
+                $($arg : $ty = $default $(=> $conv)?),*
+            }
+        }
+    };
+    (
+        $(#[doc = $doc:literal])*
+        $py:ident, $name:literal, $rust:ty as [$start:expr] {
+            $($arg:ident : $ty:ty = $default:tt $(=> $conv:path)?),* $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[pyclass(extends = PyRecommender, frozen, module = "recs", name = $name)]
+        pub struct $py;
+
+        #[pymethods]
+        impl $py {
+            #[new]
+            #[pyo3(signature = (*, $($arg = $default),*))]
+            #[allow(clippy::too_many_arguments)] // one per Rust setter
+            fn new(py: Python<'_>, $($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
+                let kwargs = PyDict::new(py);
+                $(kwargs.set_item(stringify!($arg), ToParam::to_param(&$arg, py)?)?;)*
+                let params = $start$(.$arg(py_model!(@conv $arg $($conv)?)))*;
+                let base = PyRecommender::new(params, kwargs.unbind())?;
+                Ok(PyClassInitializer::from(base).add_subclass($py))
+            }
+
+            /// The default parameters of the Rust core (JSON), for tests.
+            #[classattr]
+            fn _core_defaults() -> String {
+                serde_json::to_string(&$start).unwrap_or_default()
+            }
+        }
+
+        impl ModelClass for $py {
+            const KIND: &'static str = <$rust as Persist>::KIND;
+        }
+    };
+    (@conv $arg:ident) => { $arg };
+    (@conv $arg:ident $conv:path) => { $conv($arg)? };
+}
+
+trait ModelClass: PyTypeInfo {
+    const KIND: &'static str;
+}
+
+use pyo3::PyTypeInfo;
+
+py_model! {
+    /// Most-popular items: every user gets the most-interacted items they have not seen.
+    ///
+    /// The non-personalised baseline every model should beat.
+    ///
+    /// Parameters
+    /// ----------
+    /// min_value : float, default 0.0
+    ///     Count only interactions whose value is at least this (e.g. 4.0 for "liked");
+    ///     must be finite.
+    ///
+    /// >>> train = recs.Interactions.from_arrays([0, 1, 1, 2], [0, 0, 1, 2])
+    /// >>> model = recs.Popularity().fit(train)
+    /// >>> ids, scores = model.recommend(2, N=2)
+    /// >>> ids.tolist(), scores.tolist()
+    /// ([0, 1], [2.0, 1.0])
+    PyPopularity, "Popularity", recs::model::Popularity { min_value: f32 = 0.0 }
+}
+
+/// The Python class of each model kind (for `recs.load` of a file of unknown kind).
+fn class_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyType>> {
+    macro_rules! lookup {
+        ($($cls:ty),*) => {
+            $(if kind == <$cls as ModelClass>::KIND { return Ok(<$cls>::type_object(py)); })*
+        };
+    }
+    lookup!(PyPopularity);
+    Err(RecsError::new_err(format!(
+        "model kind `{kind}` has no Python class in this version of recs"
+    )))
+}
+
+/// Reads a model file of any kind and returns an instance of its class (``recs.ALS``, ...).
+///
+/// >>> import tempfile, os
+/// >>> model = recs.Popularity().fit(recs.Interactions.from_arrays([0, 1], [1, 1]))
+/// >>> path = os.path.join(tempfile.mkdtemp(), "pop.recs")
+/// >>> model.save(path)
+/// >>> recs.load(path)
+/// Popularity(min_value=0.0)
+#[pyfunction]
+fn load<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let model = detach(py, move || AnyModel::load(&path))?;
+    PyRecommender::from_any(py, &py.get_type::<PyRecommender>(), model)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyRecommender>()?;
+    m.add_class::<PyPopularity>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,497 @@
+//! Hyper-parameters of [`Ncf`] and the `fit` entry points.
+
+use serde::{Deserialize, Serialize};
+
+use super::net::Net;
+use super::optim::NcfOptimizer;
+use super::rng::Rng;
+use super::train::{train_stage, Stage, TrainData};
+use super::{EpochStats, Ncf, NcfArch};
+use crate::data::Interactions;
+use crate::model::{Fit, ParamGuard};
+use crate::{Error, Result};
+
+/// Parameters of [`Ncf`]. Build with [`Ncf::params`]; every setter documents its default and
+/// range, and `fit` checks them first.
+///
+/// ```
+/// use recs::model::{Fit, Ncf, NcfArch, NcfOptimizer, ParamGuard};
+/// let params = Ncf::params()
+///     .arch(NcfArch::Mlp)
+///     .mlp_layers(&[32, 16, 8])
+///     .epochs(5)
+///     .optimizer(NcfOptimizer::Adam);
+/// assert!(params.check_ref().is_ok());
+/// assert!(Ncf::params().mlp_layers(&[7, 4]).check_ref().is_err()); // odd embedding concat
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NcfParams(NcfValidParams);
+
+/// Validated [`NcfParams`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NcfValidParams {
+    arch: NcfArch,
+    factors: usize,
+    mlp_layers: Vec<usize>,
+    learning_rate: f32,
+    epochs: usize,
+    batch_size: usize,
+    negatives: usize,
+    l2: f32,
+    optimizer: NcfOptimizer,
+    seed: u64,
+    pretrain_epochs: usize,
+    pretrain_learning_rate: f32,
+    pretrain_alpha: f32,
+    early_stopping: usize,
+}
+
+impl Default for NcfParams {
+    fn default() -> Self {
+        NcfParams(NcfValidParams {
+            arch: NcfArch::NeuMf,
+            factors: 8,
+            mlp_layers: vec![64, 32, 16, 8],
+            learning_rate: 0.001,
+            epochs: 20,
+            batch_size: 256,
+            negatives: 4,
+            l2: 0.0,
+            optimizer: NcfOptimizer::Adam,
+            seed: 42,
+            pretrain_epochs: 0,
+            pretrain_learning_rate: 0.001,
+            pretrain_alpha: 0.5,
+            early_stopping: 0,
+        })
+    }
+}
+
+impl NcfParams {
+    /// The network: GMF, MLP or NeuMF. Default [`NcfArch::NeuMf`].
+    pub fn arch(mut self, arch: NcfArch) -> Self {
+        self.0.arch = arch;
+        self
+    }
+    /// GMF predictive factors (embedding width of the GMF part; unused by MLP).
+    /// Default 8; must be in 1..=4096.
+    pub fn factors(mut self, n: usize) -> Self {
+        self.0.factors = n;
+        self
+    }
+    /// MLP sizes: the first is the width of the concatenated user and item embeddings (each
+    /// half of it), then one ReLU layer per further size (unused by GMF). Default
+    /// `[64, 32, 16, 8]`; at least two sizes, each in 1..=4096, the first even.
+    pub fn mlp_layers(mut self, sizes: &[usize]) -> Self {
+        self.0.mlp_layers = sizes.to_vec();
+        self
+    }
+    /// Learning rate of the (final) training stage. Default 0.001; must be finite and > 0.
+    pub fn learning_rate(mut self, lr: f32) -> Self {
+        self.0.learning_rate = lr;
+        self
+    }
+    /// Passes over the training positives (negatives are resampled every epoch). Default 20;
+    /// 0 keeps the initialisation (useful to inspect a pre-trained NeuMF before fine-tuning).
+    pub fn epochs(mut self, n: usize) -> Self {
+        self.0.epochs = n;
+        self
+    }
+    /// Training instances (positives and their negatives) per mini-batch, rounded to whole
+    /// groups of one positive and its negatives. Default 256; must be ≥ 1.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.0.batch_size = n;
+        self
+    }
+    /// Sampled negatives per positive. Default 4; must be in 1..=1000.
+    pub fn negatives(mut self, n: usize) -> Self {
+        self.0.negatives = n;
+        self
+    }
+    /// L2 penalty: `l2·w` is added to the gradient of every dense weight at every step and of
+    /// every embedding row a mini-batch touches. Default 0.0; must be finite and ≥ 0.
+    pub fn l2(mut self, l2: f32) -> Self {
+        self.0.l2 = l2;
+        self
+    }
+    /// Optimizer of the (final) training stage. Default [`NcfOptimizer::Adam`].
+    pub fn optimizer(mut self, o: NcfOptimizer) -> Self {
+        self.0.optimizer = o;
+        self
+    }
+    /// Seed of initialisation, shuffling and negative sampling. Default 42.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+    /// NeuMF only: when > 0, first fit a GMF and an MLP (same sizes, Adam at
+    /// [`pretrain_learning_rate`](Self::pretrain_learning_rate)) for this many epochs each, and
+    /// start NeuMF from them as the paper does ([`fit_pretrained`](Self::fit_pretrained)).
+    /// Default 0 (random initialisation).
+    pub fn pretrain_epochs(mut self, n: usize) -> Self {
+        self.0.pretrain_epochs = n;
+        self
+    }
+    /// Adam learning rate of the GMF and MLP pre-training stages. Default 0.001; must be finite
+    /// and > 0.
+    pub fn pretrain_learning_rate(mut self, lr: f32) -> Self {
+        self.0.pretrain_learning_rate = lr;
+        self
+    }
+    /// Weight of the pre-trained GMF in NeuMF's prediction layer: `w = [α·w_gmf, (1−α)·w_mlp]`,
+    /// `b = α·b_gmf + (1−α)·b_mlp`. Default 0.5 (the paper's); must be in [0, 1].
+    pub fn pretrain_alpha(mut self, alpha: f32) -> Self {
+        self.0.pretrain_alpha = alpha;
+        self
+    }
+    /// Early stopping patience in epochs; 0 turns it off. When on, each user's latest training
+    /// item (largest timestamp; a random one, seeded, without timestamps; users with ≥ 2 items)
+    /// is held out,
+    /// HR@10 against 99 sampled negatives is measured after every epoch, training stops after
+    /// this many epochs without improvement and the best epoch's weights are kept. Default 0.
+    pub fn early_stopping(mut self, patience: usize) -> Self {
+        self.0.early_stopping = patience;
+        self
+    }
+
+    /// Fits like [`Fit::fit`], calling `progress` after every epoch of every stage (for a
+    /// progress bar or a loss log).
+    ///
+    /// ```
+    /// use recs::model::{Ncf, NcfArch};
+    /// # let recs: Vec<_> = (0..20u32).map(|k| recs::data::Record { user: k % 5, item: k % 7, value: 1.0, timestamp: None }).collect();
+    /// # let train = recs::data::Interactions::from_records(5, 7, &recs, Default::default())?;
+    /// let mut losses = Vec::new();
+    /// let model = Ncf::params()
+    ///     .arch(NcfArch::Gmf)
+    ///     .epochs(3)
+    ///     .fit_with_progress(&train, &mut |s| losses.push(s.loss))?;
+    /// assert_eq!(losses.len(), 3);
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for parameters out of range, [`Error::Data`] for data without
+    /// interactions, [`Error::Limit`] when the model would not fit in memory.
+    pub fn fit_with_progress(
+        &self,
+        train: &Interactions,
+        progress: &mut dyn FnMut(&EpochStats),
+    ) -> Result<Ncf> {
+        let p = self.check_ref()?;
+        p.check_size(train)?;
+        let data = TrainData::new(train, p.early_stopping > 0, p.seed)?;
+        let net = match p.arch {
+            NcfArch::NeuMf if p.pretrain_epochs > 0 => {
+                let gmf = p.stage_net(NcfArch::Gmf, train, &data, progress);
+                let mlp = p.stage_net(NcfArch::Mlp, train, &data, progress);
+                let mut net = neumf_from(&gmf, &mlp, p.pretrain_alpha);
+                train_stage(&mut net, &data, &p.stage(NcfArch::NeuMf), progress);
+                net
+            }
+            arch => p.stage_net(arch, train, &data, progress),
+        };
+        Ok(Ncf { net })
+    }
+
+    /// Fits NeuMF starting from a fitted GMF and MLP, as the paper's pre-training: embeddings
+    /// and MLP layers are copied, the prediction layers mixed by
+    /// [`pretrain_alpha`](Self::pretrain_alpha); then NeuMF trains for `epochs` with
+    /// `optimizer` (the paper uses SGD here, as Adam's moments are lost). The sizes come
+    /// from `gmf` and `mlp`; `factors`, `mlp_layers` and `pretrain_epochs` are not used.
+    ///
+    /// ```
+    /// use recs::model::{Fit, Ncf, NcfArch, NcfOptimizer, Recommender};
+    /// # let recs: Vec<_> = (0..20u32).map(|k| recs::data::Record { user: k % 5, item: k % 7, value: 1.0, timestamp: None }).collect();
+    /// # let train = recs::data::Interactions::from_records(5, 7, &recs, Default::default())?;
+    /// let gmf = Ncf::params().arch(NcfArch::Gmf).epochs(2).fit(&train)?;
+    /// let mlp = Ncf::params().arch(NcfArch::Mlp).mlp_layers(&[8, 4]).epochs(2).fit(&train)?;
+    /// let neumf = Ncf::params()
+    ///     .optimizer(NcfOptimizer::Sgd)
+    ///     .epochs(1)
+    ///     .fit_pretrained(&train, &gmf, &mlp, &mut |_| {})?;
+    /// assert_eq!(neumf.arch(), NcfArch::NeuMf);
+    /// assert_eq!(neumf.mlp_layers(), &[8, 4]);
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] when `arch` is not NeuMF or a parameter is out of range,
+    /// [`Error::Data`] when `gmf` is not a GMF, `mlp` not an MLP, or either was fitted on
+    /// another shape than `train`.
+    pub fn fit_pretrained(
+        &self,
+        train: &Interactions,
+        gmf: &Ncf,
+        mlp: &Ncf,
+        progress: &mut dyn FnMut(&EpochStats),
+    ) -> Result<Ncf> {
+        let p = self.check_ref()?;
+        if p.arch != NcfArch::NeuMf {
+            return Err(Error::param(
+                "arch",
+                "NeuMf for fit_pretrained",
+                format!("{:?}", p.arch),
+            ));
+        }
+        if gmf.arch() != NcfArch::Gmf || mlp.arch() != NcfArch::Mlp {
+            return Err(Error::Data(format!(
+                "fit_pretrained needs a GMF and an MLP, got {:?} and {:?}",
+                gmf.arch(),
+                mlp.arch()
+            )));
+        }
+        for m in [gmf, mlp] {
+            if m.net.n_users != train.n_users() || m.net.n_items != train.n_items() {
+                return Err(Error::Data(format!(
+                    "pre-trained {:?} has {} users × {} items, training data {} × {}",
+                    m.arch(),
+                    m.net.n_users,
+                    m.net.n_items,
+                    train.n_users(),
+                    train.n_items()
+                )));
+            }
+        }
+        let data = TrainData::new(train, p.early_stopping > 0, p.seed)?;
+        let mut net = neumf_from(&gmf.net, &mlp.net, p.pretrain_alpha);
+        train_stage(&mut net, &data, &p.stage(NcfArch::NeuMf), progress);
+        Ok(Ncf { net })
+    }
+}
+
+/// NeuMF initialised from a GMF and an MLP: rows `[gmf | mlp]`, MLP layers copied, prediction
+/// layer `[α·w_gmf, (1−α)·w_mlp]`, bias `α·b_gmf + (1−α)·b_mlp`.
+fn neumf_from(gmf: &Net, mlp: &Net, alpha: f32) -> Net {
+    let (f, e) = (gmf.factors, mlp.emb());
+    let join = |a: &[f32], b: &[f32], n: usize| {
+        let mut out = Vec::with_capacity(n * (f + e));
+        for r in 0..n {
+            out.extend_from_slice(&a[r * f..(r + 1) * f]);
+            out.extend_from_slice(&b[r * e..(r + 1) * e]);
+        }
+        out
+    };
+    let users = join(&gmf.users, &mlp.users, gmf.n_users);
+    let items = join(&gmf.items, &mlp.items, gmf.n_items);
+    // mlp.dense = layers, then prediction weights (h_last) and bias; gmf.dense = f weights, bias
+    let n_layers_dense = mlp.dense.len() - mlp.widths.last().copied().unwrap_or(0) - 1;
+    let mut dense = mlp.dense[..n_layers_dense].to_vec();
+    dense.extend(gmf.dense[..f].iter().map(|w| alpha * w));
+    dense.extend(
+        mlp.dense[n_layers_dense..mlp.dense.len() - 1]
+            .iter()
+            .map(|w| (1.0 - alpha) * w),
+    );
+    dense.push(alpha * gmf.dense[f] + (1.0 - alpha) * mlp.dense[mlp.dense.len() - 1]);
+    Net {
+        arch: NcfArch::NeuMf,
+        n_users: gmf.n_users,
+        n_items: gmf.n_items,
+        factors: f,
+        widths: mlp.widths.clone(),
+        users,
+        items,
+        dense,
+    }
+}
+
+impl NcfValidParams {
+    /// The network type.
+    pub fn arch(&self) -> NcfArch {
+        self.arch
+    }
+    /// GMF predictive factors.
+    pub fn factors(&self) -> usize {
+        self.factors
+    }
+    /// MLP sizes.
+    pub fn mlp_layers(&self) -> &[usize] {
+        &self.mlp_layers
+    }
+    /// Learning rate of the final stage.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    /// Epochs of the final stage.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+    /// Instances per mini-batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+    /// Negatives per positive.
+    pub fn negatives(&self) -> usize {
+        self.negatives
+    }
+    /// L2 penalty.
+    pub fn l2(&self) -> f32 {
+        self.l2
+    }
+    /// Optimizer of the final stage.
+    pub fn optimizer(&self) -> NcfOptimizer {
+        self.optimizer
+    }
+    /// Seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Pre-training epochs (NeuMF).
+    pub fn pretrain_epochs(&self) -> usize {
+        self.pretrain_epochs
+    }
+    /// Pre-training learning rate.
+    pub fn pretrain_learning_rate(&self) -> f32 {
+        self.pretrain_learning_rate
+    }
+    /// GMF weight when joining pre-trained models.
+    pub fn pretrain_alpha(&self) -> f32 {
+        self.pretrain_alpha
+    }
+    /// Early-stopping patience (0 = off).
+    pub fn early_stopping(&self) -> usize {
+        self.early_stopping
+    }
+
+    /// Settings of the stage training `arch`: pre-training stages use Adam at the pre-training
+    /// rate and their own seed streams.
+    fn stage(&self, arch: NcfArch) -> Stage {
+        let pretraining = self.arch == NcfArch::NeuMf && arch != NcfArch::NeuMf;
+        Stage {
+            arch,
+            epochs: if pretraining {
+                self.pretrain_epochs
+            } else {
+                self.epochs
+            },
+            lr: if pretraining {
+                self.pretrain_learning_rate
+            } else {
+                self.learning_rate
+            },
+            optimizer: if pretraining {
+                NcfOptimizer::Adam
+            } else {
+                self.optimizer
+            },
+            batch_size: self.batch_size,
+            negatives: self.negatives,
+            l2: self.l2,
+            seed: self.seed ^ stage_tag(arch),
+            patience: self.early_stopping,
+        }
+    }
+
+    /// A freshly initialised network of type `arch`, trained for its stage.
+    fn stage_net(
+        &self,
+        arch: NcfArch,
+        train: &Interactions,
+        data: &TrainData<'_>,
+        progress: &mut dyn FnMut(&EpochStats),
+    ) -> Net {
+        let mut rng = Rng::new(self.seed, stage_tag(arch));
+        let mut net = Net::new(
+            arch,
+            train.n_users(),
+            train.n_items(),
+            self.factors,
+            &self.mlp_layers,
+            &mut rng,
+        );
+        train_stage(&mut net, data, &self.stage(arch), progress);
+        net
+    }
+
+    /// Refuses models whose parameters and optimizer state would not fit in memory.
+    fn check_size(&self, train: &Interactions) -> Result<()> {
+        const MAX_FLOATS: usize = 1 << 31;
+        let row = self.factors + self.mlp_layers.first().map_or(0, |w| w / 2);
+        let floats = (train.n_users() + train.n_items())
+            .checked_mul(row)
+            .and_then(|n| n.checked_mul(4)); // parameters, two Adam moments, gradients
+        match floats {
+            Some(n) if n <= MAX_FLOATS => Ok(()),
+            _ => Err(Error::Limit(format!(
+                "NCF tables of {} rows × {row} floats exceed {MAX_FLOATS} floats with optimizer state",
+                train.n_users() + train.n_items()
+            ))),
+        }
+    }
+}
+
+fn stage_tag(arch: NcfArch) -> u64 {
+    match arch {
+        NcfArch::Gmf => 0x1000,
+        NcfArch::Mlp => 0x2000,
+        NcfArch::NeuMf => 0x3000,
+    }
+}
+
+const MAX_WIDTH: usize = 4096;
+
+impl ParamGuard for NcfParams {
+    type Checked = NcfValidParams;
+
+    fn check_ref(&self) -> Result<&Self::Checked> {
+        let p = &self.0;
+        if p.arch != NcfArch::Mlp && !(1..=MAX_WIDTH).contains(&p.factors) {
+            return Err(Error::param("factors", "1..=4096", p.factors));
+        }
+        if p.arch != NcfArch::Gmf
+            && (p.mlp_layers.len() < 2
+                || p.mlp_layers[0] % 2 != 0
+                || p.mlp_layers.iter().any(|w| !(1..=MAX_WIDTH).contains(w)))
+        {
+            return Err(Error::param(
+                "mlp_layers",
+                "at least two sizes in 1..=4096, the first even",
+                format!("{:?}", p.mlp_layers),
+            ));
+        }
+        if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
+            return Err(Error::param(
+                "learning_rate",
+                "a finite number > 0",
+                p.learning_rate,
+            ));
+        }
+        if p.batch_size == 0 {
+            return Err(Error::param("batch_size", ">= 1", p.batch_size));
+        }
+        if !(1..=1000).contains(&p.negatives) {
+            return Err(Error::param("negatives", "1..=1000", p.negatives));
+        }
+        if !(p.l2.is_finite() && p.l2 >= 0.0) {
+            return Err(Error::param("l2", "a finite number >= 0", p.l2));
+        }
+        if !(p.pretrain_learning_rate.is_finite() && p.pretrain_learning_rate > 0.0) {
+            return Err(Error::param(
+                "pretrain_learning_rate",
+                "a finite number > 0",
+                p.pretrain_learning_rate,
+            ));
+        }
+        if !(0.0..=1.0).contains(&p.pretrain_alpha) {
+            return Err(Error::param(
+                "pretrain_alpha",
+                "a number in [0, 1]",
+                p.pretrain_alpha,
+            ));
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<Self::Checked> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+impl Fit for NcfParams {
+    type Model = Ncf;
+    fn fit(&self, train: &Interactions) -> Result<Ncf> {
+        self.fit_with_progress(train, &mut |_| {})
+    }
+}

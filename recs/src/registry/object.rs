@@ -1,0 +1,593 @@
+//! The object-store registry backend (cargo feature `s3`): S3, S3-compatible servers, or any
+//! other [`object_store::ObjectStore`].
+//!
+//! Keys under the registry prefix:
+//!
+//! ```text
+//! v1.0/meta.json                   the commit marker, written last with a conditional put
+//! v1.0/<upload-id>/model.bin       artifacts, uploaded first
+//! v1.1/deleted.json                a deleted version (number stays reserved)
+//! _latest/00000000000000000001.json  latest-pointer history, one object per move
+//! ```
+//!
+//! A publisher uploads its artifacts under a fresh upload id, then creates `meta.json` with
+//! `PutMode::Create` (`If-None-Match: *` on S3). A version without `meta.json` is invisible, so
+//! a publisher killed at any moment leaves only orphan uploads (removed by `gc`). When two
+//! publishers race for a number, the conditional put lets exactly one win; the other copies its
+//! upload to the next number and tries again. Pointer moves are conditional puts too.
+//!
+//! The store's API is async; the registry owns a small tokio runtime and blocks on it, so that
+//! [`Registry`] stays a plain synchronous trait (from inside an async task, call it through
+//! `spawn_blocking`; it also works directly, on a helper thread).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::meta::{
+    check_artifact_key, parse_pointer_name, pointer_name, unique_id, Tombstone, META_FILE,
+    TOMBSTONE_FILE,
+};
+use super::{
+    check_deletable, prepare, Artifact, ArtifactMeta, Bump, DeleteGuard, NewVersion, PointerAction,
+    PointerEntry, Registry, RegistryError, Version, VersionMeta,
+};
+use crate::{Error, Result};
+
+const POINTER_DIR: &str = "_latest";
+const MAX_ATTEMPTS: usize = 1_000;
+
+/// A registry in an object store.
+///
+/// ```
+/// use std::sync::Arc;
+/// use recs::registry::{NewVersion, ObjectRegistry, Registry};
+/// let store = Arc::new(object_store::memory::InMemory::new());
+/// let reg = ObjectRegistry::new(store, "models/movies")?;
+/// let meta = reg.publish_bytes(b"bytes", NewVersion::new("popularity"))?;
+/// assert_eq!(reg.load_bytes(&meta.version)?, b"bytes");
+/// # Ok::<(), recs::Error>(())
+/// ```
+pub struct ObjectRegistry {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    location: String,
+    rt: Runtime,
+    pacing: Option<(usize, Duration)>,
+}
+
+impl std::fmt::Debug for ObjectRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectRegistry")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The runtime the blocking calls run on. Shut down in the background on drop, so that
+/// dropping the registry inside an async task does not panic.
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    RegistryError::Backend(e.to_string()).into()
+}
+
+impl ObjectRegistry {
+    /// A registry under `prefix` (may be empty) of `store`.
+    ///
+    /// # Errors
+    /// [`RegistryError::BadName`] for a malformed prefix, [`RegistryError::Backend`] when the
+    /// runtime cannot start.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Result<Self> {
+        let location = format!("{store}/{prefix}");
+        Self::with_location(store, prefix, location)
+    }
+
+    fn with_location(store: Arc<dyn ObjectStore>, prefix: &str, location: String) -> Result<Self> {
+        let trimmed = prefix.trim_matches('/');
+        let prefix = Path::parse(trimmed).map_err(|_| RegistryError::BadName {
+            name: prefix.to_string(),
+            reason: "not a valid object-store prefix",
+        })?;
+        if prefix
+            .parts()
+            .any(|p| p.as_ref() == "." || p.as_ref() == "..")
+        {
+            return Err(RegistryError::BadName {
+                name: trimmed.to_string(),
+                reason: "prefixes contain no `.` or `..` parts",
+            }
+            .into());
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("recs-registry")
+            .enable_all()
+            .build()
+            .map_err(backend)?;
+        Ok(ObjectRegistry {
+            store,
+            prefix,
+            location,
+            rt: Runtime(Some(rt)),
+            pacing: None,
+        })
+    }
+
+    /// A registry at `s3://bucket/prefix`. The client is configured from the standard
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, ...) and then from `options`, whose keys are
+    /// `object_store`'s `AmazonS3ConfigKey` names (`aws_endpoint`, `aws_allow_http`,
+    /// `aws_access_key_id`, ...). For an S3-compatible server give its endpoint, and
+    /// `aws_allow_http = true` for plain HTTP.
+    ///
+    /// # Errors
+    /// [`RegistryError::BadName`] for a malformed URL, [`RegistryError::Backend`] for a bad
+    /// option or client configuration.
+    pub fn s3<K: AsRef<str>, V: Into<String>>(
+        url: &str,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self> {
+        let bad = |reason| {
+            Error::from(RegistryError::BadName {
+                name: url.to_string(),
+                reason,
+            })
+        };
+        let rest = url
+            .strip_prefix("s3://")
+            .or_else(|| url.strip_prefix("s3a://"))
+            .ok_or_else(|| bad("expected `s3://bucket/prefix`"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("the bucket name is empty"));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (k, v) in options {
+            let key = k.as_ref().parse().map_err(backend)?;
+            builder = builder.with_config(key, v);
+        }
+        let store = builder.build().map_err(backend)?;
+        let prefix = prefix.trim_matches('/');
+        Self::with_location(Arc::new(store), prefix, format!("s3://{bucket}/{prefix}"))
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The key prefix of the registry inside the store.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// Slows uploads down: sleeps `delay` per `chunk` bytes uploaded, before `meta.json` is
+    /// written. For crash tests, which must kill a publisher in the middle of its work.
+    #[doc(hidden)]
+    pub fn with_pacing(mut self, chunk: usize, delay: Duration) -> Self {
+        self.pacing = Some((chunk.max(1), delay));
+        self
+    }
+
+    /// Runs a future made by `make` to completion on the registry's runtime. From inside
+    /// another runtime it runs on a scoped helper thread (blocking inside a runtime panics).
+    fn run<T, F>(&self, make: impl FnOnce() -> F + Send) -> Result<T>
+    where
+        T: Send,
+        F: Future<Output = Result<T>>,
+    {
+        let rt = self
+            .rt
+            .0
+            .as_ref()
+            .ok_or_else(|| backend("the registry's runtime is shut down"))?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return rt.block_on(make());
+        }
+        std::thread::scope(|s| match s.spawn(|| rt.block_on(make())).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    }
+
+    fn key(&self, parts: &[&str]) -> Path {
+        let mut p = self.prefix.clone();
+        for part in parts {
+            p = p.join(*part);
+        }
+        p
+    }
+
+    /// The parts of `location` after the prefix.
+    fn rel_parts(&self, location: &Path) -> Vec<String> {
+        match location.prefix_match(&self.prefix) {
+            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn list_all(&self, under: &Path) -> Result<Vec<ObjectMeta>> {
+        let prefix = (under.parts_count() > 0).then_some(under);
+        self.run(move || async move {
+            self.store
+                .list(prefix)
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(backend)
+        })
+    }
+
+    /// `None` when the object does not exist.
+    fn get(&self, key: &Path) -> Result<Option<Vec<u8>>> {
+        self.run(move || async move {
+            match self.store.get(key).await {
+                Ok(r) => Ok(Some(r.bytes().await.map_err(backend)?.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
+
+    fn exists(&self, key: &Path) -> Result<bool> {
+        self.run(move || async move {
+            match self.store.head(key).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
+
+    /// `Ok(false)` when `mode` is `Create` and the object exists already.
+    fn put(&self, key: &Path, bytes: Vec<u8>, mode: PutMode) -> Result<bool> {
+        self.run(move || async move {
+            let opts = PutOptions {
+                mode,
+                ..Default::default()
+            };
+            match self
+                .store
+                .put_opts(key, PutPayload::from(bytes), opts)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Ok(false),
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
+
+    fn delete_key(&self, key: &Path) -> Result<()> {
+        self.run(move || async move {
+            match self.store.delete(key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
+
+    fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        self.run(move || async move { self.store.copy(from, to).await.map_err(backend) })
+    }
+
+    /// What exists under each version name: (has meta.json, has deleted.json).
+    fn scan(&self) -> Result<BTreeMap<Version, (bool, bool)>> {
+        let mut out: BTreeMap<Version, (bool, bool)> = BTreeMap::new();
+        for obj in self.list_all(&self.prefix)? {
+            let parts = self.rel_parts(&obj.location);
+            let [name, file] = parts.as_slice() else {
+                continue;
+            };
+            let Ok(v) = name.parse::<Version>() else {
+                continue;
+            };
+            let e = out.entry(v).or_default();
+            if file == META_FILE {
+                e.0 = true;
+            } else if file == TOMBSTONE_FILE {
+                e.1 = true;
+            }
+        }
+        Ok(out)
+    }
+
+    fn next_version(&self, bump: Bump) -> Result<Version> {
+        let used = self.scan()?;
+        match used
+            .iter()
+            .filter(|(_, (m, t))| *m || *t)
+            .map(|(v, _)| *v)
+            .max()
+        {
+            Some(v) => v.bumped(bump),
+            None => Ok(Version::FIRST),
+        }
+    }
+
+    fn pointer_seqs(&self) -> Result<Vec<u64>> {
+        let mut seqs: Vec<u64> = self
+            .list_all(&self.key(&[POINTER_DIR]))?
+            .iter()
+            .filter_map(|o| match self.rel_parts(&o.location).as_slice() {
+                [dir, name] if dir == POINTER_DIR => parse_pointer_name(name),
+                _ => None,
+            })
+            .collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    fn read_pointer(&self, seq: u64) -> Result<PointerEntry> {
+        let name = pointer_name(seq);
+        let what = format!("{POINTER_DIR}/{name}");
+        let bytes = self
+            .get(&self.key(&[POINTER_DIR, &name]))?
+            .ok_or_else(|| Error::from(RegistryError::NotFound(what.clone())))?;
+        PointerEntry::from_json(&bytes, seq, &what)
+    }
+
+    fn upload(&self, v: &Version, upload: &str, artifacts: &[Artifact<'_>]) -> Result<()> {
+        for a in artifacts {
+            self.put(
+                &self.key(&[&v.to_string(), upload, a.name]),
+                a.bytes.to_vec(),
+                PutMode::Overwrite,
+            )?;
+            if let Some((chunk, delay)) = self.pacing {
+                std::thread::sleep(delay * a.bytes.len().div_ceil(chunk).max(1) as u32);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_upload(&self, v: &Version, upload: &str, artifacts: &[ArtifactMeta]) {
+        for a in artifacts {
+            let _ = self.delete_key(&self.key(&[&v.to_string(), upload, &a.name]));
+        }
+    }
+
+    fn commit(
+        &self,
+        artifacts: &[Artifact<'_>],
+        metas: &[ArtifactMeta],
+        new: &NewVersion,
+        upload: &str,
+    ) -> Result<VersionMeta> {
+        let mut v = match new.version {
+            Some(v) => v,
+            None => self.next_version(new.bump)?,
+        };
+        self.upload(&v, upload, artifacts)?;
+        let metas: Vec<ArtifactMeta> = metas
+            .iter()
+            .map(|m| ArtifactMeta {
+                key: format!("{upload}/{}", m.name),
+                ..m.clone()
+            })
+            .collect();
+        for _ in 0..MAX_ATTEMPTS {
+            let meta = VersionMeta::build(v, new, metas.clone());
+            let key = self.key(&[&v.to_string(), META_FILE]);
+            if self.put(&key, meta.to_json()?, PutMode::Create)? {
+                return Ok(meta);
+            }
+            if new.version.is_some() {
+                self.remove_upload(&v, upload, &metas);
+                return Err(RegistryError::VersionExists(v).into());
+            }
+            // Another publisher took `v`: move the upload to the next free number.
+            let next = self.next_version(new.bump)?;
+            for a in &metas {
+                let from = self.key(&[&v.to_string(), upload, &a.name]);
+                self.copy(&from, &self.key(&[&next.to_string(), upload, &a.name]))?;
+            }
+            self.remove_upload(&v, upload, &metas);
+            v = next;
+        }
+        self.remove_upload(&v, upload, &metas);
+        Err(RegistryError::Contention(MAX_ATTEMPTS).into())
+    }
+}
+
+fn age(obj: &ObjectMeta) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    Duration::from_secs(now.saturating_sub(obj.last_modified.timestamp()).max(0) as u64)
+}
+
+impl Registry for ObjectRegistry {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn publish(&self, artifacts: &[Artifact<'_>], new: NewVersion) -> Result<VersionMeta> {
+        let metas = prepare(artifacts, &new)?;
+        if let Some(v) = new.version {
+            let name = v.to_string();
+            if self.exists(&self.key(&[&name, META_FILE]))?
+                || self.exists(&self.key(&[&name, TOMBSTONE_FILE]))?
+            {
+                return Err(RegistryError::VersionExists(v).into());
+            }
+        }
+        let meta = self.commit(artifacts, &metas, &new, &unique_id())?;
+        if new.promote {
+            self.move_latest(&meta.version, PointerAction::Promote)?;
+        }
+        Ok(meta)
+    }
+
+    fn versions(&self) -> Result<Vec<Version>> {
+        Ok(self
+            .scan()?
+            .into_iter()
+            .filter(|(_, (m, t))| *m && !*t)
+            .map(|(v, _)| v)
+            .collect())
+    }
+
+    fn meta(&self, version: &Version) -> Result<VersionMeta> {
+        let v = version.validated()?;
+        let name = v.to_string();
+        if self.exists(&self.key(&[&name, TOMBSTONE_FILE]))? {
+            return Err(RegistryError::NotFound(format!("{v} (deleted)")).into());
+        }
+        let bytes = self
+            .get(&self.key(&[&name, META_FILE]))?
+            .ok_or_else(|| Error::from(RegistryError::NotFound(format!("version {v}"))))?;
+        VersionMeta::from_json(&bytes, &v, &format!("{name}/{META_FILE}"))
+    }
+
+    fn read_artifact(&self, meta: &VersionMeta, artifact: &ArtifactMeta) -> Result<Vec<u8>> {
+        check_artifact_key(artifact)?;
+        let mut parts = vec![meta.version.validated()?.to_string()];
+        parts.extend(artifact.key.split('/').map(str::to_string));
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.get(&self.key(&parts))?.ok_or_else(|| {
+            RegistryError::NotFound(format!("artifact `{}` of {}", artifact.name, meta.version))
+                .into()
+        })
+    }
+
+    fn latest(&self) -> Result<Option<Version>> {
+        match self.pointer_seqs()?.last() {
+            Some(&seq) => Ok(Some(self.read_pointer(seq)?.version)),
+            None => Ok(None),
+        }
+    }
+
+    fn history(&self) -> Result<Vec<PointerEntry>> {
+        self.pointer_seqs()?
+            .into_iter()
+            .map(|s| self.read_pointer(s))
+            .collect()
+    }
+
+    fn move_latest(&self, version: &Version, action: PointerAction) -> Result<PointerEntry> {
+        self.meta(version)?;
+        let first = self.pointer_seqs()?.last().map_or(1, |s| s + 1);
+        // A taken slot means another move won it: take the next one.
+        for seq in first..first + MAX_ATTEMPTS as u64 {
+            let entry = PointerEntry::new(seq, *version, action);
+            let key = self.key(&[POINTER_DIR, &pointer_name(seq)]);
+            if self.put(&key, entry.to_json()?, PutMode::Create)? {
+                return Ok(entry);
+            }
+        }
+        Err(RegistryError::Contention(MAX_ATTEMPTS).into())
+    }
+
+    fn delete(&self, version: &Version, guard: &DeleteGuard) -> Result<()> {
+        // A version whose meta.json is corrupt can still be deleted: then all its uploads go.
+        let meta = match self.meta(version) {
+            Ok(m) => Some(m),
+            Err(Error::Registry(RegistryError::Corrupt { .. })) => None,
+            Err(e) => return Err(e),
+        };
+        check_deletable(self, version, guard)?;
+        let name = version.to_string();
+        // The tombstone hides the version at once; meta.json and the artifacts go afterwards.
+        self.put(
+            &self.key(&[&name, TOMBSTONE_FILE]),
+            Tombstone::json(*version)?,
+            PutMode::Overwrite,
+        )?;
+        self.delete_key(&self.key(&[&name, META_FILE]))?;
+        match meta {
+            Some(meta) => {
+                for a in &meta.artifacts {
+                    let mut parts = vec![name.as_str()];
+                    parts.extend(a.key.split('/'));
+                    self.delete_key(&self.key(&parts))?;
+                }
+                let uploads: BTreeSet<&str> = meta
+                    .artifacts
+                    .iter()
+                    .filter_map(|a| a.key.split_once('/').map(|(u, _)| u))
+                    .collect();
+                for upload in uploads {
+                    for obj in self.list_all(&self.key(&[&name, upload]))? {
+                        self.delete_key(&obj.location)?;
+                    }
+                }
+            }
+            None => {
+                for obj in self.list_all(&self.key(&[&name]))? {
+                    if obj.location.filename() != Some(TOMBSTONE_FILE) {
+                        self.delete_key(&obj.location)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn gc(&self, older_than: Duration) -> Result<usize> {
+        let objects = self.list_all(&self.prefix)?;
+        let scan = self.scan()?;
+        // Upload ids referenced by committed versions.
+        let mut live: BTreeSet<(Version, String)> = BTreeSet::new();
+        // Versions whose meta.json is unreadable: keep all their uploads.
+        let mut unreadable: BTreeSet<Version> = BTreeSet::new();
+        for (v, (has_meta, deleted)) in &scan {
+            if *has_meta && !*deleted {
+                match self.meta(v) {
+                    Ok(meta) => {
+                        for a in meta.artifacts {
+                            if let Some((u, _)) = a.key.split_once('/') {
+                                live.insert((*v, u.to_string()));
+                            }
+                        }
+                    }
+                    Err(Error::Registry(RegistryError::Corrupt { .. })) => {
+                        unreadable.insert(*v);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let mut removed = 0;
+        for obj in &objects {
+            let parts = self.rel_parts(&obj.location);
+            let Some(v) = parts.first().and_then(|n| n.parse::<Version>().ok()) else {
+                continue;
+            };
+            let deleted = scan.get(&v).is_some_and(|(_, t)| *t);
+            let stale = match parts.as_slice() {
+                // Leftovers of a delete that crashed after its tombstone.
+                [_, file] => deleted && file != TOMBSTONE_FILE,
+                [_, upload, ..] => {
+                    deleted
+                        || (!unreadable.contains(&v)
+                            && !live.contains(&(v, upload.clone()))
+                            && age(obj) >= older_than)
+                }
+                _ => false,
+            };
+            if stale {
+                self.delete_key(&obj.location)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

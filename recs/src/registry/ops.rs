@@ -1,0 +1,221 @@
+//! Operations built on any [`Registry`]: typed model helpers, rollback, verification.
+
+use std::collections::BTreeSet;
+
+use super::meta::sha256_hex;
+use super::{
+    Artifact, ArtifactMeta, NewVersion, PointerAction, PointerEntry, Registry, RegistryError,
+    Version, VersionMeta, MODEL_ARTIFACT,
+};
+use crate::model::{read_header, AnyModel, Recommender, MAGIC};
+use crate::{Error, Result};
+
+/// Checks `bytes` against the size and sha256 recorded for `artifact` of `version`.
+///
+/// # Errors
+/// [`RegistryError::Checksum`] saying what was expected and what was found.
+pub fn verify_artifact(version: &Version, artifact: &ArtifactMeta, bytes: &[u8]) -> Result<()> {
+    let damaged = |got: String| {
+        Error::from(RegistryError::Checksum {
+            version: *version,
+            artifact: artifact.name.clone(),
+            expected: format!("{} bytes with sha256 {}", artifact.size, artifact.sha256),
+            got,
+        })
+    };
+    if bytes.len() as u64 != artifact.size {
+        let what = if (bytes.len() as u64) < artifact.size {
+            "truncated"
+        } else {
+            "padded"
+        };
+        return Err(damaged(format!("{} bytes ({what})", bytes.len())));
+    }
+    let sha = sha256_hex(bytes);
+    if sha != artifact.sha256 {
+        return Err(damaged(format!("sha256 {sha} (bytes changed)")));
+    }
+    Ok(())
+}
+
+/// Publishes `model` as [`MODEL_ARTIFACT`]. `meta.kind` is filled in from the model when
+/// empty, and must match it otherwise.
+///
+/// # Errors
+/// [`RegistryError::InvalidMeta`] for a kind mismatch, [`Error::Serde`], or as
+/// [`Registry::publish`].
+pub fn publish_model(
+    reg: &dyn Registry,
+    model: &AnyModel,
+    meta: NewVersion,
+) -> Result<VersionMeta> {
+    publish_model_with(reg, model, &[], meta)
+}
+
+/// Publishes `model` with further artifacts (a vocabulary, an evaluation report, ...).
+///
+/// # Errors
+/// As [`publish_model`].
+pub fn publish_model_with(
+    reg: &dyn Registry,
+    model: &AnyModel,
+    extra: &[Artifact<'_>],
+    mut meta: NewVersion,
+) -> Result<VersionMeta> {
+    if meta.kind.is_empty() {
+        meta.kind = model.kind().to_string();
+    } else if meta.kind != model.kind() {
+        return Err(RegistryError::InvalidMeta(format!(
+            "metadata says kind `{}` but the model is `{}`",
+            meta.kind,
+            model.kind()
+        ))
+        .into());
+    }
+    let bytes = model.to_bytes()?;
+    let mut artifacts = Vec::with_capacity(extra.len() + 1);
+    artifacts.push(Artifact::new(MODEL_ARTIFACT, &bytes));
+    artifacts.extend_from_slice(extra);
+    reg.publish(&artifacts, meta)
+}
+
+/// Loads the model of `version`: the registry checksum, then the model file's own header and
+/// checksum, then that its kind is the one `meta.json` records.
+///
+/// # Errors
+/// [`RegistryError::Checksum`] / [`Error::Format`] for damaged files,
+/// [`RegistryError::NotFound`], [`RegistryError::Corrupt`] for a kind mismatch.
+pub fn load_model(reg: &dyn Registry, version: &Version) -> Result<AnyModel> {
+    Ok(load_checked(reg, version)?.1)
+}
+
+fn load_checked(reg: &dyn Registry, version: &Version) -> Result<(VersionMeta, AnyModel)> {
+    let meta = reg.meta(version)?;
+    let art = meta.artifact(MODEL_ARTIFACT).ok_or_else(|| {
+        Error::from(RegistryError::NotFound(format!(
+            "{version} has no `{MODEL_ARTIFACT}`"
+        )))
+    })?;
+    let bytes = reg.read_artifact(&meta, art)?;
+    verify_artifact(version, art, &bytes)?;
+    let model = AnyModel::from_bytes(&bytes)?;
+    if model.kind() != meta.kind {
+        return Err(RegistryError::Corrupt {
+            what: format!("{version}/meta.json"),
+            message: format!(
+                "records kind `{}` but the model file is `{}`",
+                meta.kind,
+                model.kind()
+            ),
+        }
+        .into());
+    }
+    Ok((meta, model))
+}
+
+/// The latest version's metadata and model.
+///
+/// # Errors
+/// [`RegistryError::NotFound`] when no latest version is set, or as [`load_model`].
+pub fn load_latest(reg: &dyn Registry) -> Result<(VersionMeta, AnyModel)> {
+    let v = reg.latest()?.ok_or_else(|| {
+        Error::from(RegistryError::NotFound(format!(
+            "latest version of {} (none was promoted)",
+            reg.location()
+        )))
+    })?;
+    load_checked(reg, &v)
+}
+
+/// The version [`rollback`] would move the latest pointer to, `None` when there is none.
+///
+/// The pointer history is replayed as a stack (a promote pushes, a rollback pops), so repeated
+/// rollbacks walk back through earlier promotions: promote v1.0, v1.1, v1.2 then rollback,
+/// rollback gives v1.1 then v1.0. Deleted versions are skipped. When the history holds no
+/// earlier version, the previous existing version in list order is taken.
+///
+/// # Errors
+/// As [`Registry::history`] and [`Registry::versions`].
+pub fn rollback_target(reg: &dyn Registry) -> Result<Option<Version>> {
+    let history = reg.history()?;
+    let Some(current) = history.last().map(|e| e.version) else {
+        return Ok(None);
+    };
+    let existing: BTreeSet<Version> = reg.versions()?.into_iter().collect();
+    let mut stack: Vec<Version> = Vec::new();
+    for e in &history {
+        match e.action {
+            PointerAction::Promote => stack.push(e.version),
+            PointerAction::Rollback => {
+                stack.pop();
+                while stack.last().is_some_and(|&top| top != e.version) {
+                    stack.pop();
+                }
+                if stack.is_empty() {
+                    stack.push(e.version);
+                }
+            }
+        }
+    }
+    stack.pop();
+    while let Some(v) = stack.pop() {
+        if v != current && existing.contains(&v) {
+            return Ok(Some(v));
+        }
+    }
+    Ok(existing.range(..current).next_back().copied())
+}
+
+/// Moves the latest pointer back (see [`rollback_target`]) and returns the new entry.
+///
+/// # Errors
+/// [`RegistryError::NotFound`] when there is nothing to roll back to.
+pub fn rollback(reg: &dyn Registry) -> Result<PointerEntry> {
+    let target = rollback_target(reg)?.ok_or_else(|| {
+        Error::from(RegistryError::NotFound(
+            "an earlier version to roll back to".into(),
+        ))
+    })?;
+    reg.move_latest(&target, PointerAction::Rollback)
+}
+
+/// Re-hashes every artifact of `version` and, when the model file is a recs model file (it
+/// starts with [`MAGIC`]), checks its own header (format, checksum) and that its kind matches
+/// `meta.json`. Raw bytes published with [`Registry::publish_bytes`] are only re-hashed.
+///
+/// # Errors
+/// The first problem found: [`RegistryError::Checksum`], [`Error::Format`],
+/// [`RegistryError::Corrupt`], [`RegistryError::NotFound`].
+pub fn verify(reg: &dyn Registry, version: &Version) -> Result<VersionMeta> {
+    let meta = reg.meta(version)?;
+    for art in &meta.artifacts {
+        let bytes = reg.read_artifact(&meta, art)?;
+        verify_artifact(version, art, &bytes)?;
+        if art.name == MODEL_ARTIFACT && bytes.starts_with(MAGIC) {
+            let h = read_header(&bytes)?;
+            if h.kind != meta.kind {
+                return Err(RegistryError::Corrupt {
+                    what: format!("{version}/meta.json"),
+                    message: format!(
+                        "records kind `{}` but the model file is `{}`",
+                        meta.kind, h.kind
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(meta)
+}
+
+/// [`verify`] for every version: one result per version, oldest first.
+///
+/// # Errors
+/// Only when the versions cannot be listed; problems of single versions are in the results.
+pub fn verify_all(reg: &dyn Registry) -> Result<Vec<(Version, Result<VersionMeta>)>> {
+    Ok(reg
+        .versions()?
+        .into_iter()
+        .map(|v| (v, verify(reg, &v)))
+        .collect())
+}

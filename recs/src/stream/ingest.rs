@@ -1,0 +1,359 @@
+//! Ingestion: raw records (a Kafka message, a line of a file) → parse → validate → batch →
+//! snapshot, with dead letters for everything that fails and offsets committed only with a
+//! durable batch.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, SourceKey};
+use super::parse::parse_line;
+use super::snapshot::{Counts, Manifest, OffsetRange, SnapshotFormat, SnapshotWriter};
+use super::validate::{DeadLetter, Rules, Validator};
+use crate::{Error, Result};
+
+/// Where and how to ingest.
+///
+/// ```
+/// use recs::stream::{IngestConfig, SnapshotFormat};
+/// let c = IngestConfig::new("snapshots").member("1").batch_size(10_000);
+/// assert_eq!(c.format, SnapshotFormat::Csv);
+/// ```
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Snapshot directory.
+    pub dir: PathBuf,
+    /// Member name of this ingest process (file names, manifest name). Default `"0"`.
+    pub member: String,
+    /// Snapshot file format. Default CSV.
+    pub format: SnapshotFormat,
+    /// Records (valid + dead letters) per batch. Default 50 000; must be > 0.
+    pub batch_size: usize,
+    /// Longest record accepted, in bytes; longer ones are dead letters (raw truncated to this).
+    /// Default 1 MiB.
+    pub max_record_bytes: usize,
+    /// Validation rules.
+    pub rules: Rules,
+}
+
+impl IngestConfig {
+    /// Defaults for directory `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        IngestConfig {
+            dir: dir.into(),
+            member: "0".into(),
+            format: SnapshotFormat::Csv,
+            batch_size: 50_000,
+            max_record_bytes: 1 << 20,
+            rules: Rules::default(),
+        }
+    }
+    /// Sets the member name.
+    pub fn member(mut self, m: impl Into<String>) -> Self {
+        self.member = m.into();
+        self
+    }
+    /// Sets the batch size.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+    /// Sets the format.
+    pub fn format(mut self, f: SnapshotFormat) -> Self {
+        self.format = f;
+        self
+    }
+    /// Sets the validation rules.
+    pub fn rules(mut self, r: Rules) -> Self {
+        self.rules = r;
+        self
+    }
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestSummary {
+    /// Events written and dead letters, this run.
+    pub counts: Counts,
+    /// Batches committed this run.
+    pub batches: u64,
+    /// Records skipped because their offset was already committed (a restart re-reading).
+    pub already_committed: u64,
+    /// Blank lines skipped (files only).
+    pub blank: u64,
+}
+
+impl fmt::Display for IngestSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counts;
+        write!(
+            f,
+            "{} valid events (watch {}, rate {}, reco_request {}, reco_response {}), {} dead letters, {} batches, {} already committed",
+            c.valid(),
+            c.watch,
+            c.rate,
+            c.reco_request,
+            c.reco_response,
+            c.dead_letter,
+            self.batches,
+            self.already_committed
+        )
+    }
+}
+
+/// The ingest pipeline of one member: push raw records with their [`SourceKey`], it parses,
+/// validates, batches and commits them.
+///
+/// ```
+/// use recs::stream::{IngestConfig, Ingestor, SourceKey};
+/// let dir = tempfile::tempdir()?;
+/// let mut ing = Ingestor::open(&IngestConfig::new(dir.path()))?;
+/// let key = |o| SourceKey { topic: "events".into(), partition: 0, offset: o };
+/// ing.push(key(0), br#"{"type":"watch","ts":1700000000,"user_id":1,"movie_id":"m","minute":3}"#)?;
+/// ing.push(key(1), b"garbage")?;
+/// let sum = ing.finish()?;
+/// assert_eq!((sum.counts.watch, sum.counts.dead_letter), (1, 1));
+/// // A second run re-reading the same records writes nothing new.
+/// let mut again = Ingestor::open(&IngestConfig::new(dir.path()))?;
+/// assert_eq!(again.next_offset("events", 0), 2);
+/// again.push(key(1), b"garbage")?;
+/// assert_eq!(again.finish()?.already_committed, 1);
+/// # Ok::<(), recs::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Ingestor {
+    writer: SnapshotWriter,
+    validator: Validator,
+    batch_size: usize,
+    max_record_bytes: usize,
+    events: Vec<(SourceKey, Event)>,
+    dead: Vec<DeadLetter>,
+    ranges: HashMap<(String, i32), OffsetRange>,
+    buffered: usize,
+    summary: IngestSummary,
+}
+
+impl Ingestor {
+    /// Opens the member's snapshot state (its committed offsets).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for bad settings; see [`SnapshotWriter::open`].
+    pub fn open(config: &IngestConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(Error::param("batch_size", "> 0", 0));
+        }
+        if config.max_record_bytes == 0 {
+            return Err(Error::param("max_record_bytes", "> 0", 0));
+        }
+        Ok(Ingestor {
+            writer: SnapshotWriter::open(&config.dir, &config.member, config.format)?,
+            validator: Validator::new(config.rules.clone())?,
+            batch_size: config.batch_size,
+            max_record_bytes: config.max_record_bytes,
+            events: Vec::new(),
+            dead: Vec::new(),
+            ranges: HashMap::new(),
+            buffered: 0,
+            summary: IngestSummary::default(),
+        })
+    }
+
+    /// The committed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        self.writer.manifest()
+    }
+
+    /// The next offset to consume of a partition: after the committed and buffered ones.
+    pub fn next_offset(&self, topic: &str, partition: i32) -> i64 {
+        let committed = self.writer.manifest().next_offset(topic, partition);
+        self.ranges
+            .get(&(topic.to_owned(), partition))
+            .map_or(committed, |r| committed.max(r.last + 1))
+    }
+
+    /// Records buffered and not yet committed.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Ingests one raw record. Records at offsets already consumed are skipped (counted in
+    /// [`IngestSummary::already_committed`]). Commits a batch when it is full.
+    ///
+    /// Returns `true` when the record was taken (valid or dead letter).
+    ///
+    /// # Errors
+    /// Only when a batch cannot be written ([`Error::Io`]); a bad record is never an error.
+    pub fn push(&mut self, key: SourceKey, raw: &[u8]) -> Result<bool> {
+        if key.offset < self.next_offset(&key.topic, key.partition) {
+            self.summary.already_committed += 1;
+            return Ok(false);
+        }
+        let result = if raw.len() > self.max_record_bytes {
+            Err(format!(
+                "parse: record of {} bytes, limit {}",
+                raw.len(),
+                self.max_record_bytes
+            ))
+        } else {
+            match parse_line(raw) {
+                Err(e) => Err(format!("parse: {e}")),
+                Ok(ev) => match self.validator.check(&ev) {
+                    Ok(()) => Ok(ev),
+                    Err(why) => Err(format!("invalid: {why}")),
+                },
+            }
+        };
+        let r = self
+            .ranges
+            .entry((key.topic.clone(), key.partition))
+            .or_insert_with(|| OffsetRange {
+                topic: key.topic.clone(),
+                partition: key.partition,
+                first: key.offset,
+                last: key.offset,
+                records: 0,
+            });
+        r.first = r.first.min(key.offset);
+        r.last = r.last.max(key.offset);
+        r.records += 1;
+        match result {
+            Ok(ev) => self.events.push((key, ev)),
+            Err(reason) => {
+                let cut = raw.len().min(self.max_record_bytes);
+                self.dead.push(DeadLetter {
+                    key,
+                    reason,
+                    raw: String::from_utf8_lossy(&raw[..cut]).into_owned(),
+                })
+            }
+        }
+        self.buffered += 1;
+        if self.buffered >= self.batch_size {
+            self.flush()?;
+        }
+        Ok(true)
+    }
+
+    /// Commits the buffered records as one batch (nothing when empty).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the batch cannot be written; the buffer is kept for a retry.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let ranges: Vec<OffsetRange> = self.ranges.values().cloned().collect();
+        if let Some(b) = self.writer.commit(&self.events, &self.dead, ranges)? {
+            self.summary.counts.add(&b.counts);
+            self.summary.batches += 1;
+        }
+        self.events.clear();
+        self.dead.clear();
+        self.ranges.clear();
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Commits what is buffered and returns the summary of this run.
+    ///
+    /// # Errors
+    /// As [`Ingestor::flush`].
+    pub fn finish(mut self) -> Result<IngestSummary> {
+        self.flush()?;
+        Ok(self.summary)
+    }
+
+    /// The summary so far (committed batches only).
+    pub fn summary(&self) -> &IngestSummary {
+        &self.summary
+    }
+
+    pub(crate) fn note_blank(&mut self) {
+        self.summary.blank += 1;
+    }
+}
+
+/// Ingests lines from `reader` (JSON events or course log lines, mixed freely) as source
+/// `file:<name>`, partition 0, offset = 0-based line number. Re-running over the same input
+/// resumes after the last committed line.
+///
+/// # Errors
+/// [`Error::Io`] when reading or writing fails (bad lines are dead letters, never errors).
+pub fn ingest_reader(
+    name: &str,
+    reader: impl BufRead,
+    config: &IngestConfig,
+) -> Result<IngestSummary> {
+    let mut ing = Ingestor::open(config)?;
+    ingest_lines(&mut ing, name, reader)?;
+    ing.finish()
+}
+
+fn ingest_lines(ing: &mut Ingestor, name: &str, mut reader: impl BufRead) -> Result<()> {
+    let topic = format!("file:{name}");
+    let mut line = Vec::with_capacity(256);
+    let mut offset = 0i64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(name, e))?;
+        if n == 0 {
+            break;
+        }
+        let mut l = &line[..];
+        while let [rest @ .., b'\n' | b'\r'] = l {
+            l = rest;
+        }
+        if l.iter().all(u8::is_ascii_whitespace) {
+            ing.note_blank();
+        } else {
+            let key = SourceKey {
+                topic: topic.clone(),
+                partition: 0,
+                offset,
+            };
+            ing.push(key, l)?;
+        }
+        offset += 1;
+    }
+    Ok(())
+}
+
+/// Ingests files (gzip-transparent; `-` is stdin), each as its own source named by its path
+/// (`file:<path>`), so re-running resumes after the committed lines of each file (an appended
+/// log is picked up where it stopped). Stdin is named `file:stdin@<ms>`, new each run.
+///
+/// ```no_run
+/// use recs::stream::{ingest_files, IngestConfig};
+/// let summary = ingest_files(&["events.log".as_ref()], &IngestConfig::new("snapshots"))?;
+/// println!("{summary}");
+/// # Ok::<(), recs::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] when a file cannot be read or a batch cannot be written.
+pub fn ingest_files(paths: &[&Path], config: &IngestConfig) -> Result<IngestSummary> {
+    let mut ing = Ingestor::open(config)?;
+    for p in paths {
+        if p.as_os_str() == "-" {
+            // A pipe cannot be re-read: each run is its own source, so nothing is skipped.
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            ingest_lines(&mut ing, &format!("stdin@{ms}"), std::io::stdin().lock())?;
+        } else {
+            let r = crate::data::open(p)?;
+            let name = p.display().to_string();
+            ingest_lines(
+                &mut ing,
+                &name,
+                std::io::BufReader::with_capacity(1 << 16, r),
+            )?;
+        }
+    }
+    ing.finish()
+}

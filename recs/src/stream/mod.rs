@@ -1,0 +1,43 @@
+//! Streaming: the canonical event schema, parsers for JSON and course log lines, validation
+//! with dead letters, ingestion from files/stdin (and Kafka with feature `kafka`) into
+//! snapshots with a manifest, loading snapshots as training data, drift reports between
+//! snapshots, and the online KPI over events.
+//!
+//! The schema is documented for producers in `docs/events.md` (JSON Schema:
+//! `docs/events.schema.json`).
+//!
+//! ```
+//! use recs::stream::{ingest_reader, IngestConfig, SnapshotSet, Profile, DriftReport, Thresholds};
+//! let dir = tempfile::tempdir()?;
+//! let log = "2024-02-01T12:00:00,1,GET /rate/10=4\n2024-02-01T12:01:00,2,GET /data/m/10/0.mpg\n";
+//! ingest_reader("log", log.as_bytes(), &IngestConfig::new(dir.path()))?;
+//! let set = SnapshotSet::open(dir.path())?;
+//! let p = Profile::from_events(set.events()?.iter().map(|(_, e)| e));
+//! let report = DriftReport::compare(&p, &p, &Thresholds::default());
+//! assert!(!report.crossed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod drift;
+mod event;
+mod ingest;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+mod kpi;
+mod parse;
+mod snapshot;
+mod validate;
+
+pub use drift::{Check, DriftReport, Profile, Thresholds};
+pub use event::{
+    Event, EventKind, MovieId, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch,
+    SCHEMA_VERSION,
+};
+pub use ingest::{ingest_files, ingest_reader, IngestConfig, IngestSummary, Ingestor};
+pub use kpi::{online_kpi, KpiRow};
+pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
+pub use snapshot::{
+    csv_header, from_csv, to_csv, training_data, BatchInfo, Counts, FileInfo, Manifest,
+    OffsetRange, SnapshotFormat, SnapshotSet, SnapshotWriter, TrainingData, MANIFEST_VERSION,
+};
+pub use validate::{Catalog, DeadLetter, Rules, Validator};

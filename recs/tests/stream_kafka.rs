@@ -1,0 +1,307 @@
+//! Kafka ingestion against a real Kafka-protocol broker (run by `scripts/kafka-test.sh`, which
+//! starts tansu on 127.0.0.1, creates the topics and sets `RECS_KAFKA_BROKER`).
+//!
+//! The ingestor runs as a child process (this test binary re-run with `kafka_child`, an ignored
+//! test that does nothing unless `RECS_KAFKA_CHILD` is set), so it can be killed for real.
+#![cfg(feature = "kafka")]
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use recs::stream::kafka::{ingest_kafka, partitions, produce, KafkaConfig};
+use recs::stream::{parse_line, Event, IngestConfig, SnapshotSet};
+
+fn broker() -> Option<String> {
+    match std::env::var("RECS_KAFKA_BROKER") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            eprintln!("skipping: RECS_KAFKA_BROKER not set (run scripts/kafka-test.sh)");
+            None
+        }
+    }
+}
+
+fn prefix() -> String {
+    std::env::var("RECS_KAFKA_PREFIX").unwrap_or_else(|_| "recs-test-".into())
+}
+
+/// Record `i`: a unique valid event (log line or JSON), or every 17th an invalid one.
+fn record(i: usize) -> (Vec<u8>, bool) {
+    let ts = format!(
+        "2024-02-01T{:02}:{:02}:{:02}.{:03}",
+        (i / 3_600_000) % 24,
+        (i / 60_000) % 60,
+        (i / 1000) % 60,
+        i % 1000
+    );
+    let s = match i % 17 {
+        0 => (format!("{ts},{i},GET /rate/m{i}=11"), false),
+        5 => (format!("{ts},{i},this is not an event"), false),
+        1 | 2 => (
+            format!(
+                r#"{{"type":"rate","ts":"{ts}Z","user_id":{i},"movie_id":"m{}","rating":{}}}"#,
+                i % 50,
+                1 + i % 5
+            ),
+            true,
+        ),
+        3 => (
+            format!(
+                "{ts},{i},recommendation request s:1, status 200, result: m1, m{}, 5 ms",
+                i % 50
+            ),
+            true,
+        ),
+        _ => (
+            format!("{ts},{i},GET /data/m/movie+{}/{}.mpg", i % 50, i % 90),
+            true,
+        ),
+    };
+    (s.0.into_bytes(), s.1)
+}
+
+/// Produces records `range` round-robin over the topic's partitions.
+fn produce_range(brokers: &[String], topic: &str, range: std::ops::Range<usize>) {
+    let parts = partitions(brokers, topic).unwrap();
+    let mut by_part: Vec<Vec<Vec<u8>>> = vec![Vec::new(); parts.len()];
+    for i in range {
+        by_part[i % parts.len()].push(record(i).0);
+    }
+    for (p, vals) in parts.iter().zip(by_part) {
+        produce(brokers, topic, *p, &vals).unwrap();
+    }
+}
+
+fn spawn_child(dir: &Path, topic: &str, member: u32, members: u32, batch: usize) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "kafka_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RECS_KAFKA_CHILD", "1")
+        .env("RECS_CHILD_DIR", dir)
+        .env("RECS_CHILD_TOPIC", topic)
+        .env("RECS_CHILD_MEMBER", member.to_string())
+        .env("RECS_CHILD_MEMBERS", members.to_string())
+        .env("RECS_CHILD_BATCH", batch.to_string())
+        .spawn()
+        .unwrap()
+}
+
+/// Not a test: the ingest child process (see the module docs).
+#[test]
+#[ignore]
+fn kafka_child() {
+    if std::env::var("RECS_KAFKA_CHILD").is_err() {
+        return;
+    }
+    let env = |k: &str| std::env::var(k).unwrap();
+    let Some(b) = broker() else { return };
+    let k = KafkaConfig::new(&b, [env("RECS_CHILD_TOPIC")])
+        .member(
+            env("RECS_CHILD_MEMBER").parse().unwrap(),
+            env("RECS_CHILD_MEMBERS").parse().unwrap(),
+        )
+        .idle_exit(Some(Duration::from_secs(3)));
+    let c = IngestConfig::new(env("RECS_CHILD_DIR"))
+        .member(env("RECS_CHILD_MEMBER"))
+        .batch_size(env("RECS_CHILD_BATCH").parse().unwrap());
+    let s = ingest_kafka(&k, &c).unwrap();
+    eprintln!("child {}: {s}", env("RECS_CHILD_MEMBER"));
+}
+
+fn wait(child: &mut Child, limit: Duration) {
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "child failed: {status}");
+            return;
+        }
+        assert!(t.elapsed() < limit, "child did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every valid record of `0..n` exactly once in the snapshots, every invalid one in the dead
+/// letters with a reason.
+fn check(dir: &Path, topic: &str, n: usize) {
+    let set = SnapshotSet::open(dir).unwrap();
+    set.verify().unwrap();
+    let counts = set.counts();
+    let events = set.events().unwrap();
+    let dead = set.dead_letters().unwrap();
+    let valid: Vec<usize> = (0..n).filter(|&i| record(i).1).collect();
+    // Raw manifest counts (before any dedup by readers) equal the expected: nothing twice.
+    assert_eq!(counts.valid() as usize, valid.len(), "valid events written");
+    assert_eq!(
+        counts.dead_letter as usize,
+        n - valid.len(),
+        "dead letters written"
+    );
+    assert_eq!(events.len(), valid.len());
+    let mut want: Vec<Event> = valid
+        .iter()
+        .map(|&i| parse_line(&record(i).0).unwrap())
+        .collect();
+    let mut got: Vec<Event> = events
+        .iter()
+        .map(|(k, e)| {
+            assert_eq!(k.topic, topic);
+            e.clone()
+        })
+        .collect();
+    let key = |e: &Event| serde_json::to_string(e).unwrap();
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    assert!(
+        want == got,
+        "snapshot events differ from the produced valid events"
+    );
+    let mut raws: Vec<String> = dead.iter().map(|d| d.raw.clone()).collect();
+    raws.sort();
+    let mut want_raw: Vec<String> = (0..n)
+        .filter(|&i| !record(i).1)
+        .map(|i| String::from_utf8(record(i).0).unwrap())
+        .collect();
+    want_raw.sort();
+    assert_eq!(raws, want_raw);
+    for d in &dead {
+        assert!(
+            d.reason.starts_with("parse:") || d.reason.starts_with("invalid: rating"),
+            "{}",
+            d.reason
+        );
+    }
+}
+
+#[test]
+fn kill_and_restart_mid_stream() {
+    let Some(b) = broker() else { return };
+    let brokers = vec![b];
+    let topic = format!("{}restart", prefix());
+    let dir = tempfile::tempdir().unwrap();
+    let (n, half) = (4000, 2500);
+    produce_range(&brokers, &topic, 0..half);
+    let mut child = spawn_child(dir.path(), &topic, 0, 1, 50);
+    // Kill as soon as some batches are committed: the second part is not even produced yet.
+    let t = Instant::now();
+    let committed_at_kill = loop {
+        let c = SnapshotSet::open(dir.path())
+            .map(|s| s.counts())
+            .unwrap_or_default();
+        let done = c.valid() + c.dead_letter;
+        if done > 0 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break done;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "child committed nothing"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let after_kill = SnapshotSet::open(dir.path()).unwrap().counts();
+    eprintln!(
+        "killed with {committed_at_kill} records committed ({} after the kill settled) of {n}",
+        after_kill.valid() + after_kill.dead_letter
+    );
+    assert!(
+        ((after_kill.valid() + after_kill.dead_letter) as usize) < n,
+        "killed mid-stream"
+    );
+    produce_range(&brokers, &topic, half..n);
+    let mut child = spawn_child(dir.path(), &topic, 0, 1, 50);
+    wait(&mut child, Duration::from_secs(120));
+    check(dir.path(), &topic, n);
+    // A third run finds nothing new.
+    let mut child = spawn_child(dir.path(), &topic, 0, 1, 50);
+    wait(&mut child, Duration::from_secs(60));
+    check(dir.path(), &topic, n);
+}
+
+#[test]
+fn two_members_share_partitions() {
+    let Some(b) = broker() else { return };
+    let brokers = vec![b];
+    let topic = format!("{}group", prefix());
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    produce_range(&brokers, &topic, 0..n);
+    let mut a = spawn_child(dir.path(), &topic, 0, 2, 200);
+    let mut b = spawn_child(dir.path(), &topic, 1, 2, 200);
+    wait(&mut a, Duration::from_secs(120));
+    wait(&mut b, Duration::from_secs(120));
+    check(dir.path(), &topic, n);
+    let set = SnapshotSet::open(dir.path()).unwrap();
+    assert_eq!(set.manifests().len(), 2);
+    for m in set.manifests() {
+        let member: i32 = m.member.parse().unwrap();
+        let parts: Vec<i32> = m.offsets[&topic].keys().copied().collect();
+        assert!(!parts.is_empty());
+        assert!(
+            parts.iter().all(|p| p % 2 == member),
+            "member {member} took {parts:?}"
+        );
+        assert!(m.counts().valid() > 0);
+    }
+}
+
+#[test]
+fn in_process_ingest_and_bad_config() {
+    let Some(b) = broker() else { return };
+    let brokers = vec![b.clone()];
+    let topic = format!("{}invalid", prefix());
+    let dir = tempfile::tempdir().unwrap();
+    let vals: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"{\"type\":".to_vec(),
+        record(4).0,
+    ];
+    produce(&brokers, &topic, 0, &vals).unwrap();
+    let k = KafkaConfig::new(&b, ["invalid"])
+        .prefix(prefix())
+        .idle_exit(Some(Duration::from_millis(500)));
+    let s = ingest_kafka(&k, &IngestConfig::new(dir.path())).unwrap();
+    assert_eq!((s.counts.valid(), s.counts.dead_letter), (1, 3));
+    let missing = KafkaConfig::new(&b, ["no-such-topic"]).prefix(prefix());
+    assert!(ingest_kafka(&missing, &IngestConfig::new(dir.path())).is_err());
+    let bad = KafkaConfig::new(&b, ["invalid"])
+        .prefix(prefix())
+        .member(2, 2);
+    assert!(ingest_kafka(&bad, &IngestConfig::new(dir.path())).is_err());
+}
+
+/// Benchmark-like (ignored): broker → validated CSV snapshot throughput, in process.
+/// `CARGO_TEST_ARGS="--ignored kafka_throughput --nocapture" scripts/kafka-test.sh` (add
+/// `--release` via `cargo test --release` for the real figure).
+#[test]
+#[ignore]
+fn kafka_throughput() {
+    let Some(b) = broker() else { return };
+    let brokers = vec![b.clone()];
+    let topic = format!("{}throughput", prefix());
+    let n: usize = std::env::var("RECS_KAFKA_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400_000);
+    produce_range(&brokers, &topic, 0..n);
+    let dir = tempfile::tempdir().unwrap();
+    let k = KafkaConfig::new(&b, ["throughput"])
+        .prefix(prefix())
+        .idle_exit(Some(Duration::from_millis(300)));
+    let t = Instant::now();
+    let s = ingest_kafka(&k, &IngestConfig::new(dir.path())).unwrap();
+    let secs = t.elapsed().as_secs_f64() - 0.3;
+    let total = s.counts.valid() + s.counts.dead_letter;
+    assert_eq!(total as usize, n);
+    eprintln!(
+        "kafka → snapshot: {total} records in {secs:.2} s = {:.0} records/s",
+        total as f64 / secs
+    );
+}

