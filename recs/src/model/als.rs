@@ -704,11 +704,10 @@ impl SimdFn for CgRow<'_, '_> {
         // r = b − A x = Σ_e (β_e − w_e·y_e·x) y_e − (G + λI) x
         side.apply_dense(isa, all, x, lam, r);
         r.iter_mut().for_each(|v| *v = -*v);
-        isa.dots_rows(side.fixed, d, idx, x, t);
-        for e in 0..n {
-            coef[e] = beta[e] - w[e] * t[e];
+        for (c, we) in coef.iter_mut().zip(w.iter()) {
+            *c = -we;
         }
-        isa.axpys_rows(side.fixed, d, idx, coef, r);
+        isa.rank_one_updates(side.fixed, d, idx, beta, coef, x, t, r);
         p.copy_from_slice(r);
         let mut rsold = isa.dot(r, r);
         for _ in 0..steps {
@@ -717,11 +716,8 @@ impl SimdFn for CgRow<'_, '_> {
             }
             // ap = A p = (G + λI) p + Σ_e w_e (y_e·p) y_e
             side.apply_dense(isa, all, p, lam, ap);
-            isa.dots_rows(side.fixed, d, idx, p, t);
-            for e in 0..n {
-                coef[e] = w[e] * t[e];
-            }
-            isa.axpys_rows(side.fixed, d, idx, coef, ap);
+            coef.fill(0.0);
+            isa.rank_one_updates(side.fixed, d, idx, coef, w, p, t, ap);
             let pap = isa.dot(p, ap);
             if pap.is_nan() || pap <= 0.0 {
                 break;
