@@ -704,11 +704,10 @@ impl SimdFn for CgRow<'_, '_> {
         // r = b − A x = Σ_e (β_e − w_e·y_e·x) y_e − (G + λI) x
         side.apply_dense(isa, all, x, lam, r);
         r.iter_mut().for_each(|v| *v = -*v);
-        isa.dots_rows(side.fixed, d, idx, x, t);
-        for e in 0..n {
-            coef[e] = beta[e] - w[e] * t[e];
+        for (c, we) in coef.iter_mut().zip(w.iter()) {
+            *c = -we;
         }
-        isa.axpys_rows(side.fixed, d, idx, coef, r);
+        isa.rank_one_updates(side.fixed, d, idx, beta, coef, x, t, r);
         p.copy_from_slice(r);
         let mut rsold = isa.dot(r, r);
         for _ in 0..steps {
@@ -717,11 +716,8 @@ impl SimdFn for CgRow<'_, '_> {
             }
             // ap = A p = (G + λI) p + Σ_e w_e (y_e·p) y_e
             side.apply_dense(isa, all, p, lam, ap);
-            isa.dots_rows(side.fixed, d, idx, p, t);
-            for e in 0..n {
-                coef[e] = w[e] * t[e];
-            }
-            isa.axpys_rows(side.fixed, d, idx, coef, ap);
+            coef.fill(0.0);
+            isa.rank_one_updates(side.fixed, d, idx, coef, w, p, t, ap);
             let pap = isa.dot(p, ap);
             if pap.is_nan() || pap <= 0.0 {
                 break;
@@ -1058,6 +1054,22 @@ impl Recommender for Als {
             .collect();
         dots_into(&row, &rows, w, &mut out);
         Ok(out)
+    }
+    /// As the provided method, with the faster exact top-k of the batch path.
+    fn recommend(
+        &self,
+        user: UserIdx,
+        history: &[ItemIdx],
+        opts: &RecOpts<'_>,
+    ) -> Result<Vec<Scored>> {
+        if let Some(c) = opts.candidates {
+            if let Some(&bad) = c.iter().find(|&&i| i as usize >= self.n_items) {
+                return Err(Error::UnknownItem(bad as u64));
+            }
+        }
+        let mut buf = vec![0f32; self.n_items];
+        self.score_into(user, history, &mut buf)?;
+        factors::select_fast(&mut buf, history, opts)
     }
     /// Scores blocks of users as one matrix product `U_block · Vᵀ` (faer), then filters and
     /// selects each row as [`recommend`](Recommender::recommend) does. Scores may differ from

@@ -103,6 +103,32 @@ pub(crate) trait Isa: Copy {
         }
     }
 
+    /// `acc += Σ_e (a[e] + b[e]·(m[rows[e]] · v)) · m[rows[e]]`: one pass of a CG step over a
+    /// row's entries (`t` is scratch of at least `rows.len()` entries).
+    ///
+    /// # Panics
+    /// When a row is outside `m` (callers pass validated indices).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn rank_one_updates(
+        self,
+        m: &[f32],
+        d: usize,
+        rows: &[u32],
+        a: &[f32],
+        b: &[f32],
+        v: &[f32],
+        t: &mut [f32],
+        acc: &mut [f32],
+    ) {
+        let n = rows.len();
+        self.dots_rows(m, d, rows, v, &mut t[..n]);
+        for ((te, ae), be) in t[..n].iter_mut().zip(a).zip(b) {
+            *te = ae + be * *te;
+        }
+        self.axpys_rows(m, d, rows, &t[..n], acc);
+    }
+
     /// `acc += Σ_e coef[e] · m[rows[e]]` for rows of width `d` of the row-major `m`.
     ///
     /// # Panics
@@ -193,6 +219,42 @@ impl Isa for Avx2Fma {
     fn axpys_rows(self, m: &[f32], d: usize, rows: &[u32], coef: &[f32], acc: &mut [f32]) {
         // SAFETY: the token proves the CPU has AVX2 and FMA.
         unsafe { avx::axpys_rows(m, d, rows, coef, acc) }
+    }
+    #[inline(always)]
+    fn rank_one_updates(
+        self,
+        m: &[f32],
+        d: usize,
+        rows: &[u32],
+        a: &[f32],
+        b: &[f32],
+        v: &[f32],
+        t: &mut [f32],
+        acc: &mut [f32],
+    ) {
+        // One pass with `acc` held in registers when it fits (k ≤ 64, a multiple of 8): each
+        // row is read from memory once per step instead of twice.
+        // SAFETY (all calls): the token proves the CPU has AVX2 and FMA.
+        unsafe {
+            match d {
+                64 => avx::rank_one_updates::<8>(m, rows, a, b, v, acc),
+                56 => avx::rank_one_updates::<7>(m, rows, a, b, v, acc),
+                48 => avx::rank_one_updates::<6>(m, rows, a, b, v, acc),
+                40 => avx::rank_one_updates::<5>(m, rows, a, b, v, acc),
+                32 => avx::rank_one_updates::<4>(m, rows, a, b, v, acc),
+                24 => avx::rank_one_updates::<3>(m, rows, a, b, v, acc),
+                16 => avx::rank_one_updates::<2>(m, rows, a, b, v, acc),
+                8 => avx::rank_one_updates::<1>(m, rows, a, b, v, acc),
+                _ => {
+                    let n = rows.len();
+                    avx::dots_rows(m, d, rows, v, &mut t[..n]);
+                    for ((te, ae), be) in t[..n].iter_mut().zip(a).zip(b) {
+                        *te = ae + be * *te;
+                    }
+                    avx::axpys_rows(m, d, rows, &t[..n], acc);
+                }
+            }
+        }
     }
 }
 
@@ -308,6 +370,67 @@ mod avx {
         }
     }
 
+    /// `acc += Σ_e (a[e] + b[e]·(row(e)·v))·row(e)` for rows of width `8·N`, with `acc` in `N`
+    /// registers: four dot products at a time, then their four rank-one updates while the rows
+    /// are still in L1.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn rank_one_updates<const N: usize>(
+        m: &[f32],
+        rows: &[u32],
+        a: &[f32],
+        b: &[f32],
+        v: &[f32],
+        acc: &mut [f32],
+    ) {
+        let d = 8 * N;
+        let (v, acc) = (&v[..d], &mut acc[..d]);
+        let n = rows.len().min(a.len()).min(b.len());
+        let row = |e: usize| {
+            let r = rows[e] as usize;
+            &m[r * d..(r + 1) * d]
+        };
+        let mut av = [_mm256_setzero_ps(); N];
+        // SAFETY (all loads and stores): `v`, `acc` and every row have exactly `d = 8·N` entries.
+        for (c, x) in av.iter_mut().enumerate() {
+            *x = _mm256_loadu_ps(acc.as_ptr().add(8 * c));
+        }
+        let mut e = 0;
+        while e + 4 <= n {
+            let r = [row(e), row(e + 1), row(e + 2), row(e + 3)];
+            let mut s = [_mm256_setzero_ps(); 4];
+            for c in 0..N {
+                let vc = _mm256_loadu_ps(v.as_ptr().add(8 * c));
+                for j in 0..4 {
+                    s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(r[j].as_ptr().add(8 * c)), vc, s[j]);
+                }
+            }
+            let h = _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+            let q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+            let mut t = [0f32; 4];
+            _mm_storeu_ps(t.as_mut_ptr(), q);
+            let cf: [__m256; 4] =
+                std::array::from_fn(|j| _mm256_set1_ps(b[e + j].mul_add(t[j], a[e + j])));
+            for (c, x) in av.iter_mut().enumerate() {
+                for j in 0..4 {
+                    *x = _mm256_fmadd_ps(cf[j], _mm256_loadu_ps(r[j].as_ptr().add(8 * c)), *x);
+                }
+            }
+            e += 4;
+        }
+        while e < n {
+            let r = row(e);
+            let cf = _mm256_set1_ps(b[e].mul_add(dot(r, v), a[e]));
+            for (c, x) in av.iter_mut().enumerate() {
+                *x = _mm256_fmadd_ps(cf, _mm256_loadu_ps(r.as_ptr().add(8 * c)), *x);
+            }
+            e += 1;
+        }
+        for (c, x) in av.iter().enumerate() {
+            _mm256_storeu_ps(acc.as_mut_ptr().add(8 * c), *x);
+        }
+    }
+
     /// `acc += Σ coef[e]·row(e)`, keeping 64 (then 8) columns of `acc` in registers across rows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -318,11 +441,12 @@ mod avx {
         coef: &[f32],
         acc: &mut [f32],
     ) {
-        let n = rows.len().min(coef.len());
         let acc = &mut acc[..d];
-        let row = |e: usize| {
-            let r = rows[e] as usize;
-            &m[r * d..(r + 1) * d]
+        // (row, coefficient) pairs; rows are bounds-checked here once per use.
+        let pairs = || {
+            rows.iter()
+                .zip(coef)
+                .map(|(&r, &c)| (&m[r as usize * d..(r as usize + 1) * d], c))
         };
         let pa = acc.as_mut_ptr();
         let mut c = 0;
@@ -332,9 +456,9 @@ mod avx {
             for (l, v) in a.iter_mut().enumerate() {
                 *v = _mm256_loadu_ps(pa.add(c + 8 * l));
             }
-            for e in 0..n {
-                let s = _mm256_set1_ps(coef[e]);
-                let r = row(e).as_ptr().add(c);
+            for (row, cf) in pairs() {
+                let s = _mm256_set1_ps(cf);
+                let r = row.as_ptr().add(c);
                 for (l, v) in a.iter_mut().enumerate() {
                     *v = _mm256_fmadd_ps(s, _mm256_loadu_ps(r.add(8 * l)), *v);
                 }
@@ -346,18 +470,16 @@ mod avx {
         }
         while c + 8 <= d {
             let mut a = _mm256_loadu_ps(pa.add(c));
-            for e in 0..n {
-                let r = row(e).as_ptr().add(c);
-                a = _mm256_fmadd_ps(_mm256_set1_ps(coef[e]), _mm256_loadu_ps(r), a);
+            for (row, cf) in pairs() {
+                a = _mm256_fmadd_ps(_mm256_set1_ps(cf), _mm256_loadu_ps(row.as_ptr().add(c)), a);
             }
             _mm256_storeu_ps(pa.add(c), a);
             c += 8;
         }
         if c < d {
-            for e in 0..n {
-                let r = row(e);
-                for j in c..d {
-                    acc[j] = coef[e].mul_add(r[j], acc[j]);
+            for (row, cf) in pairs() {
+                for (a, &v) in acc[c..].iter_mut().zip(&row[c..]) {
+                    *a = cf.mul_add(v, *a);
                 }
             }
         }
@@ -490,12 +612,76 @@ pub(crate) fn scores_block(u: &[f32], v: &[f32], width: usize, out: &mut [f32]) 
     );
 }
 
+/// Orders by score descending, then item ascending (the order of [`top_k`]).
+#[inline]
+fn better(a: &Scored, b: &Scored) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.item.cmp(&b.item))
+}
+
+/// [`top_k_dense`](super::top_k_dense) without a filter, with the same result (proptested),
+/// faster: once `k` items are kept, a candidate that does not beat the `k`-th is skipped with one
+/// comparison. Items are visited in increasing order, so a later item that ties the `k`-th
+/// score loses the tie and can be skipped too.
+pub(crate) fn top_k_pruned(scores: &[f32], k: usize) -> Vec<Scored> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let cap = k.saturating_mul(2).max(16);
+    let mut buf: Vec<Scored> = Vec::with_capacity(cap.min(scores.len()) + 1);
+    let mut threshold = f32::NEG_INFINITY;
+    let mut pruning = false;
+    for (i, &score) in scores.iter().enumerate() {
+        // NaN (filtered) fails both comparisons and is skipped.
+        if !(score > threshold || (!pruning && score == threshold)) {
+            continue;
+        }
+        buf.push(Scored {
+            item: i as ItemIdx,
+            score,
+        });
+        if buf.len() >= cap {
+            buf.select_nth_unstable_by(k - 1, better);
+            buf.truncate(k);
+            threshold = buf[k - 1].score;
+            pruning = true;
+        }
+    }
+    if buf.len() > k {
+        buf.select_nth_unstable_by(k - 1, better);
+        buf.truncate(k);
+    }
+    buf.sort_unstable_by(better);
+    buf
+}
+
+/// [`select`] with the same result: filtered items are marked NaN and the top `k` taken by
+/// [`top_k_pruned`] (`select` itself when `opts.candidates` restricts the ranking).
+pub(crate) fn select_fast(
+    scores: &mut [f32],
+    history: &[ItemIdx],
+    opts: &RecOpts<'_>,
+) -> Result<Vec<Scored>> {
+    if opts.candidates.is_some() {
+        return select(scores, history, opts);
+    }
+    let filters = [
+        if opts.filter_seen { history } else { &[] },
+        opts.exclude.unwrap_or(&[]),
+    ];
+    for &i in filters.iter().flat_map(|f| f.iter()) {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NAN;
+        }
+    }
+    Ok(top_k_pruned(scores, opts.k))
+}
+
 /// Users per block of [`recommend_batch`] (one `BATCH × n_items` score buffer each).
 const BATCH: usize = 64;
 
 /// `recommend_batch` for a factor model: blocks of users are scored as one matrix product
-/// `U_block · Vᵀ` (faer), then each row is filtered and selected by [`select`], as
-/// `recommend` does. `row_for(user, history)` gives a user's factor row (or an error).
+/// `U_block · Vᵀ` (faer), then each row is filtered and selected by [`select_fast`] (the same
+/// result as [`select`], which `recommend` uses by default). `row_for(user, history)` gives a user's factor row (or an error).
 pub(crate) fn recommend_batch<'m>(
     items: &[f32],
     width: usize,
@@ -522,7 +708,7 @@ pub(crate) fn recommend_batch<'m>(
             block
                 .iter()
                 .zip(scores.chunks_exact_mut(n_items.max(1)))
-                .map(|(&user, row)| select(row, data.items_of(user), opts))
+                .map(|(&user, row)| select_fast(row, data.items_of(user), opts))
                 .collect()
         })
         .collect();
@@ -603,7 +789,30 @@ mod tests {
 
     proptest! {
         #[test]
-        fn kernels_match_naive(v in prop::collection::vec(-10i32..10, 0..400), w in 1usize..140) {
+        fn fast_selection_equals_select(
+            scores in prop::collection::vec(-20i32..20, 0..300),
+            nan_at in prop::collection::vec(0usize..300, 0..20),
+            history in prop::collection::vec(0u32..320, 0..30),
+            exclude in prop::collection::vec(0u32..320, 0..10),
+            k in 0usize..40,
+            filter_seen in any::<bool>(),
+        ) {
+            // Coarse scores so that ties are common.
+            let mut scores: Vec<f32> = scores.into_iter().map(|s| s as f32 / 4.0).collect();
+            for i in nan_at {
+                if let Some(s) = scores.get_mut(i) {
+                    *s = f32::NAN;
+                }
+            }
+            let opts = RecOpts { k, filter_seen, exclude: Some(&exclude), candidates: None };
+            let want = select(&mut scores.clone(), &history, &opts).unwrap();
+            let got = select_fast(&mut scores.clone(), &history, &opts).unwrap();
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(top_k_pruned(&scores, k), crate::model::top_k_dense(&scores, k, |_| false));
+        }
+
+        #[test]
+        fn kernels_match_naive(v in prop::collection::vec(-10i32..10, 0..700), w in prop_oneof![1usize..140, Just(64usize), Just(8usize), Just(32usize)]) {
             let a: Vec<f32> = v.iter().map(|&x| x as f32 / 3.0).collect();
             let b: Vec<f32> = v.iter().rev().map(|&x| x as f32 / 7.0).collect();
             let want = naive_dot(&a, &b);
@@ -634,6 +843,23 @@ mod tests {
                 dots.iter().zip(&want_dots).all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + y.abs()))
                     && acc.iter().zip(&want_acc).all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + y.abs()))
             };
+            // One CG pass: acc += Σ (α_e + β_e (row·p)) row.
+            let (al, be): (Vec<f32>, Vec<f32>) = rows.iter().map(|&r| (r as f32 * 0.1, 0.5 - r as f32 * 0.01)).unzip();
+            let mut want_r1 = p.clone();
+            for ((&r, x), y) in rows.iter().zip(&al).zip(&be) {
+                let row = &a[r as usize * w..(r as usize + 1) * w];
+                Scalar.axpy(x + y * Scalar.dot(row, &p), row, &mut want_r1);
+            }
+            let mut t = vec![0f32; rows.len()];
+            let mut got = p.clone();
+            Scalar.rank_one_updates(&a, w, &rows, &al, &be, &p, &mut t, &mut got);
+            prop_assert!(got.iter().zip(&want_r1).all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + y.abs())));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(isa) = Avx2Fma::detect() {
+                let mut got = p.clone();
+                isa.rank_one_updates(&a, w, &rows, &al, &be, &p, &mut t, &mut got);
+                prop_assert!(got.iter().zip(&want_r1).all(|(x, y)| (x - y).abs() < 1e-3 * (1.0 + y.abs())), "{:?} vs {:?}", got, want_r1);
+            }
             let mut dots = vec![0f32; rows.len()];
             let mut acc = p.clone();
             Scalar.dots_rows(&a, w, &rows, &p, &mut dots);
