@@ -108,8 +108,10 @@ impl NcfParams {
         self.0.negatives = n;
         self
     }
-    /// L2 penalty: `l2·w` is added to the gradient of every dense weight at every step and of
-    /// every embedding row a mini-batch touches. Default 0.0; must be finite and ≥ 0.
+    /// L2 penalty on the embeddings: every training instance (positive or negative) adds
+    /// `l2/2·(‖p_u‖² + ‖q_i‖²)` to its loss, over all the embeddings it uses (so rows are
+    /// regularised in proportion to their use, and only when a mini-batch touches them). Dense
+    /// weights are not penalised. Default 0.0; must be finite and ≥ 0.
     pub fn l2(mut self, l2: f32) -> Self {
         self.0.l2 = l2;
         self

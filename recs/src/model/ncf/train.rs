@@ -335,28 +335,43 @@ fn split_table<'a>(
 impl Rows<'_> {
     /// Sums the gradients of this range's rows over the shards (in shard order), then applies
     /// the optimizer to every touched row and clears the accumulators.
+    ///
+    /// `grads` yields `(row id, gradient, instances)`: the L2 penalty `l2/2·‖row‖²` is part of
+    /// the loss of each of the `instances` training instances that used the row.
     fn apply<'g>(
         &mut self,
         step: Step,
         scale: f32,
         row: usize,
-        grads: impl Iterator<Item = (u32, &'g [f32])>,
+        l2: f32,
+        grads: impl Iterator<Item = (u32, &'g [f32], usize)>,
     ) {
         let hi = self.lo + self.slot.len();
         let RowScratch { acc, touched } = &mut *self.scratch;
-        for (id, g) in grads {
+        for (id, g, instances) in grads {
             let id = id as usize;
             if id < self.lo || id >= hi {
                 continue;
             }
             let local = id - self.lo;
-            match self.slot[local] {
+            let k = match self.slot[local] {
                 NONE => {
                     self.slot[local] = touched.len() as u32;
                     touched.push(local as u32);
                     acc.extend_from_slice(g);
+                    touched.len() - 1
                 }
-                k => scatter_add(acc, row, 0, row, &[k], g),
+                k => {
+                    scatter_add(acc, row, 0, row, &[k], g);
+                    k as usize
+                }
+            };
+            if l2 > 0.0 {
+                let decay = l2 * instances as f32;
+                let p = &self.params[local * row..(local + 1) * row];
+                for (a, &w) in acc[k * row..(k + 1) * row].iter_mut().zip(p) {
+                    *a += decay * w;
+                }
             }
         }
         let mvw = if self.mv.is_empty() { 0 } else { 2 * row };
@@ -377,27 +392,29 @@ impl Rows<'_> {
 }
 
 impl Part<'_> {
-    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize) {
+    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize, l2: f32) {
         self.users.apply(
             step,
             scale,
             row,
+            l2,
             shards.iter().flat_map(|s| {
-                s.users
-                    .iter()
-                    .enumerate()
-                    .map(move |(g, &u)| (u, &s.work.ug[g * row..(g + 1) * row]))
+                s.users.iter().enumerate().map(move |(g, &u)| {
+                    let instances = s.starts[g + 1] - s.starts[g];
+                    (u, &s.work.ug[g * row..(g + 1) * row], instances)
+                })
             }),
         );
         self.items.apply(
             step,
             scale,
             row,
+            l2,
             shards.iter().flat_map(|s| {
                 s.items
                     .iter()
                     .enumerate()
-                    .map(move |(k, &i)| (i, &s.work.ig[k * row..(k + 1) * row]))
+                    .map(move |(k, &i)| (i, &s.work.ig[k * row..(k + 1) * row], 1))
             }),
         );
         let d = &mut self.dense;
@@ -459,7 +476,7 @@ pub(crate) fn train_stage(
     let group = 1 + stage.negatives;
     let groups_per_batch = ((stage.batch_size + group / 2) / group).max(1);
     let row = net.row();
-    let mut schedule = Schedule::new(stage.optimizer, stage.lr, stage.l2);
+    let mut schedule = Schedule::new(stage.optimizer, stage.lr);
     let moments = |n: usize| {
         if schedule.has_moments() {
             vec![0f32; n]
@@ -566,7 +583,7 @@ pub(crate) fn train_stage(
                         })
                         .collect();
                     work.par_iter_mut()
-                        .for_each(|p| p.apply(shards, step, scale, row));
+                        .for_each(|p| p.apply(shards, step, scale, row, stage.l2));
                 }
             },
             || (),
@@ -635,6 +652,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn row_updates_sum_duplicates_and_add_the_l2_penalty_per_instance() {
+        // rows 2..5 of a table of width 2; SGD with lr 1 and scale 0.5: p -= 0.5 (Σg + l2·n·p)
+        let mut params = vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut slot = vec![NONE; 3];
+        let mut scratch = RowScratch::default();
+        let mut rows = Rows {
+            lo: 2,
+            params: &mut params,
+            mv: &mut [],
+            slot: &mut slot,
+            scratch: &mut scratch,
+        };
+        let step = Schedule::new(NcfOptimizer::Sgd, 1.0).next();
+        let grads: [(u32, &[f32], usize); 4] = [
+            (3, &[1.0, 1.0], 5),
+            (9, &[7.0, 7.0], 1), // outside this range: ignored
+            (2, &[0.5, -0.5], 1),
+            (3, &[1.0, -1.0], 2),
+        ];
+        rows.apply(step, 0.5, 2, 0.1, grads.into_iter());
+        let want = [
+            1.0 - 0.5 * (0.5 + 0.1 * 1.0),
+            2.0 - 0.5 * (-0.5 + 0.1 * 2.0),
+            3.0 - 0.5 * (2.0 + 0.1 * 7.0 * 3.0),
+            4.0 - 0.5 * (0.0 + 0.1 * 7.0 * 4.0),
+            5.0,
+            6.0,
+        ];
+        for (a, b) in params.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{params:?} vs {want:?}");
+        }
+        assert!(slot.iter().all(|&s| s == NONE));
+        assert!(scratch.acc.is_empty() && scratch.touched.is_empty());
     }
 
     #[test]
