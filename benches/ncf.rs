@@ -13,7 +13,7 @@
 //!
 //! Options (`key=value`): `models` (comma list of gmf, mlp, neumf, neumf-pre: NeuMF from the
 //! GMF and MLP trained in the same run), and any [`NcfParams`] setting: `factors`, `layers`
-//! (e.g. `64,32,16,8`), `lr`, `epochs`, `batch`, `neg`, `l2`, `opt` (adam|sgd), `seed`,
+//! (e.g. `64,32,16,8`), `lr`, `epochs`, `batch`, `neg`, `l2`, `std` (init), `opt` (adam|sgd), `seed`,
 //! `pre_lr`, `pre_epochs`, `alpha`, `neumf_lr`, `neumf_epochs`, `neumf_opt` (the NeuMF stage of
 //! `neumf-pre`); `val=1` reports validation HR@10 per epoch (each user's last training item
 //! held out, so training data shrinks by one item per user); `p1=0` skips the full ranking.
@@ -105,6 +105,9 @@ fn base(o: &Opts) -> NcfParams {
     }
     if let Some(v) = o.num("l2") {
         p = p.l2(v);
+    }
+    if let Some(v) = o.num("std") {
+        p = p.init_std(v);
     }
     if let Some(v) = o.get("opt") {
         p = p.optimizer(optimizer(v));

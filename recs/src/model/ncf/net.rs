@@ -138,14 +138,16 @@ impl Net {
         (pos, off + n_in + 1)
     }
 
-    /// A freshly initialised network, as in the paper's Keras code: embeddings 𝒩(0, 0.01²),
-    /// MLP layers Glorot-uniform, prediction layer LeCun-uniform, biases 0.
+    /// A freshly initialised network, as in the paper's Keras code: embeddings 𝒩(0, std²)
+    /// (the paper: std 0.01), MLP layers Glorot-uniform, prediction layer LeCun-uniform,
+    /// biases 0.
     pub(crate) fn new(
         arch: NcfArch,
         n_users: usize,
         n_items: usize,
         factors: usize,
         widths: &[usize],
+        std: f32,
         rng: &mut Rng,
     ) -> Net {
         let factors = if arch == NcfArch::Mlp { 0 } else { factors };
@@ -155,11 +157,7 @@ impl Net {
             widths.to_vec()
         };
         let row = factors + widths.first().map_or(0, |w| w / 2);
-        let mut emb = |n: usize| {
-            (0..n * row)
-                .map(|_| 0.01 * rng.normal())
-                .collect::<Vec<_>>()
-        };
+        let mut emb = |n: usize| (0..n * row).map(|_| std * rng.normal()).collect::<Vec<_>>();
         let users = emb(n_users);
         let items = emb(n_items);
         let (pos, total) = Self::layout(factors, &widths);
@@ -496,7 +494,7 @@ mod tests {
             let mut widths = vec![2 * emb];
             widths.extend(&hidden);
             let mut rng = Rng::new(seed, 0);
-            let mut net = Net::new(arch, 3, 5, factors, &widths, &mut rng);
+            let mut net = Net::new(arch, 3, 5, factors, &widths, 0.01, &mut rng);
             // larger values than the 0.01 init, so the check is not dominated by rounding
             for v in net.users.iter_mut().chain(net.items.iter_mut()) {
                 *v = rng.symmetric(1.0);
@@ -582,7 +580,15 @@ mod tests {
     #[test]
     fn predict_matches_single_pair_logits_and_validate_catches_bad_shapes() {
         let mut rng = Rng::new(1, 0);
-        let net = Net::new(NcfArch::NeuMf, 4, 3000, 32, &[64, 32, 16, 8], &mut rng);
+        let net = Net::new(
+            NcfArch::NeuMf,
+            4,
+            3000,
+            32,
+            &[64, 32, 16, 8],
+            0.01,
+            &mut rng,
+        );
         let items: Vec<u32> = (0..3000).rev().collect();
         let mut out = vec![0f32; items.len()];
         net.predict(2, &items, &mut out, &mut Work::default());

@@ -35,7 +35,6 @@ const EPS: f32 = 1e-8;
 pub(crate) struct Schedule {
     kind: NcfOptimizer,
     lr: f32,
-    l2: f32,
     t: i32,
 }
 
@@ -45,12 +44,11 @@ pub(crate) struct Step {
     adam: bool,
     /// Learning rate with Adam's bias correction folded in.
     lr_t: f32,
-    l2: f32,
 }
 
 impl Schedule {
-    pub(crate) fn new(kind: NcfOptimizer, lr: f32, l2: f32) -> Self {
-        Schedule { kind, lr, l2, t: 0 }
+    pub(crate) fn new(kind: NcfOptimizer, lr: f32) -> Self {
+        Schedule { kind, lr, t: 0 }
     }
 
     /// Whether the optimizer keeps moments (Adam).
@@ -71,15 +69,11 @@ impl Schedule {
             }
             NcfOptimizer::Sgd => (false, self.lr),
         };
-        Step {
-            adam,
-            lr_t,
-            l2: self.l2,
-        }
+        Step { adam, lr_t }
     }
 }
 
-/// Updates parameters `p` with gradient `scale·g` (+ `l2·p`). For Adam, `m` and `v` are the
+/// Updates parameters `p` with gradient `scale·g`. For Adam, `m` and `v` are the
 /// moments of `p` (same length); SGD ignores them.
 pub(crate) fn update(
     step: Step,
@@ -89,17 +83,17 @@ pub(crate) fn update(
     m: &mut [f32],
     v: &mut [f32],
 ) {
-    let (lr, l2) = (step.lr_t, step.l2);
+    let lr = step.lr_t;
     if step.adam {
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-            let g = scale * g + l2 * *p;
+            let g = scale * g;
             *m = BETA1 * *m + (1.0 - BETA1) * g;
             *v = BETA2 * *v + (1.0 - BETA2) * g * g;
             *p -= lr * *m / (v.sqrt() + EPS);
         }
     } else {
         for (p, &g) in p.iter_mut().zip(g) {
-            *p -= lr * (scale * g + l2 * *p);
+            *p -= lr * scale * g;
         }
     }
 }
@@ -122,7 +116,7 @@ mod tests {
 
     #[test]
     fn first_adam_step_moves_by_lr_times_sign() {
-        let mut s = Schedule::new(NcfOptimizer::Adam, 0.01, 0.0);
+        let mut s = Schedule::new(NcfOptimizer::Adam, 0.01);
         let (mut m, mut v) = (vec![0f32; 3], vec![0f32; 3]);
         let mut p = vec![1.0f32, -2.0, 0.5];
         update(s.next(), &mut p, &[0.3, -4.0, 1e-3], 1.0, &mut m, &mut v);
@@ -134,20 +128,20 @@ mod tests {
 
     #[test]
     fn sgd_step_is_exact() {
-        let mut s = Schedule::new(NcfOptimizer::Sgd, 0.1, 0.5);
+        let mut s = Schedule::new(NcfOptimizer::Sgd, 0.1);
         assert!(!s.has_moments());
         let mut p = vec![1.0f32, -2.0];
-        update_row(s.next(), &mut p, &[0.25, 0.5], 2.0, &mut []);
-        // p - lr (scale g + l2 p)
-        assert!((p[0] - (1.0 - 0.1 * (0.5 + 0.5))).abs() < 1e-6);
-        assert!((p[1] - (-2.0 - 0.1 * (1.0 - 1.0))).abs() < 1e-6);
+        update_row(s.next(), &mut p, &[0.25, -0.5], 2.0, &mut []);
+        // p - lr scale g
+        assert!((p[0] - (1.0 - 0.1 * 0.5)).abs() < 1e-6);
+        assert!((p[1] - (-2.0 + 0.1 * 1.0)).abs() < 1e-6);
     }
 
     #[test]
     fn both_optimizers_minimise_a_quadratic() {
         for (kind, lr) in [(NcfOptimizer::Adam, 0.05), (NcfOptimizer::Sgd, 0.1)] {
             let target = [3.0f32, -1.0, 0.25];
-            let mut s = Schedule::new(kind, lr, 0.0);
+            let mut s = Schedule::new(kind, lr);
             let (mut m, mut v) = (vec![0f32; 3], vec![0f32; 3]);
             let mut p = vec![0f32; 3];
             for _ in 0..2000 {
@@ -165,10 +159,9 @@ mod tests {
         fn row_updates_with_joint_moments_equal_plain_updates(
             p in prop::collection::vec(-1.0f32..1.0, 4),
             grads in prop::collection::vec(prop::collection::vec(-1.0f32..1.0, 4), 1..5),
-            l2 in 0.0f32..0.1,
             scale in 0.1f32..2.0,
         ) {
-            let mut s1 = Schedule::new(NcfOptimizer::Adam, 0.01, l2);
+            let mut s1 = Schedule::new(NcfOptimizer::Adam, 0.01);
             let mut s2 = s1.clone();
             let (mut m, mut v, mut mv) = (vec![0f32; 4], vec![0f32; 4], vec![0f32; 8]);
             let mut a = p.clone();

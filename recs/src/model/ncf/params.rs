@@ -38,6 +38,7 @@ pub struct NcfValidParams {
     batch_size: usize,
     negatives: usize,
     l2: f32,
+    init_std: f32,
     optimizer: NcfOptimizer,
     seed: u64,
     pretrain_epochs: usize,
@@ -57,6 +58,7 @@ impl Default for NcfParams {
             batch_size: 256,
             negatives: 4,
             l2: 0.0,
+            init_std: 0.01,
             optimizer: NcfOptimizer::Adam,
             seed: 42,
             pretrain_epochs: 0,
@@ -108,10 +110,18 @@ impl NcfParams {
         self.0.negatives = n;
         self
     }
-    /// L2 penalty: `l2·w` is added to the gradient of every dense weight at every step and of
-    /// every embedding row a mini-batch touches. Default 0.0; must be finite and ≥ 0.
+    /// L2 penalty on the embeddings: every training instance (positive or negative) adds
+    /// `l2/2·(‖p_u‖² + ‖q_i‖²)` to its loss, over all the embeddings it uses (so rows are
+    /// regularised in proportion to their use, and only when a mini-batch touches them). Dense
+    /// weights are not penalised. Default 0.0; must be finite and ≥ 0.
     pub fn l2(mut self, l2: f32) -> Self {
         self.0.l2 = l2;
+        self
+    }
+    /// Standard deviation of the normal initialisation of the embeddings. Default 0.01 (the
+    /// paper's); must be finite and in (0, 10].
+    pub fn init_std(mut self, std: f32) -> Self {
+        self.0.init_std = std;
         self
     }
     /// Optimizer of the (final) training stage. Default [`NcfOptimizer::Adam`].
@@ -329,6 +339,10 @@ impl NcfValidParams {
     pub fn l2(&self) -> f32 {
         self.l2
     }
+    /// Standard deviation of the embedding initialisation.
+    pub fn init_std(&self) -> f32 {
+        self.init_std
+    }
     /// Optimizer of the final stage.
     pub fn optimizer(&self) -> NcfOptimizer {
         self.optimizer
@@ -398,6 +412,7 @@ impl NcfValidParams {
             train.n_items(),
             self.factors,
             &self.mlp_layers,
+            self.init_std,
             &mut rng,
         );
         train_stage(&mut net, data, &self.stage(arch), progress);
@@ -465,6 +480,9 @@ impl ParamGuard for NcfParams {
         }
         if !(p.l2.is_finite() && p.l2 >= 0.0) {
             return Err(Error::param("l2", "a finite number >= 0", p.l2));
+        }
+        if !(p.init_std > 0.0 && p.init_std <= 10.0) {
+            return Err(Error::param("init_std", "a number in (0, 10]", p.init_std));
         }
         if !(p.pretrain_learning_rate.is_finite() && p.pretrain_learning_rate > 0.0) {
             return Err(Error::param(

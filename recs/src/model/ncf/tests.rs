@@ -161,6 +161,34 @@ fn one_and_two_threads_train_the_same_model() {
 }
 
 #[test]
+fn l2_shrinks_the_embeddings() {
+    let train = blocks(20, 16, 50);
+    let norm = |m: &Ncf| {
+        m.net
+            .users
+            .iter()
+            .chain(&m.net.items)
+            .map(|x| x * x)
+            .sum::<f32>()
+    };
+    let free = small(NcfArch::NeuMf)
+        .learning_rate(0.01)
+        .fit(&train)
+        .unwrap();
+    let tied = small(NcfArch::NeuMf)
+        .learning_rate(0.01)
+        .l2(1.0)
+        .fit(&train)
+        .unwrap();
+    assert!(
+        norm(&tied) < 0.5 * norm(&free),
+        "{} vs {}",
+        norm(&tied),
+        norm(&free)
+    );
+}
+
+#[test]
 fn unknown_users_and_items_are_errors() {
     let train = blocks(6, 8, 60);
     let model = small(NcfArch::NeuMf).fit(&train).unwrap();

@@ -335,28 +335,43 @@ fn split_table<'a>(
 impl Rows<'_> {
     /// Sums the gradients of this range's rows over the shards (in shard order), then applies
     /// the optimizer to every touched row and clears the accumulators.
+    ///
+    /// `grads` yields `(row id, gradient, instances)`: the L2 penalty `l2/2·‖row‖²` is part of
+    /// the loss of each of the `instances` training instances that used the row.
     fn apply<'g>(
         &mut self,
         step: Step,
         scale: f32,
         row: usize,
-        grads: impl Iterator<Item = (u32, &'g [f32])>,
+        l2: f32,
+        grads: impl Iterator<Item = (u32, &'g [f32], usize)>,
     ) {
         let hi = self.lo + self.slot.len();
         let RowScratch { acc, touched } = &mut *self.scratch;
-        for (id, g) in grads {
+        for (id, g, instances) in grads {
             let id = id as usize;
             if id < self.lo || id >= hi {
                 continue;
             }
             let local = id - self.lo;
-            match self.slot[local] {
+            let k = match self.slot[local] {
                 NONE => {
                     self.slot[local] = touched.len() as u32;
                     touched.push(local as u32);
                     acc.extend_from_slice(g);
+                    touched.len() - 1
                 }
-                k => scatter_add(acc, row, 0, row, &[k], g),
+                k => {
+                    scatter_add(acc, row, 0, row, &[k], g);
+                    k as usize
+                }
+            };
+            if l2 > 0.0 {
+                let decay = l2 * instances as f32;
+                let p = &self.params[local * row..(local + 1) * row];
+                for (a, &w) in acc[k * row..(k + 1) * row].iter_mut().zip(p) {
+                    *a += decay * w;
+                }
             }
         }
         let mvw = if self.mv.is_empty() { 0 } else { 2 * row };
@@ -377,27 +392,29 @@ impl Rows<'_> {
 }
 
 impl Part<'_> {
-    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize) {
+    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize, l2: f32) {
         self.users.apply(
             step,
             scale,
             row,
+            l2,
             shards.iter().flat_map(|s| {
-                s.users
-                    .iter()
-                    .enumerate()
-                    .map(move |(g, &u)| (u, &s.work.ug[g * row..(g + 1) * row]))
+                s.users.iter().enumerate().map(move |(g, &u)| {
+                    let instances = s.starts[g + 1] - s.starts[g];
+                    (u, &s.work.ug[g * row..(g + 1) * row], instances)
+                })
             }),
         );
         self.items.apply(
             step,
             scale,
             row,
+            l2,
             shards.iter().flat_map(|s| {
                 s.items
                     .iter()
                     .enumerate()
-                    .map(move |(k, &i)| (i, &s.work.ig[k * row..(k + 1) * row]))
+                    .map(move |(k, &i)| (i, &s.work.ig[k * row..(k + 1) * row], 1))
             }),
         );
         let d = &mut self.dense;
@@ -443,6 +460,157 @@ fn validation_metrics(net: &Net, val: &[ValCase]) -> (f64, f64) {
     (hits as f64 / n, gain / n)
 }
 
+/// The machinery of one stage: optimizer schedule and state, shards and per-part scratch.
+struct Trainer {
+    /// Shards per mini-batch (and parts of the update): `max(2, threads)`.
+    n_shards: usize,
+    groups_per_batch: usize,
+    schedule: Schedule,
+    state: State,
+    shards: Vec<Shard>,
+    user_scratch: Vec<RowScratch>,
+    item_scratch: Vec<RowScratch>,
+    dense_scratch: Vec<Vec<f32>>,
+}
+
+impl Trainer {
+    fn new(net: &Net, stage: &Stage) -> Self {
+        let n_shards = rayon::current_num_threads().max(2);
+        let group = 1 + stage.negatives;
+        let schedule = Schedule::new(stage.optimizer, stage.lr);
+        let moments = |n: usize| {
+            if schedule.has_moments() {
+                vec![0f32; n]
+            } else {
+                Vec::new()
+            }
+        };
+        let state = State {
+            dense_m: moments(net.dense.len()),
+            dense_v: moments(net.dense.len()),
+            user_mv: moments(2 * net.users.len()),
+            item_mv: moments(2 * net.items.len()),
+            user_slot: vec![NONE; net.n_users],
+            item_slot: vec![NONE; net.n_items],
+        };
+        Trainer {
+            n_shards,
+            groups_per_batch: ((stage.batch_size + group / 2) / group).max(1),
+            schedule,
+            state,
+            shards: (0..n_shards).map(|_| Shard::default()).collect(),
+            user_scratch: (0..n_shards).map(|_| RowScratch::default()).collect(),
+            item_scratch: (0..n_shards).map(|_| RowScratch::default()).collect(),
+            dense_scratch: vec![Vec::new(); n_shards],
+        }
+    }
+
+    /// One pass over `order`; returns the summed loss and the number of instances.
+    fn epoch(
+        &mut self,
+        net: &mut Net,
+        data: &TrainData<'_>,
+        stage: &Stage,
+        order: &[(u32, u32)],
+        epoch: usize,
+    ) -> (f64, usize) {
+        let (mut loss, mut samples) = (0f64, 0usize);
+        for (b, chunk) in order.chunks(self.groups_per_batch).enumerate() {
+            let first = b * self.groups_per_batch;
+            let (l, n) = self.batch(net, data, stage, chunk, first, epoch);
+            loss += l;
+            samples += n;
+        }
+        (loss, samples)
+    }
+
+    /// One mini-batch: sampling, forward and backward per shard in parallel, then the update
+    /// in parallel over disjoint parameter ranges.
+    fn batch(
+        &mut self,
+        net: &mut Net,
+        data: &TrainData<'_>,
+        stage: &Stage,
+        chunk: &[(u32, u32)],
+        first: usize,
+        epoch: usize,
+    ) -> (f64, usize) {
+        let n_g = chunk.len();
+        let parts = self.n_shards.min(n_g);
+        let bounds = ranges(n_g, parts);
+        let net_ref = &*net;
+        self.shards[..parts]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, s)| {
+                let (g0, g1) = (bounds[k], bounds[k + 1]);
+                s.fill(data, &chunk[g0..g1], first + g0, stage, epoch);
+                s.compute(net_ref);
+            });
+        let shards = &self.shards[..parts];
+        let n_s: usize = shards.iter().map(|s| s.items.len()).sum();
+        let loss = shards.iter().map(|s| s.loss).sum::<f64>();
+        let scale = 1.0 / n_s as f32;
+        let step = self.schedule.next();
+        let row = net.row();
+        // cut the parameters and their state into `parts` disjoint ranges
+        let ub = ranges(net.n_users, parts);
+        let ib = ranges(net.n_items, parts);
+        let db = ranges(net.dense.len(), parts);
+        let State {
+            dense_m,
+            dense_v,
+            user_mv,
+            item_mv,
+            user_slot,
+            item_slot,
+        } = &mut self.state;
+        let users = split_table(
+            &mut net.users,
+            user_mv,
+            user_slot,
+            self.user_scratch.iter_mut(),
+            row,
+            &ub,
+        );
+        let items = split_table(
+            &mut net.items,
+            item_mv,
+            item_slot,
+            self.item_scratch.iter_mut(),
+            row,
+            &ib,
+        );
+        let dw = usize::from(!dense_m.is_empty());
+        let dense = split_rows(&mut net.dense, 1, &db)
+            .into_iter()
+            .zip(split_rows(dense_m, dw, &db))
+            .zip(split_rows(dense_v, dw, &db))
+            .zip(self.dense_scratch.iter_mut())
+            .zip(&db)
+            .map(|((((params, m), v), grad), &lo)| Dense {
+                lo,
+                params,
+                m,
+                v,
+                grad,
+            });
+        let mut work: Vec<Part<'_>> = users
+            .into_iter()
+            .zip(items)
+            .zip(dense)
+            .map(|((users, items), dense)| Part {
+                users,
+                items,
+                dense,
+            })
+            .collect();
+        work.par_iter_mut()
+            .for_each(|p| p.apply(shards, step, scale, row, stage.l2));
+        (loss, n_s)
+    }
+}
+
 /// Trains `net` for one stage, calling `progress` after every epoch.
 ///
 /// Each mini-batch is cut into `max(2, threads)` shards: sampling, forward and backward run
@@ -455,31 +623,7 @@ pub(crate) fn train_stage(
     stage: &Stage,
     progress: &mut dyn FnMut(&EpochStats),
 ) {
-    let n_shards = rayon::current_num_threads().max(2);
-    let group = 1 + stage.negatives;
-    let groups_per_batch = ((stage.batch_size + group / 2) / group).max(1);
-    let row = net.row();
-    let mut schedule = Schedule::new(stage.optimizer, stage.lr, stage.l2);
-    let moments = |n: usize| {
-        if schedule.has_moments() {
-            vec![0f32; n]
-        } else {
-            Vec::new()
-        }
-    };
-    let mut state = State {
-        dense_m: moments(net.dense.len()),
-        dense_v: moments(net.dense.len()),
-        user_mv: moments(2 * net.users.len()),
-        item_mv: moments(2 * net.items.len()),
-        user_slot: vec![NONE; net.n_users],
-        item_slot: vec![NONE; net.n_items],
-    };
-    let mut shards: Vec<Shard> = (0..n_shards).map(|_| Shard::default()).collect();
-    // per part: user rows, item rows, summed dense gradient
-    let mut user_scratch: Vec<RowScratch> = (0..n_shards).map(|_| RowScratch::default()).collect();
-    let mut item_scratch: Vec<RowScratch> = (0..n_shards).map(|_| RowScratch::default()).collect();
-    let mut dense_scratch: Vec<Vec<f32>> = vec![Vec::new(); n_shards];
+    let mut trainer = Trainer::new(net, stage);
     // shuffled in place every epoch: batches then read it sequentially
     let mut order = data.pairs.clone();
     let mut best: Option<(f64, Net)> = None;
@@ -487,90 +631,10 @@ pub(crate) fn train_stage(
     for epoch in 1..=stage.epochs {
         let start = Instant::now();
         Rng::new(stage.seed, epoch as u64).shuffle(&mut order);
-        let mut loss_sum = 0f64;
-        let mut samples = 0usize;
         // Run the epoch on a pool thread: the per-batch parallel calls then stay inside the
         // pool instead of each blocking the caller's thread (two context switches per batch).
-        rayon::join(
-            || {
-                for (b, chunk) in order.chunks(groups_per_batch).enumerate() {
-                    let n_g = chunk.len();
-                    let parts = n_shards.min(n_g);
-                    let bounds = ranges(n_g, parts);
-                    let first = b * groups_per_batch;
-                    let net_ref = &*net;
-                    shards[..parts]
-                        .par_iter_mut()
-                        .enumerate()
-                        .for_each(|(k, s)| {
-                            let (g0, g1) = (bounds[k], bounds[k + 1]);
-                            s.fill(data, &chunk[g0..g1], first + g0, stage, epoch);
-                            s.compute(net_ref);
-                        });
-                    let shards = &shards[..parts];
-                    let n_s: usize = shards.iter().map(|s| s.items.len()).sum();
-                    samples += n_s;
-                    loss_sum += shards.iter().map(|s| s.loss).sum::<f64>();
-                    let scale = 1.0 / n_s as f32;
-                    let step = schedule.next();
-                    // cut the parameters and their state into `parts` disjoint ranges
-                    let ub = ranges(net.n_users, parts);
-                    let ib = ranges(net.n_items, parts);
-                    let db = ranges(net.dense.len(), parts);
-                    let State {
-                        dense_m,
-                        dense_v,
-                        user_mv,
-                        item_mv,
-                        user_slot,
-                        item_slot,
-                    } = &mut state;
-                    let users = split_table(
-                        &mut net.users,
-                        user_mv,
-                        user_slot,
-                        user_scratch.iter_mut(),
-                        row,
-                        &ub,
-                    );
-                    let items = split_table(
-                        &mut net.items,
-                        item_mv,
-                        item_slot,
-                        item_scratch.iter_mut(),
-                        row,
-                        &ib,
-                    );
-                    let dw = usize::from(!dense_m.is_empty());
-                    let dense = split_rows(&mut net.dense, 1, &db)
-                        .into_iter()
-                        .zip(split_rows(dense_m, dw, &db))
-                        .zip(split_rows(dense_v, dw, &db))
-                        .zip(dense_scratch.iter_mut())
-                        .zip(&db)
-                        .map(|((((params, m), v), grad), &lo)| Dense {
-                            lo,
-                            params,
-                            m,
-                            v,
-                            grad,
-                        });
-                    let mut work: Vec<Part<'_>> = users
-                        .into_iter()
-                        .zip(items)
-                        .zip(dense)
-                        .map(|((users, items), dense)| Part {
-                            users,
-                            items,
-                            dense,
-                        })
-                        .collect();
-                    work.par_iter_mut()
-                        .for_each(|p| p.apply(shards, step, scale, row));
-                }
-            },
-            || (),
-        );
+        let ((loss, samples), ()) =
+            rayon::join(|| trainer.epoch(net, data, stage, &order, epoch), || ());
         let val = (stage.patience > 0 && !data.val.is_empty())
             .then(|| validation_metrics(net, &data.val));
         let val_hr10 = val.map(|v| v.0);
@@ -578,7 +642,7 @@ pub(crate) fn train_stage(
             stage: stage.arch,
             epoch,
             epochs: stage.epochs,
-            loss: loss_sum / samples.max(1) as f64,
+            loss: loss / samples.max(1) as f64,
             samples,
             seconds: start.elapsed().as_secs_f64(),
             val_hr10,
@@ -635,6 +699,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn row_updates_sum_duplicates_and_add_the_l2_penalty_per_instance() {
+        // rows 2..5 of a table of width 2; SGD with lr 1 and scale 0.5: p -= 0.5 (Σg + l2·n·p)
+        let mut params = vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut slot = vec![NONE; 3];
+        let mut scratch = RowScratch::default();
+        let mut rows = Rows {
+            lo: 2,
+            params: &mut params,
+            mv: &mut [],
+            slot: &mut slot,
+            scratch: &mut scratch,
+        };
+        let step = Schedule::new(NcfOptimizer::Sgd, 1.0).next();
+        let grads: [(u32, &[f32], usize); 4] = [
+            (3, &[1.0, 1.0], 5),
+            (9, &[7.0, 7.0], 1), // outside this range: ignored
+            (2, &[0.5, -0.5], 1),
+            (3, &[1.0, -1.0], 2),
+        ];
+        rows.apply(step, 0.5, 2, 0.1, grads.into_iter());
+        let want = [
+            1.0 - 0.5 * (0.5 + 0.1 * 1.0),
+            2.0 - 0.5 * (-0.5 + 0.1 * 2.0),
+            3.0 - 0.5 * (2.0 + 0.1 * 7.0 * 3.0),
+            4.0 - 0.5 * (0.0 + 0.1 * 7.0 * 4.0),
+            5.0,
+            6.0,
+        ];
+        for (a, b) in params.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{params:?} vs {want:?}");
+        }
+        assert!(slot.iter().all(|&s| s == NONE));
+        assert!(scratch.acc.is_empty() && scratch.touched.is_empty());
     }
 
     #[test]
