@@ -18,8 +18,8 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 use rayon::prelude::*;
 use recs::data::{Interactions, ItemIdx, UserIdx};
 use recs::model::{
-    AlsSolver, AnyModel, EaseParams, Feedback, Fit, ParamGuard, Persist, RecOpts, Recommender,
-    Scored, Weighting,
+    AlsSolver, AnyModel, EaseParams, Feedback, Fit, NcfArch, NcfOptimizer, NcfParams, ParamGuard,
+    Persist, RecOpts, Recommender, Scored, Weighting,
 };
 use serde::Serialize;
 
@@ -428,6 +428,79 @@ impl PyRecommender {
         let model = fitted.model;
         let scores = detach(py, move || model.score_items(user, &history, &items))?;
         Ok(PyArray1::from_vec(py, scores))
+    }
+
+    /// Folds users in from their items without retraining (ALS only, as implicit's
+    /// ``recalculate_user``): solves each user's least-squares step against the fixed item
+    /// factors and returns float32 factors, 1-D for one user, ``(len(userid), factors)`` for a
+    /// batch. ``user_items`` is a scipy.sparse matrix with one row per user in ``userid`` (its
+    /// values are the confidences/ratings), or a ``recs.Interactions`` indexed by user.
+    ///
+    /// Raises ``recs.RecsError`` for a model without user factors and ``IndexError`` for an
+    /// item the model does not know.
+    ///
+    /// >>> train = recs.Interactions.from_arrays([0, 0, 1, 1, 2], [0, 1, 0, 1, 2])
+    /// >>> model = recs.ALS(factors=4, iterations=3).fit(train)
+    /// >>> import scipy.sparse as sp
+    /// >>> model.recalculate_user(0, sp.csr_matrix(([1.0, 1.0], ([0, 0], [0, 1])), shape=(1, 3))).shape
+    /// (4,)
+    fn recalculate_user<'py>(
+        &self,
+        py: Python<'py>,
+        userid: &Bound<'py, PyAny>,
+        user_items: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let model = self.fitted()?.model;
+        let single = is_scalar(userid)?;
+        let users: Vec<UserIdx> = if single {
+            vec![idx_scalar(userid, "userid")?]
+        } else {
+            idx_vec(userid, "userid", pyo3::exceptions::PyIndexError::new_err)?
+        };
+        let rows: Vec<(Vec<ItemIdx>, Vec<f32>)> = if is_native(user_items) {
+            let data = interactions_arg(user_items)?;
+            users
+                .iter()
+                .map(|&u| (data.items_of(u).to_vec(), data.values_of(u).to_vec()))
+                .collect()
+        } else {
+            let sparse = sparse_rows(user_items)?;
+            if sparse.n_users() != users.len() {
+                return Err(PyValueError::new_err(format!(
+                    "user_items must have one row per user in userid: {} rows for {} users",
+                    sparse.n_users(),
+                    users.len()
+                )));
+            }
+            (0..users.len())
+                .map(|r| {
+                    let r = r as UserIdx;
+                    (sparse.items_of(r).to_vec(), sparse.values_of(r).to_vec())
+                })
+                .collect()
+        };
+        let AnyModel::Als(_) = model.as_ref() else {
+            return Err(RecsError::new_err(format!(
+                "recalculate_user needs a model with user factors solved by least squares (ALS), not `{}`",
+                self.kind
+            )));
+        };
+        let solved = detach(py, move || {
+            let AnyModel::Als(als) = model.as_ref() else {
+                return Ok(Vec::new());
+            };
+            rows.par_iter()
+                .map(|(items, values)| als.recalculate_user(items, Some(values)))
+                .collect::<recs::Result<Vec<Vec<f32>>>>()
+        })?;
+        let width = solved.first().map_or(0, Vec::len);
+        let flat: Vec<f32> = solved.into_iter().flatten().collect();
+        let array = PyArray1::from_vec(py, flat);
+        if single {
+            Ok(array.into_any())
+        } else {
+            Ok(array.reshape([users.len(), width])?.into_any())
+        }
     }
 
     /// User latent factors as a float32 array ``(n_users, factors)``.
@@ -839,6 +912,133 @@ py_model! {
     }
 }
 
+py_model! {
+    /// Neural collaborative filtering (He et al. 2017): GMF, MLP or NeuMF trained on implicit
+    /// feedback with sampled negatives (log loss). Scores are logits. The model knows only the
+    /// users it was trained on (``IndexError`` for others).
+    ///
+    /// Parameters
+    /// ----------
+    /// arch : str, default "neumf"
+    ///     ``"gmf"``, ``"mlp"`` or ``"neumf"``.
+    /// factors : int, default 8
+    ///     GMF embedding size (predictive factors); in 1..=4096.
+    /// mlp_layers : list of int, default [64, 32, 16, 8]
+    ///     MLP sizes: the concatenated embedding width, then one ReLU layer per size.
+    /// learning_rate : float, default 0.001
+    /// epochs : int, default 20
+    /// batch_size : int, default 256
+    /// negatives : int, default 4
+    ///     Sampled negatives per positive.
+    /// l2 : float, default 0.0
+    /// init_std : float, default 0.01
+    ///     Standard deviation of the normal initialisation of embeddings and weights.
+    /// optimizer : str, default "adam"
+    ///     ``"adam"`` or ``"sgd"``.
+    /// seed : int, default 42
+    /// pretrain_epochs : int, default 0
+    ///     NeuMF only: epochs of GMF and MLP pre-training (0 = random initialisation).
+    /// pretrain_learning_rate : float, default 0.001
+    /// pretrain_alpha : float, default 0.5
+    /// early_stopping : int, default 0
+    ///     Patience in epochs on a validation split (0 = off).
+    ///
+    /// >>> ds = recs.synthetic(60, 30, 900, seed=1)
+    /// >>> model = recs.NCF(arch="gmf", epochs=2).fit(ds)
+    /// >>> model.recommend(0, N=3)[0].shape
+    /// (3,)
+    PyNcf, "NCF", recs::model::Ncf {
+        arch: &str = "neumf" => parse_arch,
+        factors: usize = 8,
+        mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
+        learning_rate: f32 = 0.001,
+        epochs: usize = 20,
+        batch_size: usize = 256,
+        negatives: usize = 4,
+        l2: f32 = 0.0,
+        init_std: f32 = 0.01,
+        optimizer: &str = "adam" => parse_optimizer,
+        seed: u64 = 42,
+        pretrain_epochs: usize = 0,
+        pretrain_learning_rate: f32 = 0.001,
+        pretrain_alpha: f32 = 0.5,
+        early_stopping: usize = 0,
+    }
+}
+
+py_model! {
+    /// GMF (generalised matrix factorisation), the NCF network of element-wise products of user
+    /// and item embeddings: ``recs.NCF(arch="gmf")`` with the parameters that apply to it:
+    /// ``factors``, ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``init_std``,
+    /// ``optimizer``, ``seed``, ``early_stopping`` (see :class:`NCF` for each).
+    ///
+    /// >>> model = recs.GMF(factors=4, epochs=1).fit(recs.synthetic(40, 20, 400, seed=2))
+    /// >>> model.kind
+    /// 'ncf'
+    PyGmf, "GMF", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::Gmf)] {
+        factors: usize = 8,
+        learning_rate: f32 = 0.001,
+        epochs: usize = 20,
+        batch_size: usize = 256,
+        negatives: usize = 4,
+        l2: f32 = 0.0,
+        init_std: f32 = 0.01,
+        optimizer: &str = "adam" => parse_optimizer,
+        seed: u64 = 42,
+        early_stopping: usize = 0,
+    }
+}
+
+py_model! {
+    /// MLP, the NCF network of a ReLU tower over concatenated user and item embeddings:
+    /// ``recs.NCF(arch="mlp")`` with the parameters that apply to it: ``mlp_layers``,
+    /// ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``init_std``, ``optimizer``,
+    /// ``seed``, ``early_stopping`` (see :class:`NCF` for each).
+    ///
+    /// >>> model = recs.MLP(mlp_layers=[16, 8], epochs=1).fit(recs.synthetic(40, 20, 400, seed=2))
+    /// >>> model.get_params()["mlp_layers"]
+    /// [16, 8]
+    PyMlp, "MLP", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::Mlp)] {
+        mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
+        learning_rate: f32 = 0.001,
+        epochs: usize = 20,
+        batch_size: usize = 256,
+        negatives: usize = 4,
+        l2: f32 = 0.0,
+        init_std: f32 = 0.01,
+        optimizer: &str = "adam" => parse_optimizer,
+        seed: u64 = 42,
+        early_stopping: usize = 0,
+    }
+}
+
+py_model! {
+    /// NeuMF, GMF and MLP fused before the prediction layer: ``recs.NCF(arch="neumf")`` with
+    /// ``factors``, ``mlp_layers``, ``learning_rate``, ``epochs``, ``batch_size``,
+    /// ``negatives``, ``l2``, ``init_std``, ``optimizer``, ``seed``, ``pretrain_epochs``,
+    /// ``pretrain_learning_rate``, ``pretrain_alpha``, ``early_stopping`` (see :class:`NCF`;
+    /// ``pretrain_epochs`` > 0 pre-trains GMF and MLP first, as in the paper).
+    ///
+    /// >>> recs.NeuMF(factors=4, mlp_layers=[8, 4], epochs=1).fit(recs.synthetic(40, 20, 400, seed=2)).is_fitted
+    /// True
+    PyNeuMf, "NeuMF", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::NeuMf)] {
+        factors: usize = 8,
+        mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
+        learning_rate: f32 = 0.001,
+        epochs: usize = 20,
+        batch_size: usize = 256,
+        negatives: usize = 4,
+        l2: f32 = 0.0,
+        init_std: f32 = 0.01,
+        optimizer: &str = "adam" => parse_optimizer,
+        seed: u64 = 42,
+        pretrain_epochs: usize = 0,
+        pretrain_learning_rate: f32 = 0.001,
+        pretrain_alpha: f32 = 0.5,
+        early_stopping: usize = 0,
+    }
+}
+
 fn parse_weighting(s: &str) -> PyResult<Weighting> {
     let lower = s.to_ascii_lowercase();
     let parts: Vec<&str> = lower.split(':').collect();
@@ -852,6 +1052,27 @@ fn parse_weighting(s: &str) -> PyResult<Weighting> {
         },
         _ => return Err(bad_choice("weighting", s)),
     })
+}
+
+fn parse_arch(s: &str) -> PyResult<NcfArch> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "gmf" => NcfArch::Gmf,
+        "mlp" => NcfArch::Mlp,
+        "neumf" => NcfArch::NeuMf,
+        _ => return Err(bad_choice("arch", s)),
+    })
+}
+
+fn parse_optimizer(s: &str) -> PyResult<NcfOptimizer> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "adam" => NcfOptimizer::Adam,
+        "sgd" => NcfOptimizer::Sgd,
+        _ => return Err(bad_choice("optimizer", s)),
+    })
+}
+
+fn set_mlp_layers(p: NcfParams, v: Vec<usize>) -> PyResult<NcfParams> {
+    Ok(p.mlp_layers(&v))
 }
 
 /// `lambda` is a Python keyword, so the argument is `lambda_` (as scikit-learn does).
@@ -880,7 +1101,7 @@ fn class_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyTyp
             $(if kind == <$cls as ModelClass>::KIND { return Ok(<$cls>::type_object(py)); })*
         };
     }
-    lookup!(PyPopularity, PyAls, PyBpr, PyItemKnn, PyEase);
+    lookup!(PyPopularity, PyAls, PyBpr, PyItemKnn, PyEase, PyNcf);
     Err(RecsError::new_err(format!(
         "model kind `{kind}` has no Python class in this version of recs"
     )))
@@ -907,6 +1128,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBpr>()?;
     m.add_class::<PyItemKnn>()?;
     m.add_class::<PyEase>()?;
+    m.add_class::<PyNcf>()?;
+    m.add_class::<PyGmf>()?;
+    m.add_class::<PyMlp>()?;
+    m.add_class::<PyNeuMf>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     Ok(())
 }

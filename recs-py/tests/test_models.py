@@ -19,10 +19,14 @@ MODELS = [
     (recs.BPR, {"factors": 8, "iterations": 5, "hogwild": False}),
     (recs.ItemKNN, {"neighbors": 20}),
     (recs.EASE, {"lambda_": 10.0}),
+    (recs.NCF, {"factors": 4, "mlp_layers": [8, 4], "epochs": 2, "seed": 1}),
+    (recs.GMF, {"factors": 4, "epochs": 2}),
+    (recs.MLP, {"mlp_layers": [8, 4], "epochs": 2}),
+    (recs.NeuMF, {"factors": 4, "mlp_layers": [8, 4], "epochs": 2}),
 ]
 MODEL_IDS = [cls.__name__ for cls, _ in MODELS]
 # Models with item similarity (similar_items) and latent factors (user_factors, item_factors).
-SIMILAR = {"ALS", "BPR", "ItemKNN", "EASE"}
+SIMILAR = {"ALS", "BPR", "ItemKNN", "EASE", "NCF", "GMF", "MLP", "NeuMF"}
 FACTORS = {"ALS", "BPR"}
 
 
@@ -258,3 +262,33 @@ def test_refit_replaces_state():
     np.testing.assert_array_equal(ids_b, recs.Popularity().fit(b).recommend(0, N=5, filter_already_liked_items=False)[0])
     assert model.fit(a) is model
     np.testing.assert_array_equal(model.recommend(0, N=5, filter_already_liked_items=False)[0], ids_a)
+
+
+def test_recalculate_user_matches_the_trained_factors(train):
+    """ALS's fold-in solves the same per-user step as the last training sweep, so folding a
+    user in from their own training row lands near their trained factors, and recommending
+    from the folded-in factors ranks like the model does."""
+    model = recs.ALS(factors=8, iterations=10, seed=3).fit(train)
+    csr = train.to_csr()
+    user = int(np.argmax(np.diff(csr.indptr)))
+    folded = model.recalculate_user(user, csr[user])
+    assert folded.shape == (8,) and folded.dtype == np.float32
+    trained = model.user_factors[user]
+    cos = folded @ trained / (np.linalg.norm(folded) * np.linalg.norm(trained))
+    assert cos > 0.99, cos
+    batch = model.recalculate_user([user, 0], csr[[user, 0]])
+    assert batch.shape == (2, 8)
+    np.testing.assert_allclose(batch[0], folded, rtol=1e-5, atol=1e-6)
+    # the native matrix is indexed by user, like recommend's user_items
+    np.testing.assert_allclose(model.recalculate_user(user, train), folded, rtol=1e-5, atol=1e-6)
+
+
+def test_recalculate_user_errors(train):
+    with pytest.raises(recs.RecsError, match="ALS"):
+        recs.Popularity().fit(train).recalculate_user(0, train.to_csr()[0])
+    model = recs.ALS(factors=4, iterations=2).fit(train)
+    n = model.n_items
+    with pytest.raises(IndexError):
+        model.recalculate_user(0, sp.csr_matrix(([1.0], ([0], [n + 5])), shape=(1, n + 6)))
+    with pytest.raises(ValueError, match="one row per user"):
+        model.recalculate_user([0, 1], train.to_csr()[0])

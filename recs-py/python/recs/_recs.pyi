@@ -210,6 +210,7 @@ class Recommender:
     def score_items(
         self, userid: int, items: _IntArray, user_items: Optional[_Matrix] = None
     ) -> npt.NDArray[np.float32]: ...
+    def recalculate_user(self, userid: _Ids, user_items: _Matrix) -> npt.NDArray[np.float32]: ...
     @property
     def user_factors(self) -> npt.NDArray[np.float32]: ...
     @property
@@ -276,6 +277,87 @@ class EASE(Recommender):
     """EASE^R closed-form item-item model."""
 
     def __init__(self, *, lambda_: float = 1200.0, dropout: float = 0.0, max_memory: int = 4294967296) -> None: ...
+
+class NCF(Recommender):
+    """Neural collaborative filtering (GMF, MLP or NeuMF)."""
+
+    def __init__(
+        self,
+        *,
+        arch: str = "neumf",
+        factors: int = 8,
+        mlp_layers: Sequence[int] = [64, 32, 16, 8],
+        learning_rate: float = 0.001,
+        epochs: int = 20,
+        batch_size: int = 256,
+        negatives: int = 4,
+        l2: float = 0.0,
+        init_std: float = 0.01,
+        optimizer: str = "adam",
+        seed: int = 42,
+        pretrain_epochs: int = 0,
+        pretrain_learning_rate: float = 0.001,
+        pretrain_alpha: float = 0.5,
+        early_stopping: int = 0,
+    ) -> None: ...
+
+class GMF(Recommender):
+    """NCF's GMF network."""
+
+    def __init__(
+        self,
+        *,
+        factors: int = 8,
+        learning_rate: float = 0.001,
+        epochs: int = 20,
+        batch_size: int = 256,
+        negatives: int = 4,
+        l2: float = 0.0,
+        init_std: float = 0.01,
+        optimizer: str = "adam",
+        seed: int = 42,
+        early_stopping: int = 0,
+    ) -> None: ...
+
+class MLP(Recommender):
+    """NCF's MLP network."""
+
+    def __init__(
+        self,
+        *,
+        mlp_layers: Sequence[int] = [64, 32, 16, 8],
+        learning_rate: float = 0.001,
+        epochs: int = 20,
+        batch_size: int = 256,
+        negatives: int = 4,
+        l2: float = 0.0,
+        init_std: float = 0.01,
+        optimizer: str = "adam",
+        seed: int = 42,
+        early_stopping: int = 0,
+    ) -> None: ...
+
+class NeuMF(Recommender):
+    """NCF's NeuMF network (GMF and MLP fused)."""
+
+    def __init__(
+        self,
+        *,
+        factors: int = 8,
+        mlp_layers: Sequence[int] = [64, 32, 16, 8],
+        learning_rate: float = 0.001,
+        epochs: int = 20,
+        batch_size: int = 256,
+        negatives: int = 4,
+        l2: float = 0.0,
+        init_std: float = 0.01,
+        optimizer: str = "adam",
+        seed: int = 42,
+        pretrain_epochs: int = 0,
+        pretrain_learning_rate: float = 0.001,
+        pretrain_alpha: float = 0.5,
+        early_stopping: int = 0,
+    ) -> None: ...
 
 def load(path: _Path) -> Recommender: ...
 
