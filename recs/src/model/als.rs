@@ -1308,14 +1308,20 @@ mod tests {
             d in 1usize..12,
             n_fixed in 1usize..30,
             seed in any::<u64>(),
-            alpha in 0.0f32..5.0,
+            alpha in prop_oneof![Just(0.0f32), 0.0f32..5.0],
+            zeros in 0.0f32..1.0,
             reg in 0.05f32..2.0,
         ) {
             let y = random_matrix(n_fixed, d, 1.0, seed, 0);
             let g = gram(&y, d);
             let mut rng = Rng::new(seed, 9);
             let idx: Vec<u32> = (0..n_fixed as u32).filter(|_| rng.next_f32() < 0.5).collect();
-            let vals: Vec<f32> = idx.iter().map(|_| rng.next_f32() * 3.0).collect();
+            // Some zero values (entries without weight), so that CG's skipping of zero-weight
+            // entries (all of them when alpha = 0) is exercised.
+            let vals: Vec<f32> = idx
+                .iter()
+                .map(|_| if rng.next_f32() < zeros { 0.0 } else { rng.next_f32() * 3.0 })
+                .collect();
             let side = Side {
                 fixed: &y, d, gram: Some(&g), weights: Weights::Implicit { alpha },
                 reg, nu: 0.0, n_fixed,
