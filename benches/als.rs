@@ -1,7 +1,8 @@
-//! ALS and BPR speed: the kernels (Gram matrix `YᵀY`, one ALS iteration = one conjugate-gradient
-//! sweep over all users and items, top-k selection, batch recommendation) and whole fits on
-//! synthetic MovieLens-shaped data of 1M and 5M interactions (20M with `RECS_BENCH_20M=1`:
-//! minutes per sample).
+//! ALS and BPR speed on synthetic MovieLens-shaped data: the kernels (Gram matrix `YᵀY`; one
+//! ALS iteration with 1 and with 3 conjugate-gradient steps per row, half the difference being
+//! one CG step over all users and items; top-k selection; `recommend_all_users`, top 10 for
+//! all 6040 users by blocked GEMM) and whole fits on 1M and 5M interactions (20M with
+//! `RECS_BENCH_20M=1`: minutes per sample).
 //!
 //! `cargo bench -p recs --bench als` (set `RAYON_NUM_THREADS` to fix the thread count).
 
@@ -33,20 +34,35 @@ fn kernels(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("gram_6040_users", k), &model, |b, m| {
             b.iter(|| gram(m.user_factors(), k))
         });
-        for (name, solver) in [
-            ("iteration_cg3_1M", AlsSolver::ConjugateGradient),
-            ("iteration_cholesky_1M", AlsSolver::Cholesky),
+        // One ALS iteration (all users, then all items) with 1 and with 3 CG steps per row:
+        // half their difference is the cost of one CG step over every row.
+        for (name, solver, steps) in [
+            ("iteration_cg1_1M", AlsSolver::ConjugateGradient, 1),
+            ("iteration_cg3_1M", AlsSolver::ConjugateGradient, 3),
+            ("iteration_cholesky_1M", AlsSolver::Cholesky, 3),
         ] {
-            let p = Als::params().factors(k).iterations(1).solver(solver);
+            let p = Als::params()
+                .factors(k)
+                .iterations(1)
+                .cg_steps(steps)
+                .solver(solver);
             g.bench_with_input(BenchmarkId::new(name, k), &p, |b, p| {
                 b.iter(|| p.fit(&train).expect("fit"))
             });
         }
+        // implicit's alpha = 1 (recs alpha 0): no entry weighs in the normal matrix.
+        let p = Als::params().factors(k).iterations(1).alpha(0.0);
+        g.bench_with_input(
+            BenchmarkId::new("iteration_cg3_alpha0_1M", k),
+            &p,
+            |b, p| b.iter(|| p.fit(&train).expect("fit")),
+        );
     }
     let model = Als::params().iterations(3).fit(&train).expect("fit");
     let users: Vec<u32> = (0..6040).collect();
     let opts = RecOpts::default();
-    g.bench_function("recommend_batch_top10_6040_users", |b| {
+    // Top 10 (training items excluded) for all 6040 users, 64 factors: blocked GEMM + top-k.
+    g.bench_function("recommend_all_users", |b| {
         b.iter(|| {
             model
                 .recommend_batch(&users, &train, &opts)

@@ -26,7 +26,9 @@ use std::path::Path;
 
 use recs::data::{load_delimited, load_ncf, split, Interactions, LoadOptions, Split, TextFormat};
 use recs::eval::{EvalConfig, Evaluator, FullRanking, MetricKind, SampledCandidates};
-use recs::model::{AnyModel, Ease, Fit, ItemKnn, Popularity, RecOpts, Recommender, Weighting};
+use recs::model::{
+    Als, AnyModel, Bpr, Ease, Fit, ItemKnn, Popularity, RecOpts, Recommender, Weighting,
+};
 
 type Res<T> = std::result::Result<T, String>;
 
@@ -50,6 +52,15 @@ macro_rules! fit_with {
 
 /// `Some(fit result)` for a known model name, `None` when recs has no such model (yet).
 fn fit_model(name: &str, kv: &[(String, String)], train: &Interactions) -> Option<Res<AnyModel>> {
+    // `reg` is short for `regularization`
+    let kv: Vec<(String, String)> = kv
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "reg" => ("regularization".to_string(), v.clone()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let kv = &kv;
     Some(match name {
         "popularity" => fit_with!(Popularity::params(), kv, train, { min_value: f32 }),
         "item-knn" => {
@@ -58,6 +69,12 @@ fn fit_model(name: &str, kv: &[(String, String)], train: &Interactions) -> Optio
         "ease" => {
             fit_with!(Ease::params(), kv, train, { lambda: f32, dropout: f32, max_memory: usize })
         }
+        "als" => fit_with!(Als::params(), kv, train, {
+            factors: usize, regularization: f32, alpha: f32, iterations: usize, cg_steps: usize, reg_exponent: f32, seed: u64
+        }),
+        "bpr" => fit_with!(Bpr::params(), kv, train, {
+            factors: usize, learning_rate: f32, regularization: f32, iterations: usize, seed: u64, hogwild: bool
+        }),
         _ => return None,
     })
 }

@@ -241,7 +241,10 @@ def cmd_run(data_dir, names):
 
 # recs spec -> the peers it is compared with
 PAIRS = [
-    ("als:factors=64,reg=0.01,iterations=15", ["implicit-als"]),
+    # implicit's confidence is alpha·r (alpha=1: observed pairs weigh as unobserved ones);
+    # recs' is 1 + alpha·r, so implicit's alpha=1 is recs' alpha=0.
+    ("als:factors=64,reg=0.01,iterations=15,alpha=0", ["implicit-als"]),
+    ("als", ["implicit-als"]),
     ("bpr:factors=64,iterations=100", ["implicit-bpr"]),
     ("item-knn:neighbors=20,weighting=none", ["implicit-itemknn", "lenskit-itemknn"]),
     ("item-knn", ["implicit-itemknn", "lenskit-itemknn"]),

@@ -38,7 +38,7 @@ export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREAD
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
 read -r -a peers <<<"${PEERS:-implicit-als implicit-bpr implicit-itemknn lenskit-itemknn numpy-ease}"
-read -r -a specs <<<"${RECS_SPECS:-als:factors=64,reg=0.01,iterations=15 bpr:factors=64,iterations=100 item-knn:neighbors=20,weighting=none item-knn ease:lambda=500 ease}"
+read -r -a specs <<<"${RECS_SPECS:-als:factors=64,reg=0.01,iterations=15,alpha=0 als bpr:factors=64,iterations=100 item-knn:neighbors=20,weighting=none item-knn ease:lambda=500 ease}"
 
 if [ "${REUSE_PEERS:-0}" = 1 ] && [ -s "$out/peers.jsonl" ]; then
     echo "== peers: reusing $out/peers.jsonl" >&2

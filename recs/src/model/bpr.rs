@@ -237,6 +237,10 @@ impl TryFrom<BprRepr> for Bpr {
 const CHUNKS: usize = 64;
 /// Draws of a negative item before a sample is skipped (users who saw nearly everything).
 const NEG_TRIES: usize = 16;
+/// Largest `users × items` for which a fit keeps a bitset of interactions (64 MiB).
+const SEEN_BITS_MAX: usize = 1 << 29;
+/// How many samples ahead the SGD loop prefetches factor rows.
+const PREFETCH_AHEAD: usize = 8;
 
 impl Bpr {
     /// Default parameters.
@@ -347,9 +351,28 @@ fn gradient_scale<I: Isa>(isa: I, x: &[f32], yi: &[f32], yj: &[f32], diff: &mut 
 struct Shared<'a> {
     p: &'a BprValidParams,
     data: &'a Interactions,
-    row_of: Vec<u32>,
+    /// `users × items` bits, set where the user interacted (when it fits in
+    /// [`SEEN_BITS_MAX`]): one probe per negative draw instead of a binary search.
+    seen: Option<Vec<u64>>,
+    /// 64-bit words per user in `seen`.
+    seen_stride: usize,
     users: Vec<AtomicU32>,
     items: Vec<AtomicU32>,
+}
+
+impl Shared<'_> {
+    /// Whether `user` interacted with `item`.
+    #[inline(always)]
+    fn has(&self, user: usize, item: usize) -> bool {
+        match &self.seen {
+            Some(bits) => bits[user * self.seen_stride + item / 64] >> (item % 64) & 1 != 0,
+            None => self
+                .data
+                .items_of(user as UserIdx)
+                .binary_search(&(item as ItemIdx))
+                .is_ok(),
+        }
+    }
 }
 
 fn to_atomic(v: &[f32]) -> Vec<AtomicU32> {
@@ -377,15 +400,22 @@ impl Fit for BprParams {
         }
         let nnz = train.nnz();
         if nnz > 0 && ni >= 2 {
-            let indptr = train.indptr();
-            let mut row_of = vec![0u32; nnz];
-            for u in 0..nu {
-                row_of[indptr[u]..indptr[u + 1]].fill(u as u32);
-            }
+            let seen_stride = ni.div_ceil(64);
+            let seen = (nu.saturating_mul(seen_stride) <= SEEN_BITS_MAX / 64).then(|| {
+                let mut bits = vec![0u64; nu * seen_stride];
+                for u in 0..nu {
+                    let row = &mut bits[u * seen_stride..(u + 1) * seen_stride];
+                    for &i in train.items_of(u as UserIdx) {
+                        row[i as usize / 64] |= 1 << (i % 64);
+                    }
+                }
+                bits
+            });
             let shared = Shared {
                 p,
                 data: train,
-                row_of,
+                seen,
+                seen_stride,
                 users: to_atomic(&users),
                 items: to_atomic(&items),
             };
@@ -478,13 +508,32 @@ impl SimdFn for RunChunk<'_, '_> {
             acc += *g;
             *g = acc / total;
         }
+        // Pass 1: the triples `(u, i, j)` (they do not depend on the factors), so that pass 2
+        // can prefetch the rows of later samples.
+        let indptr = s.data.indptr();
+        let mut triples: Vec<[u32; 3]> = Vec::with_capacity(samples);
+        let mut u = 0usize;
         for &q in &gaps[..samples] {
             let pos = ((q * nnz as f64) as usize).min(nnz - 1);
-            let u = s.row_of[pos] as usize;
-            let i = indices[pos] as usize;
-            let Some(j) = sample_negative(rng, n_items, s.data.items_of(u as UserIdx)) else {
-                continue;
-            };
+            while indptr[u + 1] <= pos {
+                u += 1;
+            }
+            let j = (0..NEG_TRIES)
+                .map(|_| rng.below(n_items))
+                .find(|&j| !s.has(u, j));
+            if let Some(j) = j {
+                triples.push([u as u32, indices[pos], j as u32]);
+            }
+        }
+        drop(gaps);
+        // Pass 2: SGD.
+        for (t, &[u, i, j]) in triples.iter().enumerate() {
+            if let Some(&[pu, pi, pj]) = triples.get(t + PREFETCH_AHEAD) {
+                prefetch_row(&s.users, pu as usize * w, k);
+                prefetch_row(&s.items, pi as usize * w, w);
+                prefetch_row(&s.items, pj as usize * w, w);
+            }
+            let (u, i, j) = (u as usize, i as usize, j as usize);
             let (ru, ri, rj) = (
                 &s.users[u * w..(u + 1) * w],
                 &s.items[i * w..(i + 1) * w],
@@ -509,6 +558,24 @@ impl SimdFn for RunChunk<'_, '_> {
             store(&yj, rj);
         }
     }
+}
+
+/// Hints the CPU to bring `len` values from `start` of `m` into cache (no effect elsewhere).
+#[inline(always)]
+fn prefetch_row(m: &[AtomicU32], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        if let Some(row) = m.get(start..start + len).filter(|r| !r.is_empty()) {
+            // 16 values per 64-byte line.
+            for c in (0..len).step_by(16).chain(std::iter::once(len - 1)) {
+                // SAFETY: a prefetch never faults, and the address is inside `row`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(row[c..].as_ptr().cast()) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (m, start, len);
 }
 
 impl Recommender for Bpr {

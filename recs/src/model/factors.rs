@@ -696,21 +696,25 @@ pub(crate) fn recommend_batch<'m>(
             return Err(Error::UnknownItem(bad as u64));
         }
     }
+    // Per-thread buffers, reused across blocks: the block's user rows and its score matrix.
     let blocks: Vec<Result<Vec<Vec<Scored>>>> = users
         .par_chunks(BATCH)
-        .map(|block| {
-            let mut u = Vec::with_capacity(block.len() * width);
-            for &user in block {
-                u.extend_from_slice(&row_for(user, data.items_of(user))?);
-            }
-            let mut scores = vec![0f32; block.len() * n_items];
-            scores_block(&u, items, width, &mut scores);
-            block
-                .iter()
-                .zip(scores.chunks_exact_mut(n_items.max(1)))
-                .map(|(&user, row)| select_fast(row, data.items_of(user), opts))
-                .collect()
-        })
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(u, scores): &mut (Vec<f32>, Vec<f32>), block| {
+                u.clear();
+                for &user in block {
+                    u.extend_from_slice(&row_for(user, data.items_of(user))?);
+                }
+                scores.resize(block.len() * n_items, 0.0);
+                scores_block(u, items, width, scores);
+                block
+                    .iter()
+                    .zip(scores.chunks_exact_mut(n_items.max(1)))
+                    .map(|(&user, row)| select_fast(row, data.items_of(user), opts))
+                    .collect()
+            },
+        )
         .collect();
     let mut out = Vec::with_capacity(users.len());
     for b in blocks {
