@@ -23,9 +23,7 @@ use std::time::Instant;
 
 use recs::data::{load_ncf, open, Interactions, Record, Split, TestCase, TestSet};
 use recs::eval::{EvalConfig, Protocol};
-use recs::model::{
-    Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Popularity, Recommender,
-};
+use recs::model::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Popularity, Recommender};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -44,7 +42,10 @@ fn validation_split(dir: &std::path::Path) -> Res<Split> {
     )?;
     // MovieID -> NCF item
     let mut map = HashMap::new();
-    for line in std::fs::read_to_string(ncf.join("item_id_map.tsv"))?.lines().skip(1) {
+    for line in std::fs::read_to_string(ncf.join("item_id_map.tsv"))?
+        .lines()
+        .skip(1)
+    {
         let mut f = line.split('\t');
         let item: u32 = f.next().ok_or("map")?.parse()?;
         let movie: u32 = f.next().ok_or("map")?.parse()?;
@@ -74,14 +75,23 @@ fn validation_split(dir: &std::path::Path) -> Res<Split> {
         let held = latest.get(&u).map(|&(_, i)| i);
         for (&i, &v) in t.items_of(u).iter().zip(t.values_of(u)) {
             if Some(i) != held {
-                recs.push(Record { user: u, item: i, value: v, timestamp: None });
+                recs.push(Record {
+                    user: u,
+                    item: i,
+                    value: v,
+                    timestamp: None,
+                });
             }
         }
     }
     let train = Interactions::from_records(t.n_users(), t.n_items(), &recs, Default::default())?;
     let mut cases: Vec<TestCase> = latest
         .iter()
-        .map(|(&user, &(_, item))| TestCase { user, items: vec![item], negatives: None })
+        .map(|(&user, &(_, item))| TestCase {
+            user,
+            items: vec![item],
+            negatives: None,
+        })
         .collect();
     cases.sort_by_key(|c| c.user);
     Ok(Split {
@@ -98,7 +108,10 @@ fn kv(spec: &str) -> (String, Vec<(String, f64)>) {
     let args = rest
         .split(',')
         .filter(|s| !s.is_empty())
-        .filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN))))
+        .filter_map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+        })
         .collect();
     (name.to_string(), args)
 }
@@ -109,24 +122,44 @@ fn fit_one(name: &str, args: &[(String, f64)], train: &Interactions) -> Res<AnyM
         "pop" => Popularity::params().fit(train)?.into(),
         "ease" => {
             let mut p = Ease::params();
-            if let Some(v) = get("lambda") { p = p.lambda(v as f32) }
-            if let Some(v) = get("dropout") { p = p.dropout(v as f32) }
+            if let Some(v) = get("lambda") {
+                p = p.lambda(v as f32)
+            }
+            if let Some(v) = get("dropout") {
+                p = p.dropout(v as f32)
+            }
             p.fit(train)?.into()
         }
         "als" => {
             let mut p = Als::params();
-            if let Some(v) = get("factors") { p = p.factors(v as usize) }
-            if let Some(v) = get("reg") { p = p.regularization(v as f32) }
-            if let Some(v) = get("alpha") { p = p.alpha(v as f32) }
-            if let Some(v) = get("it") { p = p.iterations(v as usize) }
-            if let Some(v) = get("nu") { p = p.reg_exponent(v as f32) }
-            if let Some(v) = get("cg") { p = p.cg_steps(v as usize) }
+            if let Some(v) = get("factors") {
+                p = p.factors(v as usize)
+            }
+            if let Some(v) = get("reg") {
+                p = p.regularization(v as f32)
+            }
+            if let Some(v) = get("alpha") {
+                p = p.alpha(v as f32)
+            }
+            if let Some(v) = get("it") {
+                p = p.iterations(v as usize)
+            }
+            if let Some(v) = get("nu") {
+                p = p.reg_exponent(v as f32)
+            }
+            if let Some(v) = get("cg") {
+                p = p.cg_steps(v as usize)
+            }
             p.fit(train)?.into()
         }
         "knn" => {
             let mut p = ItemKnn::params();
-            if let Some(v) = get("k") { p = p.neighbors(v as usize) }
-            if let Some(v) = get("shrink") { p = p.shrinkage(v as f32) }
+            if let Some(v) = get("k") {
+                p = p.neighbors(v as usize)
+            }
+            if let Some(v) = get("shrink") {
+                p = p.shrinkage(v as f32)
+            }
             p.fit(train)?.into()
         }
         "bpr" => Bpr::params().fit(train)?.into(),
@@ -137,12 +170,18 @@ fn fit_one(name: &str, args: &[(String, f64)], train: &Interactions) -> Res<AnyM
             for (k, w) in args.iter().filter(|(k, _)| !k.contains('.')) {
                 let sub: Vec<(String, f64)> = args
                     .iter()
-                    .filter_map(|(kk, v)| kk.strip_prefix(&format!("{k}.")).map(|s| (s.to_string(), *v)))
+                    .filter_map(|(kk, v)| {
+                        kk.strip_prefix(&format!("{k}."))
+                            .map(|s| (s.to_string(), *v))
+                    })
                     .collect();
                 members.push(fit_one(k, &sub, train)?);
                 weights.push(*w as f32);
             }
-            Blend::params().weights(weights).fit_members(members)?.into()
+            Blend::params()
+                .weights(weights)
+                .fit_members(members)?
+                .into()
         }
         other => return Err(format!("unknown model {other}").into()),
     })
@@ -164,7 +203,11 @@ fn main() -> Res<()> {
         let model = fit_one(&name, &args, &split.train)?;
         let secs = start.elapsed().as_secs_f64();
         let full = config.evaluate(&Protocol::default(), &model, &split)?;
-        let sampled = config.evaluate(&Protocol::SampledCandidates { n: 99, seed: 0 }, &model, &split)?;
+        let sampled = config.evaluate(
+            &Protocol::SampledCandidates { n: 99, seed: 0 },
+            &model,
+            &split,
+        )?;
         let g = |r: &recs::eval::Report, m: &str| r.get(m).unwrap_or(f64::NAN);
         println!(
             "| {spec} | {:.4} | {:.4} | {:.4} | {:.4} | {secs:.1} |",

@@ -304,7 +304,11 @@ fn standardize(s: &mut [f32]) {
         .sum::<f64>()
         / n;
     let sd = var.sqrt();
-    let inv = if sd > 0.0 && sd.is_finite() { 1.0 / sd } else { 0.0 };
+    let inv = if sd > 0.0 && sd.is_finite() {
+        1.0 / sd
+    } else {
+        0.0
+    };
     for x in s.iter_mut() {
         *x = ((f64::from(*x) - mean) * inv) as f32;
     }
@@ -368,7 +372,10 @@ mod tests {
         assert!(bad(Blend::params().weights(vec![1.0])));
         assert!(bad(Blend::params().weights(vec![1.0, 1.0, 1.0])));
         // an unknown name passes the guard and fails in `fit_named`
-        assert!(Blend::params().members(vec![("nope".into(), 1.0)]).fit(&t).is_err());
+        assert!(Blend::params()
+            .members(vec![("nope".into(), 1.0)])
+            .fit(&t)
+            .is_err());
     }
 
     #[test]
