@@ -1,7 +1,7 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Als, Bpr, Ease, ItemKnn, Ncf, Persist, Popularity, Recommender};
+use super::{Als, Blend, Bpr, Ease, ItemKnn, Ncf, Persist, Popularity, Recommender};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -28,6 +28,8 @@ pub enum AnyModel {
     Bpr(Bpr),
     /// [`Ncf`] (GMF, MLP or NeuMF).
     Ncf(Ncf),
+    /// [`Blend`] of other models.
+    Blend(Blend),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -40,6 +42,7 @@ macro_rules! each_model {
             AnyModel::Als($m) => $body,
             AnyModel::Bpr($m) => $body,
             AnyModel::Ncf($m) => $body,
+            AnyModel::Blend($m) => $body,
         }
     };
 }
@@ -58,6 +61,7 @@ impl AnyModel {
             Als::KIND => AnyModel::Als(decode_body(h.body)?),
             Bpr::KIND => AnyModel::Bpr(decode_body(h.body)?),
             Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
+            Blend::KIND => AnyModel::Blend(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -161,5 +165,11 @@ impl From<Bpr> for AnyModel {
 impl From<Ncf> for AnyModel {
     fn from(m: Ncf) -> Self {
         AnyModel::Ncf(m)
+    }
+}
+
+impl From<Blend> for AnyModel {
+    fn from(m: Blend) -> Self {
+        AnyModel::Blend(m)
     }
 }

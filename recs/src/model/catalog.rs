@@ -1,17 +1,18 @@
 //! Models by name: how the CLI, the server's demo and retraining pick a model from a string.
 
-use super::{Als, AnyModel, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity};
+use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity};
 use crate::data::Interactions;
 use crate::{Error, Result};
 
 /// The model names [`fit_named`] accepts, in the order `recs eval` lists them.
 pub const MODEL_NAMES: &[&str] = &[
-    "pop", "itemknn", "als", "bpr", "ease", "gmf", "mlp", "neumf",
+    "pop", "itemknn", "als", "bpr", "ease", "gmf", "mlp", "neumf", "blend",
 ];
 
 /// Fits the model called `name` with its default parameters.
 ///
-/// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`.
+/// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
+/// (EASE + ALS, see [`Blend`]).
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);
@@ -33,6 +34,7 @@ pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
         "gmf" => Ncf::params().arch(NcfArch::Gmf).fit(train)?.into(),
         "mlp" => Ncf::params().arch(NcfArch::Mlp).fit(train)?.into(),
         "neumf" => Ncf::params().arch(NcfArch::NeuMf).fit(train)?.into(),
+        "blend" => Blend::params().fit(train)?.into(),
         other => {
             return Err(Error::param(
                 "model",

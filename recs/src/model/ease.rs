@@ -85,6 +85,8 @@ impl EaseParams {
     /// (± 0.006 / 0.008): full ranking is flat, sampled negatives favour 1200. Holding out each
     /// user's last training line instead, full-ranking HR@10 peaks at 1200 too (0.112, against
     /// 0.108 at 500). Sparser data or larger catalogues usually want another λ: tune it.
+    /// Re-checked with `examples/tune.rs` (users 1–2999's latest training rating held out):
+    /// λ = 500 0.116 / 0.739, 1200 0.118 / 0.754, 2000 0.116 / 0.751 (full / sampled HR@10).
     pub fn lambda(mut self, l: f32) -> Self {
         self.0.lambda = l;
         self
@@ -92,6 +94,7 @@ impl EaseParams {
     /// Dropout-style regularization `p`: adds `p / (1 − p) · (XᵀX)_ii` to the diagonal, which
     /// regularizes popular items more (EDLAE). Default 0.0 (plain EASE); must be in `[0, 1)`.
     /// On the ML-1M validation splits 0.1–0.4 changed HR@10 by less than its noise.
+    /// (Re-checked: 0.2 at λ = 1200 gave 0.119 / 0.755 against 0.118 / 0.754.)
     pub fn dropout(mut self, p: f32) -> Self {
         self.0.dropout = p;
         self

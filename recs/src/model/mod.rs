@@ -5,6 +5,7 @@
 
 mod als;
 mod any;
+mod blend;
 mod bpr;
 mod catalog;
 mod ease;
@@ -18,6 +19,7 @@ mod topk;
 
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
+pub use blend::{Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
 pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use catalog::{fit_named, MODEL_NAMES};
 pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFAULT_MAX_MEMORY};
