@@ -15,7 +15,8 @@
 //! GMF and MLP trained in the same run), and any [`NcfParams`] setting: `factors`, `layers`
 //! (e.g. `64,32,16,8`), `lr`, `epochs`, `batch`, `neg`, `l2`, `std` (init), `opt` (adam|sgd), `seed`,
 //! `pre_lr`, `pre_epochs`, `alpha`, `neumf_lr`, `neumf_epochs`, `neumf_opt` (the NeuMF stage of
-//! `neumf-pre`); `val=1` reports validation HR@10 per epoch (each user's last training item
+//! `neumf-pre`); `gmf` and `mlp` train with `pre_lr` and `pre_epochs` (NeuMF's pre-training
+//! stages, so `neumf-pre` is the default NeuMF fit) unless `lr` / `epochs` are given; `val=1` reports validation HR@10 per epoch (each user's last training item
 //! held out, so training data shrinks by one item per user); `p1=0` skips the full ranking.
 
 use std::path::PathBuf;
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 use recs::data::{load_ncf, Split};
 use recs::eval::{EvalConfig, Evaluator, FullRanking, MetricKind, SampledCandidates};
-use recs::model::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams};
+use recs::model::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, ParamGuard};
 
 fn data_dir() -> PathBuf {
     std::env::var_os("RECS_DATA_DIR").map_or_else(
@@ -220,9 +221,20 @@ fn main() {
                     "mlp" => NcfArch::Mlp,
                     _ => NcfArch::NeuMf,
                 };
-                base.clone()
-                    .arch(arch)
-                    .fit_with_progress(&p2.train, &mut progress(name))
+                let mut p = base.clone().arch(arch);
+                if arch != NcfArch::NeuMf {
+                    // GMF and MLP train as the default NeuMF's pre-training stages, unless
+                    // `lr=` / `epochs=` say otherwise
+                    if o.get("lr").is_none() {
+                        p = p.learning_rate(
+                            base.check_ref().expect("params").pretrain_learning_rate(),
+                        );
+                    }
+                    if o.get("epochs").is_none() {
+                        p = p.epochs(base.check_ref().expect("params").pretrain_epochs());
+                    }
+                }
+                p.fit_with_progress(&p2.train, &mut progress(name))
                     .expect("fit")
             }
             "neumf-pre" => {

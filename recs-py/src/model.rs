@@ -921,12 +921,14 @@ py_model! {
     /// ----------
     /// arch : str, default "neumf"
     ///     ``"gmf"``, ``"mlp"`` or ``"neumf"``.
-    /// factors : int, default 8
+    /// factors : int, default 64
     ///     GMF embedding size (predictive factors); in 1..=4096.
     /// mlp_layers : list of int, default [64, 32, 16, 8]
     ///     MLP sizes: the concatenated embedding width, then one ReLU layer per size.
-    /// learning_rate : float, default 0.001
-    /// epochs : int, default 20
+    /// learning_rate : float, default 0.0002
+    ///     Of the final stage (NeuMF fine-tuning after pre-training); for a standalone GMF or
+    ///     MLP, 0.001 with 6 epochs (the pre-training settings) is the better choice.
+    /// epochs : int, default 2
     /// batch_size : int, default 256
     /// negatives : int, default 4
     ///     Sampled negatives per positive.
@@ -936,7 +938,7 @@ py_model! {
     /// optimizer : str, default "adam"
     ///     ``"adam"`` or ``"sgd"``.
     /// seed : int, default 42
-    /// pretrain_epochs : int, default 0
+    /// pretrain_epochs : int, default 6
     ///     NeuMF only: epochs of GMF and MLP pre-training (0 = random initialisation).
     /// pretrain_learning_rate : float, default 0.001
     /// pretrain_alpha : float, default 0.5
@@ -949,17 +951,17 @@ py_model! {
     /// (3,)
     PyNcf, "NCF", recs::model::Ncf {
         arch: &str = "neumf" => parse_arch,
-        factors: usize = 8,
+        factors: usize = 64,
         mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
-        learning_rate: f32 = 0.001,
-        epochs: usize = 20,
+        learning_rate: f32 = 0.0002,
+        epochs: usize = 2,
         batch_size: usize = 256,
         negatives: usize = 4,
         l2: f32 = 0.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
-        pretrain_epochs: usize = 0,
+        pretrain_epochs: usize = 6,
         pretrain_learning_rate: f32 = 0.001,
         pretrain_alpha: f32 = 0.5,
         early_stopping: usize = 0,
@@ -976,9 +978,9 @@ py_model! {
     /// >>> model.kind
     /// 'ncf'
     PyGmf, "GMF", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::Gmf)] {
-        factors: usize = 8,
-        learning_rate: f32 = 0.001,
-        epochs: usize = 20,
+        factors: usize = 64,
+        learning_rate: f32 = 0.0002,
+        epochs: usize = 2,
         batch_size: usize = 256,
         negatives: usize = 4,
         l2: f32 = 0.0,
@@ -1000,8 +1002,8 @@ py_model! {
     /// [16, 8]
     PyMlp, "MLP", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::Mlp)] {
         mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
-        learning_rate: f32 = 0.001,
-        epochs: usize = 20,
+        learning_rate: f32 = 0.0002,
+        epochs: usize = 2,
         batch_size: usize = 256,
         negatives: usize = 4,
         l2: f32 = 0.0,
@@ -1022,17 +1024,17 @@ py_model! {
     /// >>> recs.NeuMF(factors=4, mlp_layers=[8, 4], epochs=1).fit(recs.synthetic(40, 20, 400, seed=2)).is_fitted
     /// True
     PyNeuMf, "NeuMF", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::NeuMf)] {
-        factors: usize = 8,
+        factors: usize = 64,
         mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
-        learning_rate: f32 = 0.001,
-        epochs: usize = 20,
+        learning_rate: f32 = 0.0002,
+        epochs: usize = 2,
         batch_size: usize = 256,
         negatives: usize = 4,
         l2: f32 = 0.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
-        pretrain_epochs: usize = 0,
+        pretrain_epochs: usize = 6,
         pretrain_learning_rate: f32 = 0.001,
         pretrain_alpha: f32 = 0.5,
         early_stopping: usize = 0,

@@ -1,6 +1,7 @@
 //! NCF quality on real data (ML-1M, the NCF split of He et al. 2017), small enough for the debug
-//! test profile: a GMF trained for two epochs must clearly beat Popularity under the paper's
-//! protocol (each test item ranked among its 99 listed negatives), and an MLP must learn too.
+//! test profile: a GMF at the paper's settings must learn as fast as with dense Adam after three
+//! epochs under the paper's protocol (each test item ranked among its 99 listed negatives), and an
+//! MLP must beat Popularity after one.
 //!
 //! The full acceptance run (NeuMF at the paper's level, HR@10 >= 0.73 and NDCG@10 >= 0.45,
 //! with timings) is the release bench binary: `cargo bench -p recs --bench ncf`.
@@ -52,7 +53,7 @@ fn p2(model: &dyn Recommender, split: &Split) -> (f64, f64) {
 }
 
 #[test]
-fn gmf_and_mlp_beat_popularity_on_ml1m_after_two_epochs() {
+fn gmf_learns_as_fast_as_dense_adam_and_mlp_beats_popularity_on_ml1m() {
     let split = match split() {
         Ok(s) => s,
         Err(why) => {
@@ -62,12 +63,13 @@ fn gmf_and_mlp_beat_popularity_on_ml1m_after_two_epochs() {
     };
     let pop = p2(&Popularity::params().fit(&split.train).unwrap(), &split);
     let mut losses = Vec::new();
+    // the paper's GMF settings (8 factors, batch 256, Adam 0.001, 4 negatives), 3 epochs
     let gmf = Ncf::params()
         .arch(NcfArch::Gmf)
-        .factors(16)
-        .epochs(2)
-        .batch_size(1024)
-        .learning_rate(0.005)
+        .factors(8)
+        .epochs(3)
+        .batch_size(256)
+        .learning_rate(0.001)
         .fit_with_progress(&split.train, &mut |s| losses.push(s.loss))
         .unwrap();
     let g = p2(&gmf, &split);
@@ -81,19 +83,19 @@ fn gmf_and_mlp_beat_popularity_on_ml1m_after_two_epochs() {
         .unwrap();
     let m = p2(&mlp, &split);
     eprintln!(
-        "P2 hr@10 / ndcg@10: popularity {:.4} / {:.4}, GMF (2 epochs) {:.4} / {:.4}, MLP (1 epoch) {:.4} / {:.4}; GMF losses {losses:?}",
+        "P2 hr@10 / ndcg@10: popularity {:.4} / {:.4}, GMF (3 epochs) {:.4} / {:.4}, MLP (1 epoch) {:.4} / {:.4}; GMF losses {losses:?}",
         pop.0, pop.1, g.0, g.1, m.0, m.1
     );
-    // Popularity is at 0.4535 / 0.2543 on this split
+    // Popularity is at 0.4531 / 0.2541 on this split
     assert!((0.40..0.50).contains(&pop.0), "popularity {pop:?}");
     assert!(
-        losses[1] < losses[0] && losses[1] < 0.4,
+        losses[0] > losses[1] && losses[1] > losses[2] && losses[2] < 0.30,
         "GMF losses {losses:?}"
     );
-    assert!(
-        g.0 > pop.0 + 0.05 && g.1 > pop.1 + 0.03,
-        "GMF {g:?} vs popularity {pop:?}"
-    );
+    // An independent numpy GMF with dense Adam (as Keras / PyTorch, where the paper's figures
+    // come from) reaches 0.595 / 0.342 after 3 epochs; lazy Adam on the embedding rows (rows
+    // neither move nor decay while untouched), the former behaviour here, only 0.546 / 0.308.
+    assert!(g.0 > 0.58 && g.1 > 0.33, "GMF {g:?}");
     assert!(
         m.0 > pop.0 && m.1 > pop.1,
         "MLP {m:?} vs popularity {pop:?}"

@@ -31,8 +31,20 @@ pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
         "als" => Als::params().fit(train)?.into(),
         "bpr" => Bpr::params().fit(train)?.into(),
         "ease" => Ease::params().fit(train)?.into(),
-        "gmf" => Ncf::params().arch(NcfArch::Gmf).fit(train)?.into(),
-        "mlp" => Ncf::params().arch(NcfArch::Mlp).fit(train)?.into(),
+        // the defaults are tuned for NeuMF's fine-tuning; a standalone GMF or MLP trains like
+        // NeuMF's pre-training stages (see `NcfParams`)
+        "gmf" => Ncf::params()
+            .arch(NcfArch::Gmf)
+            .learning_rate(0.001)
+            .epochs(6)
+            .fit(train)?
+            .into(),
+        "mlp" => Ncf::params()
+            .arch(NcfArch::Mlp)
+            .learning_rate(0.001)
+            .epochs(6)
+            .fit(train)?
+            .into(),
         "neumf" => Ncf::params().arch(NcfArch::NeuMf).fit(train)?.into(),
         "blend" => Blend::params().fit(train)?.into(),
         other => {

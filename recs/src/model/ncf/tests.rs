@@ -107,6 +107,7 @@ fn every_architecture_learns_the_block_structure() {
         let model = small(arch)
             .epochs(25)
             .learning_rate(0.01)
+            .pretrain_epochs(0)
             .fit_with_progress(&train, &mut |s| losses.push(s.loss))
             .unwrap();
         assert_eq!(losses.len(), 25);

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::layers::scatter_add;
 use super::net::{Groups, Net, Work};
-use super::optim::{update, update_row, NcfOptimizer, Schedule, Step};
+use super::optim::{catch_up, update, update_row, NcfOptimizer, Schedule, Step};
 use super::rng::Rng;
 use super::{EpochStats, NcfArch};
 use crate::data::Interactions;
@@ -250,6 +250,9 @@ struct State {
     /// Per user row: its slot in the compact gradient accumulator of the step, or [`NONE`].
     user_slot: Vec<u32>,
     item_slot: Vec<u32>,
+    /// Per user row: the last step that updated it (Adam only; see [`catch_up`]).
+    user_last: Vec<u32>,
+    item_last: Vec<u32>,
 }
 
 /// No accumulator slot: the row was not touched in this step.
@@ -280,6 +283,8 @@ struct Rows<'a> {
     params: &'a mut [f32],
     mv: &'a mut [f32],
     slot: &'a mut [u32],
+    /// Last step that updated each row (empty for SGD).
+    last: &'a mut [u32],
     scratch: &'a mut RowScratch,
 }
 
@@ -311,6 +316,7 @@ fn split_table<'a>(
     params: &'a mut [f32],
     mv: &'a mut [f32],
     slot: &'a mut [u32],
+    last: &'a mut [u32],
     scratch: impl Iterator<Item = &'a mut RowScratch>,
     row: usize,
     bounds: &[usize],
@@ -320,13 +326,15 @@ fn split_table<'a>(
         .into_iter()
         .zip(split_rows(mv, mvw, bounds))
         .zip(split_rows(slot, 1, bounds))
+        .zip(split_rows(last, usize::from(!last.is_empty()), bounds))
         .zip(scratch)
         .zip(bounds)
-        .map(|((((params, mv), slot), scratch), &lo)| Rows {
+        .map(|(((((params, mv), slot), last), scratch), &lo)| Rows {
             lo,
             params,
             mv,
             slot,
+            last,
             scratch,
         })
         .collect()
@@ -377,6 +385,17 @@ impl Rows<'_> {
         let mvw = if self.mv.is_empty() { 0 } else { 2 * row };
         for (k, &l) in touched.iter().enumerate() {
             let l = l as usize;
+            if !self.last.is_empty() {
+                // dense Adam moved this row on every step it was not touched
+                let skipped = step.t.saturating_sub(self.last[l] + 1);
+                catch_up(
+                    step,
+                    &mut self.params[l * row..(l + 1) * row],
+                    &mut self.mv[l * mvw..(l + 1) * mvw],
+                    skipped,
+                );
+                self.last[l] = step.t;
+            }
             update_row(
                 step,
                 &mut self.params[l * row..(l + 1) * row],
@@ -471,6 +490,8 @@ struct Trainer {
     user_scratch: Vec<RowScratch>,
     item_scratch: Vec<RowScratch>,
     dense_scratch: Vec<Vec<f32>>,
+    /// The last optimizer step taken, for [`Trainer::flush`].
+    last_step: Option<Step>,
 }
 
 impl Trainer {
@@ -492,6 +513,22 @@ impl Trainer {
             item_mv: moments(2 * net.items.len()),
             user_slot: vec![NONE; net.n_users],
             item_slot: vec![NONE; net.n_items],
+            user_last: vec![
+                0;
+                if schedule.has_moments() {
+                    net.n_users
+                } else {
+                    0
+                }
+            ],
+            item_last: vec![
+                0;
+                if schedule.has_moments() {
+                    net.n_items
+                } else {
+                    0
+                }
+            ],
         };
         Trainer {
             n_shards,
@@ -502,6 +539,31 @@ impl Trainer {
             user_scratch: (0..n_shards).map(|_| RowScratch::default()).collect(),
             item_scratch: (0..n_shards).map(|_| RowScratch::default()).collect(),
             dense_scratch: vec![Vec::new(); n_shards],
+            last_step: None,
+        }
+    }
+
+    /// Brings every embedding row up to the last step (the moves dense Adam would have made
+    /// since each row was last touched), so the network can be evaluated or returned.
+    fn flush(&mut self, net: &mut Net) {
+        let Some(step) = self.last_step else {
+            return;
+        };
+        let row = net.row();
+        let st = &mut self.state;
+        for (params, mv, last) in [
+            (&mut net.users, &mut st.user_mv, &mut st.user_last),
+            (&mut net.items, &mut st.item_mv, &mut st.item_last),
+        ] {
+            for (l, t) in last.iter_mut().enumerate() {
+                catch_up(
+                    step,
+                    &mut params[l * row..(l + 1) * row],
+                    &mut mv[l * 2 * row..(l + 1) * 2 * row],
+                    step.t.saturating_sub(*t),
+                );
+                *t = step.t;
+            }
         }
     }
 
@@ -564,11 +626,15 @@ impl Trainer {
             item_mv,
             user_slot,
             item_slot,
+            user_last,
+            item_last,
         } = &mut self.state;
+        self.last_step = Some(step);
         let users = split_table(
             &mut net.users,
             user_mv,
             user_slot,
+            user_last,
             self.user_scratch.iter_mut(),
             row,
             &ub,
@@ -577,6 +643,7 @@ impl Trainer {
             &mut net.items,
             item_mv,
             item_slot,
+            item_last,
             self.item_scratch.iter_mut(),
             row,
             &ib,
@@ -635,6 +702,7 @@ pub(crate) fn train_stage(
         // pool instead of each blocking the caller's thread (two context switches per batch).
         let ((loss, samples), ()) =
             rayon::join(|| trainer.epoch(net, data, stage, &order, epoch), || ());
+        trainer.flush(net);
         let val = (stage.patience > 0 && !data.val.is_empty())
             .then(|| validation_metrics(net, &data.val));
         let val_hr10 = val.map(|v| v.0);
@@ -712,6 +780,7 @@ mod tests {
             params: &mut params,
             mv: &mut [],
             slot: &mut slot,
+            last: &mut [],
             scratch: &mut scratch,
         };
         let step = Schedule::new(NcfOptimizer::Sgd, 1.0).next();
