@@ -772,7 +772,7 @@ py_model! {
     ///     Latent factors; in 1..=4096.
     /// regularization : float, default 0.01
     ///     L2 regularization; finite and > 0.
-    /// alpha : float, default 1.0
+    /// alpha : float, default 0.0
     ///     Confidence slope; finite and >= 0. (implicit's ``alpha = a`` on binary data matches
     ///     ``alpha = a - 1`` here.)
     /// iterations : int, default 15
@@ -798,7 +798,7 @@ py_model! {
     PyAls, "ALS", recs::model::Als {
         factors: usize = 64,
         regularization: f32 = 0.01,
-        alpha: f32 = 1.0,
+        alpha: f32 = 0.0,
         iterations: usize = 15,
         solver: &str = "cg" => parse_solver,
         cg_steps: usize = 3,

@@ -242,7 +242,7 @@ class ALS(Recommender):
         *,
         factors: int = 64,
         regularization: float = 0.01,
-        alpha: float = 1.0,
+        alpha: float = 0.0,
         iterations: int = 15,
         solver: str = "cg",
         cg_steps: int = 3,

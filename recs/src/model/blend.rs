@@ -54,6 +54,7 @@ impl Default for BlendParams {
                 .collect(),
             ease: Ease::params(),
             als: Als::params()
+                .alpha(1.0)
                 .factors(128)
                 .reg_exponent(1.0)
                 .regularization(0.01),
@@ -79,7 +80,7 @@ impl BlendParams {
         self.0.ease = params;
         self
     }
-    /// Parameters of the `als` member. Default: [`Als::params`] with 128 factors,
+    /// Parameters of the `als` member. Default: [`Als::params`] with alpha 1, 128 factors,
     /// `reg_exponent` 1 (frequency-scaled, Rendle et al. 2022) and `regularization` 0.01,
     /// the best of the ALS grid on the validation split for sampled HR@10 (see
     /// `docs/benchmarks.md`); about twice the default ALS's training time.
