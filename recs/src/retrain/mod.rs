@@ -728,3 +728,153 @@ fn fail_on_gates(rep: &RunReport, stage: Stage) -> std::result::Result<(), Stop>
         Err(Stop(stage, failed.join(" | ")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::LocalRegistry;
+
+    fn summary(users: usize, items: usize, interactions: usize, bad: u64) -> DataSummary {
+        DataSummary {
+            source: "file".into(),
+            path: PathBuf::from("x"),
+            snapshot_id: "s".into(),
+            users,
+            items,
+            interactions,
+            records: interactions as u64 + bad,
+            bad_records: bad,
+        }
+    }
+
+    #[test]
+    fn autotraits() {
+        fn has<T: Send + Sync + Unpin>() {}
+        has::<RetrainConfig>();
+        has::<RunReport>();
+        has::<Collected>();
+    }
+
+    #[test]
+    fn data_gates_fail_exactly_below_the_minimums() {
+        let g = DataGates::default();
+        let ok = data_gates(&summary(10, 10, 1000, 10), &g);
+        assert!(ok.iter().all(|r| r.passed), "{ok:?}");
+        let twelve = data_gates(&summary(3, 12, 12, 0), &g);
+        let failed: Vec<&str> = twelve
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(failed, ["min_users", "min_interactions"]);
+        let bad = data_gates(&summary(10, 10, 1000, 11), &g);
+        assert!(!bad[0].passed && bad[0].name == "schema");
+    }
+
+    #[test]
+    fn quality_gate_compares_with_floors_and_the_served_version() {
+        let data = crate::data::synth::movielens_like(200, 80, 5_000, 3).unwrap();
+        let train = TrainConfig {
+            models: vec!["pop".into(), "itemknn".into()],
+            ..TrainConfig::default()
+        };
+        let trained = train_and_evaluate(&data, &train).unwrap();
+        let (pop, knn) = (
+            trained[0].report.get("ndcg@10").unwrap(),
+            trained[1].report.get("ndcg@10").unwrap(),
+        );
+        let gate = QualityGate::default();
+        // Nothing served, no floors: both pass, the better one is chosen.
+        let (best, c) = quality_gate(&trained, None, &gate);
+        assert!(c.iter().all(|c| c.passed));
+        assert_eq!(best, Some(if knn > pop { 1 } else { 0 }));
+        // A served version better than both by more than the tolerance: none passes.
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::open(dir.path()).unwrap();
+        let top = pop.max(knn);
+        let m = crate::registry::publish_model(
+            &reg,
+            &trained[0].model,
+            NewVersion::new("popularity")
+                .metric("ndcg@10", top + 0.011)
+                .metric("hr@10", 1.0),
+        )
+        .unwrap();
+        let (best, c) = quality_gate(&trained, Some(&m), &gate);
+        assert_eq!(best, None);
+        assert!(c[0].reasons[0].contains("< served v1.0"), "{:?}", c[0].reasons);
+        // Within the tolerance: passes.
+        let loose = QualityGate {
+            metrics: vec!["ndcg@10".into()],
+            tolerance: 0.012,
+            ..QualityGate::default()
+        };
+        let (best, _) = quality_gate(&trained, Some(&m), &loose);
+        assert!(best.is_some());
+        // A floor above both.
+        let mut floor = QualityGate::default();
+        floor.floors.insert("hr@10".into(), 1.01);
+        let (best, c) = quality_gate(&trained, None, &floor);
+        assert_eq!(best, None);
+        assert!(c[1].reasons[0].contains("below the floor"));
+    }
+
+    #[test]
+    fn drift_gate_skips_without_reference_unless_required() {
+        let p = Profile::default();
+        let (g, r) = drift_gate(&p, None, &DriftGate::default()).unwrap();
+        assert!(g.passed && r.is_none() && g.detail.contains("nothing served"));
+    }
+
+    #[test]
+    fn config_rejects_bad_fields() {
+        let base = RetrainConfig::new("m", DataConfig::file("r.dat"), "runs");
+        base.check().unwrap();
+        let mut c = base.clone();
+        c.train.split = "random:1.5".into();
+        assert!(c.check().is_err());
+        let mut c = base.clone();
+        c.train.protocol = "sampled:0".into();
+        assert!(c.check().is_err());
+        let mut c = base.clone();
+        c.train.models = vec!["nope".into()];
+        assert!(c.check().is_err());
+        let mut c = base.clone();
+        c.publish.promote = true;
+        c.publish.canary = Some(CanaryConfig {
+            server: "http://x".into(),
+            percent: 10.0,
+        });
+        assert!(c.check().is_err());
+        c.publish.promote = false;
+        c.check().unwrap();
+        c.publish.canary = Some(CanaryConfig {
+            server: "http://x".into(),
+            percent: 0.0,
+        });
+        assert!(c.check().is_err());
+        let mut c = base.clone();
+        c.quality.metrics = vec!["ndcg@20".into()];
+        assert!(c.check().is_err());
+        c.train.k = vec![10, 20];
+        c.check().unwrap();
+        let mut c = base;
+        c.data.format = "xml".into();
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn a_run_on_unreadable_data_is_a_schema_failure_and_writes_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.dat");
+        std::fs::write(&path, "this is not a ratings file\n").unwrap();
+        let reg = dir.path().join("models");
+        let config = RetrainConfig::new(reg.to_string_lossy(), DataConfig::file(&path), dir.path().join("runs"));
+        let run = Retrain::new(config);
+        let report = run.run().unwrap();
+        assert_eq!(report.exit_code(), 2, "{}", report.headline());
+        assert!(report.headline().starts_with("FAILED at data_gates: schema"));
+        assert!(run.run_dir(&report).join("report.md").is_file());
+        assert!(LocalRegistry::open(&reg).unwrap().versions().unwrap().is_empty());
+    }
+}
