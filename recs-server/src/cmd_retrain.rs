@@ -65,8 +65,8 @@ pub fn main(args: RetrainArgs) -> ExitCode {
 /// [`RetrainConfig::check`].
 pub fn read_config(path: &Path) -> Result<RetrainConfig, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut c: RetrainConfig = toml::from_str(&text)
-        .map_err(|e| Error::Format(format!("{}: {e}", path.display())))?;
+    let mut c: RetrainConfig =
+        toml::from_str(&text).map_err(|e| Error::Format(format!("{}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let rebase = |p: &mut PathBuf| {
         if p.is_relative() {

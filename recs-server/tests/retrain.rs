@@ -23,11 +23,25 @@ fn recs() -> Command {
 }
 
 /// MovieLens-shaped ratings (300 users, 120 items, 9000 ratings) written as `ratings.dat`.
+/// Another seed is another "world" (other items are popular), which the drift gate refuses.
 fn dataset(dir: &Path, name: &str, seed: u64) -> PathBuf {
     let data = recs::data::synth::movielens_like(300, 120, 9_000, seed).expect("synth");
     let path = dir.join(name);
     write_movielens(&data, &path).expect("write");
     path
+}
+
+/// New data from the same world: `src` without every 20th line (from line `offset`).
+fn next_week(src: &Path, dst: &Path, offset: usize) -> PathBuf {
+    let text = std::fs::read_to_string(src).expect("read");
+    let kept: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| i % 20 != offset)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(dst, kept).expect("write");
+    dst.to_path_buf()
 }
 
 /// A config with the test's data file and `extra` TOML appended (tables after the top level).
@@ -53,7 +67,8 @@ k = [10]
 
 [quality]
 metrics = ["ndcg@10", "hr@10"]
-tolerance = 0.01
+# 300 test users: HR@10 has a standard error of ~0.03, so "no worse than served" needs room.
+tolerance = 0.06
 {extra}
 "#,
         data.file_name().and_then(|n| n.to_str()).expect("name")
@@ -84,7 +99,11 @@ fn reports(dir: &Path) -> Vec<Value> {
     dirs.sort();
     dirs.iter()
         .map(|d| {
-            assert!(d.join("report.md").is_file(), "{} has no report.md", d.display());
+            assert!(
+                d.join("report.md").is_file(),
+                "{} has no report.md",
+                d.display()
+            );
             let text = std::fs::read_to_string(d.join("report.json")).expect("report.json");
             serde_json::from_str(&text).expect("report parses")
         })
@@ -122,7 +141,11 @@ fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
     assert_eq!(names, ["model.bin", "report.json", "data_profile.json"]);
     assert_eq!(
         meta.data_snapshot.as_deref(),
-        Some(recs::registry::snapshot_of_files(&[&good]).expect("id").as_str())
+        Some(
+            recs::registry::snapshot_of_files(&[&good])
+                .expect("id")
+                .as_str()
+        )
     );
     assert!(meta.metrics["hr@10"] > 0.0, "{:?}", meta.metrics);
     assert!(meta.extra["retrain"]["gates"].is_array());
@@ -142,7 +165,11 @@ fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
     std::fs::write(&broken, twelve).expect("write");
     let out = run(&config(dir, "broken.toml", &broken, promote), None);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("min_interactions: 12 < 1000"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("min_interactions: 12 < 1000"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(versions(&reg), ["v1.0"]);
     assert_eq!(latest(&reg).as_deref(), Some("v1.0"));
     let r = reports(dir).pop().expect("report");
@@ -156,8 +183,9 @@ fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
     assert!(stderr(&out).contains("nothing to do"), "{}", stderr(&out));
     assert_eq!(versions(&reg), ["v1.0"]);
 
-    // 4. New data, but a floor no model reaches: the quality gate keeps the served version.
-    let fresh = dataset(dir, "fresh.dat", 2);
+    // 4. New data from the same world, but a floor no model reaches: the quality gate keeps
+    //    the served version.
+    let fresh = next_week(&good, &dir.join("fresh.dat"), 0);
     let floor = format!("[quality.floors]\n\"hr@10\" = 0.99\n{promote}");
     let out = run(&config(dir, "floor.toml", &fresh, &floor), None);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -170,20 +198,34 @@ fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
     assert_eq!(r["outcome"]["stage"], "quality_gate");
     assert_eq!(r["candidates"].as_array().expect("array").len(), 2);
 
-    // 5. Drifted data (every rating turned into 1 star): refused by the drift gate.
+    // 5. Drifted data (every rating turned into 5 stars; all-1.0 values would read as implicit
+    //    feedback, with no rating histogram): refused by the drift gate. So is
+    //    another world (a different seed: other items are popular).
+    let other = dataset(dir, "other.dat", 2);
+    let out = run(&config(dir, "other.toml", &other, promote), None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("item_popularity psi"),
+        "{}",
+        stderr(&out)
+    );
     let drifted: String = std::fs::read_to_string(&fresh)
         .expect("read")
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split("::").collect();
-            format!("{}::{}::1::{}\n", f[0], f[1], f[3])
+            format!("{}::{}::5::{}\n", f[0], f[1], f[3])
         })
         .collect();
     let drifted_path = dir.join("drifted.dat");
     std::fs::write(&drifted_path, drifted).expect("write");
     let out = run(&config(dir, "drift.toml", &drifted_path, promote), None);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("drift: against v1.0: rating psi"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("drift: against v1.0: rating psi"),
+        "{}",
+        stderr(&out)
+    );
     assert!(reports(dir).pop().expect("report")["drift"]["checks"].is_array());
     assert_eq!(versions(&reg), ["v1.0"]);
 
@@ -205,7 +247,7 @@ fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
         .as_str()
         .expect("detail")
         .contains("no threshold crossed against v1.0"));
-    assert_eq!(reports(dir).len(), 6);
+    assert_eq!(reports(dir).len(), 7);
 }
 
 #[test]
@@ -213,7 +255,10 @@ fn bad_configs_exit_1_with_the_field_named() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let good = dataset(dir, "ratings.dat", 3);
-    let out = run(&config(dir, "typo.toml", &good, "[gatez]\nmin_users = 1\n"), None);
+    let out = run(
+        &config(dir, "typo.toml", &good, "[gatez]\nmin_users = 1\n"),
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("gatez"), "{}", stderr(&out));
     let out = run(
@@ -222,7 +267,10 @@ fn bad_configs_exit_1_with_the_field_named() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("hr@20"), "{}", stderr(&out));
-    assert!(!dir.join("models").exists() || versions(&LocalRegistry::open(dir.join("models")).expect("reg")).is_empty());
+    assert!(
+        !dir.join("models").exists()
+            || versions(&LocalRegistry::open(dir.join("models")).expect("reg")).is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +278,7 @@ async fn canary_is_started_on_a_running_server_through_the_admin_api() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
     let first = dataset(&dir, "ratings.dat", 5);
-    let second = dataset(&dir, "next.dat", 6);
+    let second = next_week(&first, &dir.join("next.dat"), 0);
     let canary = "[publish]\n[publish.canary]\nserver = \"http://SERVER\"\npercent = 25\n";
 
     // No server yet and nothing served: the first version is promoted instead.
@@ -269,7 +317,7 @@ async fn canary_is_started_on_a_running_server_through_the_admin_api() {
     assert!(!stderr(&out).contains("wrong-token"), "{}", stderr(&out));
 
     // With it (new data so that the run is not "nothing to do"): canary at 25 %.
-    let third = dataset(&dir, "third.dat", 7);
+    let third = next_week(&first, &dir.join("third.dat"), 1);
     let cfg = config(&dir, "third.toml", &third, &canary);
     let out = tokio::task::spawn_blocking(move || run(&cfg, Some(TOKEN)))
         .await

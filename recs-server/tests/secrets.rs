@@ -18,7 +18,8 @@ const WRONG: &str = "guessed-token-0000";
 /// One HTTP/1.1 request on a fresh connection; returns (status, body).
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let body = if method == "POST" { "{}" } else { "" };
     write!(
@@ -101,7 +102,10 @@ fn admin_token_never_appears_in_logs_or_metrics() {
         assert_eq!(http(&addr, "POST", "/admin/rollout", t).0, 401);
     }
     let (status, _) = http(&addr, "POST", "/admin/rollout", Some(TOKEN));
-    assert_eq!(status, 400, "an empty rollout is refused after authorization");
+    assert_eq!(
+        status, 400,
+        "an empty rollout is refused after authorization"
+    );
     assert_eq!(http(&addr, "GET", "/recommend/3?k=5", None).0, 200);
     let (status, metrics) = http(&addr, "GET", "/metrics", None);
     assert_eq!(status, 200);

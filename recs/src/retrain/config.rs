@@ -302,8 +302,8 @@ impl DriftGate {
     /// # Errors
     /// [`Error::InvalidParam`] for an unknown name or a negative or non-finite value.
     pub fn thresholds(&self) -> Result<Thresholds> {
-        let mut v = serde_json::to_value(Thresholds::default())
-            .map_err(|e| Error::Serde(e.to_string()))?;
+        let mut v =
+            serde_json::to_value(Thresholds::default()).map_err(|e| Error::Serde(e.to_string()))?;
         let Some(obj) = v.as_object_mut() else {
             return Err(Error::Serde("thresholds are not an object".into()));
         };

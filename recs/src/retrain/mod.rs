@@ -52,8 +52,8 @@ pub use config::{
 };
 pub use profile::{profile_from_json, profile_to_json};
 pub use report::{
-    CandidateSummary, DataSummary, GateResult, Outcome, PublishedSummary, RunReport,
-    ServedSummary, Stage,
+    CandidateSummary, DataSummary, GateResult, Outcome, PublishedSummary, RunReport, ServedSummary,
+    Stage,
 };
 
 use std::fmt::Write as _;
@@ -63,9 +63,7 @@ use std::time::Instant;
 use crate::data::{load, Dataset, LoadOptions};
 use crate::eval::{EvalConfig, MetricKind, Report};
 use crate::model::{fit_named, AnyModel, Recommender};
-use crate::registry::{
-    self, Artifact, NewVersion, Registry, Version, VersionMeta,
-};
+use crate::registry::{self, Artifact, NewVersion, Registry, Version, VersionMeta};
 use crate::stream::{DriftReport, Profile, SnapshotSet};
 use crate::{Error, Result};
 
@@ -215,7 +213,11 @@ pub fn data_gates(data: &DataSummary, gates: &DataGates) -> Vec<GateResult> {
         ),
         min("min_users", data.users, gates.min_users),
         min("min_items", data.items, gates.min_items),
-        min("min_interactions", data.interactions, gates.min_interactions),
+        min(
+            "min_interactions",
+            data.interactions,
+            gates.min_interactions,
+        ),
     ]
 }
 
@@ -239,7 +241,9 @@ pub fn served(reg: &dyn Registry) -> Result<Option<Served>> {
     };
     let meta = reg.meta(&v)?;
     let profile = match meta.artifact(PROFILE_ARTIFACT) {
-        Some(_) => Some(profile_from_json(&reg.load_artifact(&v, PROFILE_ARTIFACT)?)?),
+        Some(_) => Some(profile_from_json(
+            &reg.load_artifact(&v, PROFILE_ARTIFACT)?,
+        )?),
         None => None,
     };
     Ok(Some(Served { meta, profile }))
@@ -272,7 +276,10 @@ pub fn drift_gate(
         return Ok(if gate.require_reference {
             (GateResult::new("drift", false, msg), None)
         } else {
-            (GateResult::new("drift", true, format!("skipped: {msg}")), None)
+            (
+                GateResult::new("drift", true, format!("skipped: {msg}")),
+                None,
+            )
         });
     };
     let report = DriftReport::compare(reference, profile, &thresholds);
@@ -299,7 +306,10 @@ pub fn drift_gate(
     } else {
         format!("against {}: {}", s.meta.version, crossed.join("; "))
     };
-    Ok((GateResult::new("drift", crossed.is_empty(), detail), Some(report)))
+    Ok((
+        GateResult::new("drift", crossed.is_empty(), detail),
+        Some(report),
+    ))
 }
 
 /// A fitted and evaluated model.
@@ -586,7 +596,8 @@ impl Retrain {
         let data = collect(&cfg.data).map_err(|e| match e {
             Error::Io { .. } => Stop(Stage::Collect, e.to_string()),
             other => {
-                rep.gates.push(GateResult::new("schema", false, other.to_string()));
+                rep.gates
+                    .push(GateResult::new("schema", false, other.to_string()));
                 Stop(Stage::DataGates, format!("schema: {other}"))
             }
         })?;
@@ -666,8 +677,8 @@ impl Retrain {
             "served_before": rep.served.as_ref().map(|s| s.version.clone()),
             "gates": rep.gates,
         });
-        let meta = publish(reg.as_ref(), chosen, &data, cfg, provenance)
-            .map_err(at(Stage::Publish))?;
+        let meta =
+            publish(reg.as_ref(), chosen, &data, cfg, provenance).map_err(at(Stage::Publish))?;
         let version = meta.version.to_string();
         rep.published = Some(PublishedSummary {
             version: version.clone(),
@@ -802,7 +813,11 @@ mod tests {
         .unwrap();
         let (best, c) = quality_gate(&trained, Some(&m), &gate);
         assert_eq!(best, None);
-        assert!(c[0].reasons[0].contains("< served v1.0"), "{:?}", c[0].reasons);
+        assert!(
+            c[0].reasons[0].contains("< served v1.0"),
+            "{:?}",
+            c[0].reasons
+        );
         // Within the tolerance: passes.
         let loose = QualityGate {
             metrics: vec!["ndcg@10".into()],
@@ -869,12 +884,22 @@ mod tests {
         let path = dir.path().join("ratings.dat");
         std::fs::write(&path, "this is not a ratings file\n").unwrap();
         let reg = dir.path().join("models");
-        let config = RetrainConfig::new(reg.to_string_lossy(), DataConfig::file(&path), dir.path().join("runs"));
+        let config = RetrainConfig::new(
+            reg.to_string_lossy(),
+            DataConfig::file(&path),
+            dir.path().join("runs"),
+        );
         let run = Retrain::new(config);
         let report = run.run().unwrap();
         assert_eq!(report.exit_code(), 2, "{}", report.headline());
-        assert!(report.headline().starts_with("FAILED at data_gates: schema"));
+        assert!(report
+            .headline()
+            .starts_with("FAILED at data_gates: schema"));
         assert!(run.run_dir(&report).join("report.md").is_file());
-        assert!(LocalRegistry::open(&reg).unwrap().versions().unwrap().is_empty());
+        assert!(LocalRegistry::open(&reg)
+            .unwrap()
+            .versions()
+            .unwrap()
+            .is_empty());
     }
 }

@@ -277,7 +277,10 @@ impl RunReport {
             }
         }
         if !self.gates.is_empty() {
-            let _ = writeln!(s, "\n## Gates\n\n| gate | verdict | detail |\n|---|---|---|");
+            let _ = writeln!(
+                s,
+                "\n## Gates\n\n| gate | verdict | detail |\n|---|---|---|"
+            );
             for g in &self.gates {
                 let _ = writeln!(
                     s,
@@ -289,7 +292,10 @@ impl RunReport {
             }
         }
         if let Some(d) = &self.drift {
-            let _ = writeln!(s, "\n## Drift against the served version's data\n\n```\n{d}\n```");
+            let _ = writeln!(
+                s,
+                "\n## Drift against the served version's data\n\n```\n{d}\n```"
+            );
         }
         if !self.candidates.is_empty() {
             let _ = writeln!(
