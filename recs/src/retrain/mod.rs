@@ -902,4 +902,33 @@ mod tests {
             .unwrap()
             .is_empty());
     }
+
+    #[test]
+    fn collect_reads_snapshots_with_their_id_and_dead_letters() {
+        use crate::stream::{ingest_reader, IngestConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = String::new();
+        for n in 0..40u32 {
+            let (user, movie, stars) = (1 + n % 7, 10 + n % 11, 1 + n % 5);
+            log.push_str(&format!(
+                "2024-02-01T12:{:02}:00,{user},GET /rate/{movie}={stars}\n",
+                n % 60
+            ));
+        }
+        log.push_str("2024-02-01T12:00:00,3,GET /rate/10=9\n"); // out of range: dead letter
+        ingest_reader("log", log.as_bytes(), &IngestConfig::new(dir.path())).unwrap();
+        let set = SnapshotSet::open(dir.path()).unwrap();
+        let c = collect(&DataConfig::snapshots(dir.path(), Signal::Ratings)).unwrap();
+        assert_eq!(c.summary.snapshot_id, set.id());
+        assert_eq!(c.summary.source, "snapshots");
+        assert_eq!(c.summary.bad_records, 1);
+        assert_eq!(c.summary.records, 41);
+        assert_eq!(c.summary.users, 7);
+        assert_eq!(c.summary.items, 11);
+        // (user, movie) pairs repeat every lcm(7, 11) = 77 > 40 events: no merges.
+        assert_eq!(c.summary.interactions, 40);
+        assert_eq!(c.profile.out_of_range, 1);
+        let watches = collect(&DataConfig::snapshots(dir.path(), Signal::Watches)).unwrap();
+        assert_eq!(watches.summary.interactions, 0);
+    }
 }

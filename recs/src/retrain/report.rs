@@ -323,20 +323,17 @@ impl RunReport {
         if let Some(p) = &self.published {
             let _ = writeln!(
                 s,
-                "\n## Published\n\n{} ({}, from `{}`) in `{}`; artifacts {}; {}{}",
+                "\n## Published\n\n{} ({}, from `{}`) in `{}`; artifacts {}; {}",
                 p.version,
                 p.kind,
                 p.model,
                 p.registry,
                 p.artifacts.join(", "),
-                if p.promoted {
-                    "promoted to latest"
+                p.deployment.clone().unwrap_or_else(|| if p.promoted {
+                    "promoted to latest".to_string()
                 } else {
-                    "not promoted"
-                },
-                p.deployment
-                    .as_ref()
-                    .map_or(String::new(), |d| format!("; {d}"))
+                    "not promoted".to_string()
+                })
             );
         }
         s
