@@ -123,7 +123,7 @@ fn latest(reg: &LocalRegistry) -> Option<String> {
 }
 
 #[test]
-fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
+fn retrain_good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let good = dataset(dir, "ratings.dat", 1);
@@ -251,7 +251,7 @@ fn good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
 }
 
 #[test]
-fn bad_configs_exit_1_with_the_field_named() {
+fn retrain_bad_configs_exit_1_with_the_field_named() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let good = dataset(dir, "ratings.dat", 3);
@@ -274,7 +274,7 @@ fn bad_configs_exit_1_with_the_field_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_is_started_on_a_running_server_through_the_admin_api() {
+async fn retrain_canary_is_started_on_a_running_server_through_the_admin_api() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
     let first = dataset(&dir, "ratings.dat", 5);
