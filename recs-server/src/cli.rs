@@ -37,6 +37,9 @@ enum Command {
     Serve(ServeArgs),
     /// Send periodic probes to a running server and report latency and errors.
     Probe(ProbeArgs),
+    /// The production loop: collect data, gate it, train, evaluate, gate quality, publish,
+    /// optionally promote or start a canary, write a run report (see docs/retrain.md).
+    Retrain(crate::cmd_retrain::RetrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +203,7 @@ pub fn main() -> ExitCode {
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
+        Command::Retrain(args) => return crate::cmd_retrain::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -554,6 +558,12 @@ fn serve(args: ServeArgs) -> CliResult {
     }
     if let Some(s) = args.follow_latest {
         config.follow_latest_secs = Some(s);
+    }
+    // The documented way to give the admin token (keeps it out of `ps` and config files).
+    if let Ok(token) = std::env::var(recs_server::ADMIN_TOKEN_ENV) {
+        if !token.is_empty() {
+            config.admin_token = Some(token);
+        }
     }
     recs_server::serve_blocking(config)?;
     Ok(())

@@ -22,6 +22,7 @@ pub mod eval;
 pub mod model;
 pub mod prelude;
 pub mod registry;
+pub mod retrain;
 pub mod stream;
 
 pub use data::{Dataset, Interactions, Split};
