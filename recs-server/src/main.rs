@@ -1,6 +1,7 @@
-//! The `recs` command: `recs demo`, `recs eval`, and (as they land) registry, serve and probe.
+//! The `recs` command: `recs demo`, `recs eval`, `recs registry`, `recs serve` and `recs probe`.
 
 mod cli;
+mod cmd_demo;
 
 fn main() -> std::process::ExitCode {
     cli::main()
