@@ -35,7 +35,8 @@ enum Command {
     /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
     #[command(subcommand)]
     Registry(RegistryCmd),
-    /// Serve recommendations over HTTP from a model registry (see docs/server.md).
+    /// Serve recommendations over HTTP from a model registry (see docs/server.md). The admin
+    /// token comes from the config file or, when it gives none, from RECS_ADMIN_TOKEN.
     Serve(ServeArgs),
     /// Send periodic probes to a running server and report latency and errors.
     Probe(ProbeArgs),
