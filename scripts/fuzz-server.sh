@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes `recs serve` against its OpenAPI document (docs/openapi.json) with schemathesis.
 #
-#   scripts/fuzz-server.sh                  # bounded run (MAX_EXAMPLES per operation, default 30)
-#   MAX_EXAMPLES=200 scripts/fuzz-server.sh  # longer run
-#   CHECKS=all scripts/fuzz-server.sh        # every schemathesis check, not only the defaults
+#   scripts/fuzz-server.sh                  # bounded run (MAX_EXAMPLES per operation, default 100)
+#   MAX_EXAMPLES=500 scripts/fuzz-server.sh  # longer run
+#   EXCLUDE_CHECKS= scripts/fuzz-server.sh   # every schemathesis check, none excluded
 #
 # Builds `recs`, writes a small synthetic interaction file, trains and publishes two models
 # (pop, als) to a temporary registry, starts `recs serve` on a free 127.0.0.1 port with an admin
@@ -11,13 +11,18 @@
 # a throwaway venv under target/ when missing) over every operation. Fails on any 5xx, any
 # response that does not conform to the document (status code, content type, schema), or a
 # server crash. Stops the server whatever happens.
+#
+# Checks: all of schemathesis's, except `positive_data_acceptance` by default: it expects every
+# schema-valid request to succeed, but some rules cannot be written in JSON Schema (the versions
+# of one rollout must differ: `{"mode":"shadow","primary":"v0.0","shadow":"v0.0"}` is a 400).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV=target/fuzz-venv
-MAX_EXAMPLES="${MAX_EXAMPLES:-30}"
-CHECKS="${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-100}"
+CHECKS="${CHECKS:-all}"
+EXCLUDE_CHECKS="${EXCLUDE_CHECKS-positive_data_acceptance}"
 SEED="${SEED:-42}"
 
 if [ ! -x "$VENV/bin/st" ]; then
@@ -66,12 +71,14 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 
-echo "== schemathesis $("$VENV/bin/st" --version | awk '{print $NF}'): $MAX_EXAMPLES examples per operation, checks $CHECKS"
+echo "== schemathesis $("$VENV/bin/st" --version | awk '{print $NF}'): $MAX_EXAMPLES examples per operation, checks $CHECKS except ${EXCLUDE_CHECKS:-none}"
+EXCLUDE_ARGS=()
+[ -n "$EXCLUDE_CHECKS" ] && EXCLUDE_ARGS=(--exclude-checks "$EXCLUDE_CHECKS")
 status=0
 "$VENV/bin/st" run docs/openapi.json --url "http://127.0.0.1:$PORT" \
     -H "Authorization: Bearer $TOKEN" \
-    --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
-    --phases examples,coverage,fuzzing --workers 2 --no-color --warnings off \
+    --checks "$CHECKS" "${EXCLUDE_ARGS[@]}" --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
+    --phases examples,coverage,fuzzing --workers 1 --no-color --warnings off \
     --generation-database none || status=$?
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then

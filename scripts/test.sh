@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Install and test"): formatting, lints, every Rust test including
-# doctests, the S3 registry suite against a real S3-protocol server, and the Python suite.
+# doctests, the S3 registry suite against a real S3-protocol server, the Python suite, and the
+# HTTP server fuzzed against its OpenAPI document (schemathesis, about 15 s once installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
-for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh; do
+for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh scripts/fuzz-server.sh; do
   if [ -x "$extra" ]; then
     echo "== $extra"
     "$extra"
