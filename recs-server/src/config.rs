@@ -58,11 +58,6 @@ pub struct ServeConfig {
     pub shutdown_grace_ms: u64,
     /// Scoring jobs run at once on the blocking pool; others wait. Default 64; must be > 0.
     pub max_concurrent_scoring: usize,
-    /// Models whose scoring (timed at load) takes less than this many microseconds are scored
-    /// inline on the async worker: the hop to the blocking pool would cost about as much as
-    /// the scoring. Slower models score on the blocking pool, limited by
-    /// `max_concurrent_scoring`. Default 200; 0 sends every model to the blocking pool.
-    pub inline_scoring_max_us: u64,
     /// Open connections accepted at once; others wait in the listen backlog. Default 1024.
     pub max_connections: usize,
     /// Users remembered for watch-event attribution per experiment. Default 100000.
@@ -93,7 +88,6 @@ impl Default for ServeConfig {
             header_read_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
             max_concurrent_scoring: 64,
-            inline_scoring_max_us: 200,
             max_connections: 1024,
             exposure_capacity: 100_000,
             confidence: 0.95,

@@ -275,24 +275,19 @@ async fn recommend(
     let generation = dep.generation;
     drop(dep);
 
-    let t0 = Instant::now();
-    let scoring = if snap.scores_inline(st.config().inline_scoring_max_us) {
-        // Cheap models (measured at load): scoring takes less than the hop to the blocking pool.
-        snap.recommend(st.catalog(), user_id, k)?
-    } else {
-        let permit = Arc::clone(st.scoring_slots())
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Overloaded)?;
-        let catalog = Arc::clone(st.catalog());
-        let job_snap = Arc::clone(&snap);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job_snap.recommend(&catalog, user_id, k)
-        })
+    let permit = Arc::clone(st.scoring_slots())
+        .acquire_owned()
         .await
-        .map_err(|e| ApiError::Internal(format!("scoring task failed: {e}")))??
-    };
+        .map_err(|_| ApiError::Overloaded)?;
+    let catalog = Arc::clone(st.catalog());
+    let job_snap = Arc::clone(&snap);
+    let t0 = Instant::now();
+    let scoring = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        job_snap.recommend(&catalog, user_id, k)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("scoring task failed: {e}")))??;
     let score_secs = t0.elapsed().as_secs_f64();
 
     let version = snap.meta.version.as_str();

@@ -466,12 +466,7 @@ pub struct Snapshot {
     pub loaded_at: String,
     /// The cold-start ranking used with this model.
     cold_start: Arc<[Scored]>,
-    /// Fastest of a few timed smoke recommendations, in seconds.
-    score_cost: f64,
 }
-
-/// Smoke recommendations are repeated (to time them) only while they are faster than this.
-const TIMED_SMOKE_MAX_SECS: f64 = 2e-3;
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -479,7 +474,6 @@ impl std::fmt::Debug for Snapshot {
             .field("kind", &self.model.kind())
             .field("meta", &self.meta)
             .field("loaded_at", &self.loaded_at)
-            .field("score_cost", &self.score_cost)
             .finish()
     }
 }
@@ -520,20 +514,7 @@ impl Snapshot {
             k: 10.min(n),
             ..RecOpts::default()
         };
-        // Time the smoke recommendation, and again while it is near the inline threshold (the
-        // first call warms caches); keep the fastest.
-        let t0 = std::time::Instant::now();
-        let mut smoke = model.recommend(user, catalog.history(user), &opts);
-        let mut score_cost = t0.elapsed().as_secs_f64();
-        for _ in 0..3 {
-            if score_cost >= TIMED_SMOKE_MAX_SECS {
-                break;
-            }
-            let t0 = std::time::Instant::now();
-            smoke = model.recommend(user, catalog.history(user), &opts);
-            score_cost = score_cost.min(t0.elapsed().as_secs_f64());
-        }
-        match smoke {
+        match model.recommend(user, catalog.history(user), &opts) {
             Ok(top) => {
                 if let Some(s) = top
                     .iter()
@@ -567,24 +548,10 @@ impl Snapshot {
             meta,
             loaded_at: crate::rfc3339(crate::unix_now()),
             cold_start,
-            score_cost,
         })
     }
 
-    /// The fastest of the timed smoke recommendations of [`verify`](Self::verify), in seconds.
-    pub fn score_cost_secs(&self) -> f64 {
-        self.score_cost
-    }
-
-    /// Whether requests score this model inline on the async worker rather than on the
-    /// blocking pool: when its measured cost is below `max_us` microseconds (the
-    /// `inline_scoring_max_us` configuration).
-    pub fn scores_inline(&self, max_us: u64) -> bool {
-        self.score_cost * 1e6 < max_us as f64
-    }
-
-    /// Recommends for `user_id` (blocking; call on the blocking pool unless
-    /// [`scores_inline`](Self::scores_inline)).
+    /// Recommends for `user_id` (blocking; call on the blocking pool).
     ///
     /// Unknown users, and users the model cannot score ([`recs::Error::UnknownUser`]), get the
     /// popularity cold-start answer (`cold_start == true`).
