@@ -75,11 +75,13 @@ echo "== schemathesis $("$VENV/bin/st" --version | awk '{print $NF}'): $MAX_EXAM
 EXCLUDE_ARGS=()
 [ -n "$EXCLUDE_CHECKS" ] && EXCLUDE_ARGS=(--exclude-checks "$EXCLUDE_CHECKS")
 status=0
-"$VENV/bin/st" run docs/openapi.json --url "http://127.0.0.1:$PORT" \
+# Run from the scratch directory: schemathesis and hypothesis leave state directories in the cwd.
+ROOT="$PWD"
+(cd "$WORK" && "$ROOT/$VENV/bin/st" run "$ROOT/docs/openapi.json" --url "http://127.0.0.1:$PORT" \
     -H "Authorization: Bearer $TOKEN" \
     --checks "$CHECKS" "${EXCLUDE_ARGS[@]}" --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
     --phases examples,coverage,fuzzing --workers 1 --no-color --warnings off \
-    --generation-database none || status=$?
+    --generation-database none) || status=$?
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "fuzz-server: the server crashed:" >&2
