@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Install and test"): formatting, lints, every Rust test including
-# doctests, the S3 registry suite against a real S3-protocol server, and the Python suite.
+# doctests, the S3 registry suite against a real S3-protocol server, the Python suite, and the
+# HTTP server fuzzed against its OpenAPI document (schemathesis, about 15 s once installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ echo "== cargo deny (dependency audit: licenses, bans, sources; advisories when 
 scripts/deny.sh
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
-for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh; do
+for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh scripts/fuzz-server.sh; do
   if [ -x "$extra" ]; then
     echo "== $extra"
     "$extra"

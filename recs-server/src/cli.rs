@@ -24,8 +24,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The main job on embedded defaults: generate MovieLens-shaped data, train, evaluate, print
-    /// the table. Needs nothing installed or downloaded.
-    Demo(DemoArgs),
+    /// the table, publish the models to a local registry, promote the best and serve it over
+    /// HTTP in-process (a few real requests, then a graceful stop; --serve keeps serving).
+    /// Needs nothing installed or downloaded.
+    Demo(crate::cmd_demo::DemoArgs),
     /// Load data, split it, train the chosen models and print the evaluation table
     /// (`recs train` is the same command; add --publish DIR to version the models).
     #[command(alias = "train")]
@@ -33,7 +35,8 @@ enum Command {
     /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
     #[command(subcommand)]
     Registry(RegistryCmd),
-    /// Serve recommendations over HTTP from a model registry (see docs/server.md).
+    /// Serve recommendations over HTTP from a model registry (see docs/server.md). The admin
+    /// token comes from the config file or, when it gives none, from RECS_ADMIN_TOKEN.
     Serve(ServeArgs),
     /// Send periodic probes to a running server and report latency and errors.
     Probe(ProbeArgs),
@@ -115,27 +118,6 @@ struct VersionArg {
 }
 
 #[derive(Debug, Args)]
-struct DemoArgs {
-    /// Users in the generated data.
-    #[arg(long, default_value_t = 6040)]
-    users: usize,
-    /// Items in the generated data.
-    #[arg(long, default_value_t = 3706)]
-    items: usize,
-    /// Interactions in the generated data.
-    #[arg(long, default_value_t = 1_000_209)]
-    interactions: usize,
-    /// Seed of the generator.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Models to train, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "pop")]
-    models: Vec<String>,
-    #[command(flatten)]
-    out: OutputArgs,
-}
-
-#[derive(Debug, Args)]
 struct EvalArgs {
     /// An interaction file to split (MovieLens ratings.dat, ML-100K u.data, CSV/TSV; .gz ok).
     #[arg(long, conflicts_with_all = ["train", "test"])]
@@ -173,32 +155,32 @@ struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
-struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Cut-offs K, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10")]
-    k: Vec<usize>,
+    pub(crate) k: Vec<usize>,
     /// Write all reports as JSON to this file.
     #[arg(long)]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Write the table as CSV to this file.
     #[arg(long)]
-    csv: Option<PathBuf>,
+    pub(crate) csv: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Publish each trained model, with its metrics and provenance, to this registry.
     #[arg(long)]
-    publish: Option<String>,
+    pub(crate) publish: Option<String>,
     /// With --publish: also point `latest` at the published version.
     #[arg(long, requires = "publish")]
-    promote: bool,
+    pub(crate) promote: bool,
 }
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo(args),
+        Command::Demo(args) => crate::cmd_demo::run(args),
         Command::Eval(args) => eval(args),
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
@@ -214,26 +196,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-fn demo(args: DemoArgs) -> CliResult {
-    let bar = spinner(args.out.quiet, "generating MovieLens-shaped data");
-    let data = data::synth::SynthParams::new(args.users, args.items, args.interactions)
-        .seed(args.seed)
-        .generate()?;
-    bar.finish_with_message(format!(
-        "generated {} users x {} items, {} interactions",
-        data.users.len(),
-        data.items.len(),
-        data.interactions.nnz()
-    ));
-    let split = data::split::leave_last_out(&data)?.with_name("synthetic leave-last-out");
-    let protocol = Protocol::FullRanking {
-        exclude_train: true,
-    };
-    let reports = train_and_evaluate(&split, &args.models, protocol, &args.out)?;
-    print_and_write(&reports, &args.out)
-}
+pub(crate) type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 fn eval(args: EvalArgs) -> CliResult {
     let opts = LoadOptions {
@@ -273,7 +236,7 @@ fn eval(args: EvalArgs) -> CliResult {
     print_and_write(&reports, &args.out)
 }
 
-fn train_and_evaluate(
+pub(crate) fn train_and_evaluate(
     split: &Split,
     models: &[String],
     protocol: Protocol,
@@ -312,7 +275,7 @@ fn train_and_evaluate(
     Ok(reports)
 }
 
-fn print_and_write(reports: &[Report], out: &OutputArgs) -> CliResult {
+pub(crate) fn print_and_write(reports: &[Report], out: &OutputArgs) -> CliResult {
     println!("{}", recs::eval::table_markdown(reports));
     if let Some(path) = &out.json {
         let json =
@@ -388,7 +351,7 @@ fn parse_protocol(spec: &str, seed: u64) -> CliResult<Protocol> {
     })
 }
 
-fn spinner(quiet: bool, msg: &str) -> ProgressBar {
+pub(crate) fn spinner(quiet: bool, msg: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -559,12 +522,8 @@ fn serve(args: ServeArgs) -> CliResult {
     if let Some(s) = args.follow_latest {
         config.follow_latest_secs = Some(s);
     }
-    // The documented way to give the admin token (keeps it out of `ps` and config files).
-    if let Ok(token) = std::env::var(recs_server::ADMIN_TOKEN_ENV) {
-        if !token.is_empty() {
-            config.admin_token = Some(token);
-        }
-    }
+    let config = config.admin_token_from_env();
+    config.check()?;
     recs_server::serve_blocking(config)?;
     Ok(())
 }

@@ -166,6 +166,35 @@ impl ServeConfig {
         Ok(())
     }
 
+    /// Fills [`admin_token`](Self::admin_token) from the environment variable
+    /// [`ADMIN_TOKEN_ENV`] (`RECS_ADMIN_TOKEN`) when the configuration gives none; see
+    /// [`with_admin_token_fallback`](Self::with_admin_token_fallback).
+    pub fn admin_token_from_env(self) -> Self {
+        let env = std::env::var(ADMIN_TOKEN_ENV).ok();
+        self.with_admin_token_fallback(env)
+    }
+
+    /// Uses `token` as the admin token when the configuration gives none. A configured token
+    /// wins; an empty or all-blank `token` counts as none (admin stays disabled). The token is
+    /// trimmed, as the server trims the one it receives.
+    ///
+    /// ```
+    /// use recs_server::ServeConfig;
+    /// let c = ServeConfig::default().with_admin_token_fallback(Some(" s3cret\n".into()));
+    /// assert_eq!(c.admin_token.as_deref(), Some("s3cret"));
+    /// let c = ServeConfig { admin_token: Some("file".into()), ..ServeConfig::default() };
+    /// assert_eq!(c.with_admin_token_fallback(Some("env".into())).admin_token.as_deref(), Some("file"));
+    /// assert!(ServeConfig::default().with_admin_token_fallback(Some("".into())).admin_token.is_none());
+    /// ```
+    pub fn with_admin_token_fallback(mut self, token: Option<String>) -> Self {
+        if self.admin_token.is_none() {
+            self.admin_token = token
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty());
+        }
+        self
+    }
+
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)

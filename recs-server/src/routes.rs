@@ -583,9 +583,19 @@ where
 }
 
 async fn switch(st: &AppState, form: &[(String, String)]) -> Result<Response<Body>, ApiError> {
-    let version = get(form, "model")
-        .or_else(|| get(form, "version"))
-        .ok_or_else(|| ApiError::BadRequest("missing `model` (the version to serve)".into()))?;
+    let version = match (get(form, "model"), get(form, "version")) {
+        (Some(v), None) | (None, Some(v)) => v,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give `model` or its alias `version`, not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "missing `model` (the version to serve)".into(),
+            ))
+        }
+    };
     let version = version.to_string();
     let if_current = get(form, "if_current").map(str::to_string);
     let out = st.switch(&version, if_current.as_deref()).await?;

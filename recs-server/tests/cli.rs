@@ -1,0 +1,176 @@
+//! The `recs` binary end to end: `recs demo` publishes and serves (real HTTP on 127.0.0.1), and
+//! `recs serve` takes its admin token from `RECS_ADMIN_TOKEN`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use recs::model::{AnyModel, Fit, Popularity};
+use recs::registry::{publish_model, LocalRegistry, NewVersion, Registry};
+
+const BIN: &str = env!("CARGO_BIN_EXE_recs");
+
+#[test]
+fn demo_publishes_promotes_serves_and_switches() {
+    let dir = tempfile::tempdir().expect("test value");
+    let reg_dir = dir.path().join("reg");
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--users",
+            "80",
+            "--items",
+            "50",
+            "--interactions",
+            "2000",
+            "--models",
+            "pop,als",
+            "--quiet",
+            "--registry",
+        ])
+        .arg(&reg_dir)
+        .env_remove("RECS_ADMIN_TOKEN")
+        .output()
+        .expect("test value");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    // Two versions published, the latest pointer set to one of them.
+    let reg = LocalRegistry::open(&reg_dir).expect("test value");
+    let versions = reg.versions().expect("test value");
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let latest = reg
+        .latest()
+        .expect("test value")
+        .expect("a promoted version");
+    assert!(versions.contains(&latest));
+    assert!(
+        stdout.contains(&format!("{latest}")) && stdout.contains("promoted to latest"),
+        "{stdout}"
+    );
+
+    // The requests: known user, cold start, health, refused and accepted switch, metrics.
+    let status_of = |what: &str| -> String {
+        let line = stdout
+            .lines()
+            .find(|l| l.ends_with(what))
+            .unwrap_or_else(|| panic!("no line ending with `{what}` in:\n{stdout}"));
+        line.split(" -> ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .expect("test value")
+            .to_string()
+    };
+    assert_eq!(status_of("a known user"), "200");
+    assert_eq!(
+        status_of("an unknown user: cold start (popularity), not an error"),
+        "200"
+    );
+    assert!(
+        stdout.contains("cold_start true, strategy popularity"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cold_start false, strategy model"),
+        "{stdout}"
+    );
+    assert_eq!(status_of("health"), "200");
+    assert_eq!(
+        status_of("hot switch without the admin token: refused"),
+        "401"
+    );
+    assert_eq!(status_of("hot switch with the admin token"), "200");
+    assert_eq!(
+        status_of("the same user, now served by the new version"),
+        "200"
+    );
+    let other = versions.iter().find(|v| **v != latest).expect("test value");
+    assert!(
+        stdout.contains(&format!(" {other} (variant fixed")),
+        "the switched-to version {other} served no answer:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("recs_model_switches_total"),
+        "no metrics excerpt:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("server stopped (graceful shutdown)"),
+        "{stdout}"
+    );
+}
+
+fn request(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("test value");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("test value");
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("test value");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("test value");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("test value");
+    (status, text)
+}
+
+#[test]
+fn serve_reads_the_admin_token_from_the_environment() {
+    let dir = tempfile::tempdir().expect("test value");
+    let reg = LocalRegistry::open(dir.path()).expect("test value");
+    let model: AnyModel = Popularity::params()
+        .fit(&recs::data::Interactions::empty(2, 4))
+        .expect("test value")
+        .into();
+    let meta = publish_model(&reg, &model, NewVersion::new("popularity")).expect("test value");
+    reg.set_latest(&meta.version).expect("test value");
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--registry"])
+        .arg(dir.path())
+        .env("RECS_ADMIN_TOKEN", "from-env-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("test value");
+    let stderr = child.stderr.take().expect("test value");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr: SocketAddr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .expect("test value");
+        if let Some(a) = line.split("listening on http://").nth(1) {
+            break a.trim().parse().expect("test value");
+        }
+    };
+    // Drain the rest of stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let mut ready = false;
+    for _ in 0..200 {
+        if request(addr, "/readyz", None).0 == 200 {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let admin = [
+        request(addr, "/admin/versions", Some("from-env-token")),
+        request(addr, "/admin/versions", Some("wrong")),
+        request(addr, "/admin/versions", None),
+    ];
+    child.kill().expect("test value");
+    let _ = child.wait();
+    assert!(ready, "the server never became ready");
+    assert_eq!(admin[0].0, 200, "{}", admin[0].1);
+    assert!(admin[0].1.contains("v1.0"), "{}", admin[0].1);
+    assert_eq!(admin[1].0, 401);
+    assert_eq!(admin[2].0, 401);
+}
