@@ -37,6 +37,10 @@ enum Command {
     Serve(ServeArgs),
     /// Send periodic probes to a running server and report latency and errors.
     Probe(ProbeArgs),
+    /// Exposure, quality by user group and the feedback loop of each model: JSON + SVG.
+    Fairness(crate::cmd_fairness::FairnessArgs),
+    /// One self-contained HTML page: accuracy curves, exposure, group gaps, feedback, drift.
+    Report(crate::cmd_report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +204,8 @@ pub fn main() -> ExitCode {
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
+        Command::Fairness(args) => crate::cmd_fairness::fairness(args),
+        Command::Report(args) => crate::cmd_report::report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,9 @@
 //! The `recs` command: `recs demo`, `recs eval`, and (as they land) registry, serve and probe.
 
 mod cli;
+mod cmd_fairness;
+mod cmd_report;
+mod plot;
 
 fn main() -> std::process::ExitCode {
     cli::main()
