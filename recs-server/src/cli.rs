@@ -43,6 +43,10 @@ enum Command {
     /// The production loop: collect data, gate it, train, evaluate, gate quality, publish,
     /// optionally promote or start a canary, write a run report (see docs/retrain.md).
     Retrain(crate::cmd_retrain::RetrainArgs),
+    /// Exposure, quality by user group and the feedback loop of each model: JSON + SVG.
+    Fairness(crate::cmd_fairness::FairnessArgs),
+    /// One self-contained HTML page: accuracy curves, exposure, group gaps, feedback, drift.
+    Report(crate::cmd_report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +190,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
         Command::Retrain(args) => return crate::cmd_retrain::main(args),
+        Command::Fairness(args) => crate::cmd_fairness::fairness(args),
+        Command::Report(args) => crate::cmd_report::report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,9 @@
 mod cli;
 mod cmd_retrain;
 mod cmd_demo;
+mod cmd_fairness;
+mod cmd_report;
+mod plot;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -36,6 +36,8 @@
 //! ```
 
 mod evaluator;
+pub mod fairness;
+pub mod feedback;
 mod measure;
 mod metrics;
 mod report;

@@ -1,0 +1,730 @@
+//! `recs fairness`: exposure of each model's top-K lists, quality by user group and (with
+//! `--rounds`) the feedback-loop simulation, written as JSON, markdown and SVG plots.
+//!
+//! The analysis itself ([`analyse`]) is shared with `recs report`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use recs::data::{self, Format, LoadOptions, Split, UserIdx};
+use recs::eval::fairness::{exposure, quality_by_group, Exposure, GroupQuality, UserGroups};
+use recs::eval::feedback::{simulate, FeedbackConfig, FeedbackReport};
+use recs::eval::{measure, metrics_for, run, MetricKind, Protocol, Report};
+use recs::model::{fit_named, write_atomic, MODEL_NAMES};
+use recs::{Error, Recommender};
+use serde::{Deserialize, Serialize};
+
+use crate::plot::{self, GapRow, LineOpts, Series};
+
+/// Errors of a command: printed as one line by `main`.
+pub(crate) type CmdResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Where the interactions come from.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct InputArgs {
+    /// A ratings file (MovieLens ratings.dat, ML-100K u.data, CSV/TSV; .gz ok), split
+    /// leave-last-out.
+    #[arg(long, conflicts_with_all = ["train", "test"])]
+    pub(crate) data: Option<PathBuf>,
+    /// Pre-split NCF training file (user\titem\trating[\tts]), with --test.
+    #[arg(long, requires = "test")]
+    pub(crate) train: Option<PathBuf>,
+    /// Pre-split NCF test file (one held-out item per user), with --train.
+    #[arg(long, requires = "train")]
+    pub(crate) test: Option<PathBuf>,
+}
+
+impl InputArgs {
+    /// True when some input was given.
+    pub(crate) fn given(&self) -> bool {
+        self.data.is_some() || self.train.is_some()
+    }
+
+    /// Loads and splits the input; the flag says whether the ids are NCF ids.
+    pub(crate) fn load(&self) -> CmdResult<(Split, bool)> {
+        match (&self.data, &self.train, &self.test) {
+            (Some(path), _, _) => {
+                let (d, _) = data::load(path, &Format::guess(path), &LoadOptions::default())?;
+                Ok((data::split::leave_last_out(&d)?, false))
+            }
+            (None, Some(train), Some(test)) => Ok((data::load_ncf(train, test, None)?, true)),
+            _ => Err("give --data FILE, or --train FILE --test FILE".into()),
+        }
+    }
+}
+
+/// Arguments of `recs fairness`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FairnessArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    #[command(flatten)]
+    pub(crate) analysis: AnalysisArgs,
+    /// Output directory (created): fairness.json, fairness.md and SVG plots.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+}
+
+/// What to analyse (shared by `recs fairness` and `recs report`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AnalysisArgs {
+    /// Models to train, comma-separated (see `recs eval`).
+    #[arg(long, value_delimiter = ',', default_value = "pop")]
+    pub(crate) models: Vec<String>,
+    /// ML-1M users.dat, for quality by gender, age band and occupation.
+    #[arg(long)]
+    pub(crate) users: Option<PathBuf>,
+    /// Added to the data's user id to find the user in --users. Default: 1 for the NCF files
+    /// (--train/--test; NCF user = UserID - 1), 0 for --data.
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) user_id_offset: Option<i64>,
+    /// List length K of the exposure and group metrics.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) k: usize,
+    /// Activity bands (quantiles of the users' training counts).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) activity_bands: usize,
+    /// Feedback-loop rounds; 0 skips the simulation.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) rounds: usize,
+    /// Reference model whose top --taste-k items define each user's taste set in the
+    /// simulation (fitted once on the training data); none = acceptance by rank only.
+    #[arg(long)]
+    pub(crate) taste_model: Option<String>,
+    /// Taste-set size.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) taste_k: usize,
+    /// Acceptance probability of an examined taste-set item.
+    #[arg(long, default_value_t = 0.9)]
+    pub(crate) p_liked: f64,
+    /// Acceptance probability of any other examined item.
+    #[arg(long, default_value_t = 0.2)]
+    pub(crate) p_other: f64,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+/// The results for one model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ModelFairness {
+    /// The name given on the command line.
+    pub(crate) name: String,
+    /// The model's kind.
+    pub(crate) kind: String,
+    /// Seconds to fit on the training data.
+    pub(crate) train_seconds: f64,
+    /// Summary of the evaluation (HR and NDCG at every cut-off, full ranking).
+    pub(crate) summary: BTreeMap<String, f64>,
+    /// Exposure of the top-K lists of all test users.
+    pub(crate) exposure: Exposure,
+    /// HR@K and NDCG@K by group, for every attribute.
+    pub(crate) groups: Vec<GroupQuality>,
+    /// The feedback loop, when simulated.
+    pub(crate) feedback: Option<FeedbackReport>,
+}
+
+/// Everything `recs fairness` writes to fairness.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FairnessOutput {
+    /// The split's name.
+    pub(crate) split: String,
+    /// Training users.
+    pub(crate) n_users: usize,
+    /// Catalogue size.
+    pub(crate) n_items: usize,
+    /// Training interactions.
+    pub(crate) n_interactions: usize,
+    /// Test users (lists measured).
+    pub(crate) n_test_users: usize,
+    /// Protocol of the lists (always full ranking, training items excluded).
+    pub(crate) protocol: String,
+    /// List length of the exposure and group metrics.
+    pub(crate) k: usize,
+    /// Cut-offs of the summary metrics.
+    pub(crate) ks: Vec<usize>,
+    /// Attributes the users were grouped by, with the number of groups.
+    pub(crate) attributes: BTreeMap<String, usize>,
+    /// Feedback settings, when simulated.
+    pub(crate) feedback: Option<FeedbackConfig>,
+    /// One entry per model.
+    pub(crate) models: Vec<ModelFairness>,
+}
+
+fn progress(quiet: bool, msg: &str) {
+    if !quiet {
+        eprintln!("{msg}");
+    }
+}
+
+/// Fits each model, runs it once under full ranking to `max(ks, k)`, and derives the summary,
+/// the exposure, the group metrics and (with rounds) the feedback loop from that run.
+pub(crate) fn analyse(
+    split: &Split,
+    ncf_ids: bool,
+    args: &AnalysisArgs,
+    ks: &[usize],
+) -> CmdResult<FairnessOutput> {
+    if args.models.is_empty() {
+        return Err(format!("no model given; choose from {}", MODEL_NAMES.join(", ")).into());
+    }
+    if args.k == 0 || ks.contains(&0) {
+        return Err("cut-offs must be >= 1".into());
+    }
+    let mut all_ks: Vec<usize> = ks.iter().copied().chain([args.k]).collect();
+    all_ks.sort_unstable();
+    all_ks.dedup();
+    let k_max = all_ks.iter().copied().max().unwrap_or(args.k);
+
+    let mut groupings: Vec<UserGroups> = Vec::new();
+    if let Some(path) = &args.users {
+        let info = data::load_users(path)?;
+        let offset = args.user_id_offset.unwrap_or(i64::from(ncf_ids));
+        for g in UserGroups::demographics(&info, &split.users, offset) {
+            let assigned = split
+                .test
+                .cases
+                .iter()
+                .filter(|c| g.of_user.get(c.user as usize).copied().flatten().is_some())
+                .count();
+            if assigned == 0 {
+                return Err(format!(
+                    "no test user matched a record of {} (user-id offset {offset}); check --user-id-offset",
+                    path.display()
+                )
+                .into());
+            }
+            groupings.push(g);
+        }
+    }
+    let test_users: Vec<UserIdx> = split.test.cases.iter().map(|c| c.user).collect();
+    if args.activity_bands > 0 {
+        groupings.push(UserGroups::activity(
+            &split.train,
+            &test_users,
+            args.activity_bands,
+        )?);
+    }
+    let feedback_config = (args.rounds > 0).then(|| {
+        FeedbackConfig::default()
+            .rounds(args.rounds)
+            .k(args.k)
+            .taste_k(args.taste_k)
+            .p_liked(args.p_liked)
+            .p_other(args.p_other)
+            .seed(args.seed)
+    });
+    if let Some(c) = &feedback_config {
+        c.check()?;
+    }
+    let oracle = match (&feedback_config, &args.taste_model) {
+        (Some(_), Some(name)) => {
+            progress(args.quiet, &format!("fitting taste model {name}"));
+            Some(fit_named(name, &split.train)?)
+        }
+        _ => None,
+    };
+
+    let protocol = Protocol::FullRanking {
+        exclude_train: true,
+    };
+    let metrics = metrics_for(
+        &[MetricKind::Hr, MetricKind::Ndcg],
+        &all_ks,
+        split.train.n_items(),
+    );
+    let mut models = Vec::with_capacity(args.models.len());
+    for name in &args.models {
+        progress(args.quiet, &format!("training {name}"));
+        let start = Instant::now();
+        let model = fit_named(name, &split.train)?;
+        let train_seconds = start.elapsed().as_secs_f64();
+        progress(
+            args.quiet,
+            &format!("{name}: trained in {train_seconds:.2} s; ranking"),
+        );
+        let r = run(model.as_recommender(), split, &protocol, k_max)?;
+        let report: Report = measure(&r, &split.test, &metrics)?;
+        let exp = exposure(&r, &split.train, args.k)?;
+        let mut groups = Vec::new();
+        for g in &groupings {
+            for m in ["hr", "ndcg"] {
+                groups.push(quality_by_group(&report, g, &format!("{m}@{}", args.k))?);
+            }
+        }
+        let feedback = match &feedback_config {
+            Some(c) => {
+                progress(
+                    args.quiet,
+                    &format!("{name}: feedback loop, {} rounds", c.rounds),
+                );
+                let oracle_ref = oracle.as_ref().map(|o| o.as_recommender());
+                Some(simulate(
+                    |d| fit_named(name, d),
+                    &split.train,
+                    oracle_ref,
+                    c,
+                )?)
+            }
+            None => None,
+        };
+        models.push(ModelFairness {
+            name: name.clone(),
+            kind: model.kind().to_string(),
+            train_seconds,
+            summary: report.summary.clone(),
+            exposure: exp,
+            groups,
+            feedback,
+        });
+    }
+    Ok(FairnessOutput {
+        split: split.name.clone(),
+        n_users: split.train.n_users(),
+        n_items: split.train.n_items(),
+        n_interactions: split.train.nnz(),
+        n_test_users: split.test.len(),
+        protocol: protocol.to_string(),
+        k: args.k,
+        ks: all_ks,
+        attributes: groupings
+            .iter()
+            .map(|g| (g.attribute.clone(), g.names.len()))
+            .collect(),
+        feedback: feedback_config,
+        models,
+    })
+}
+
+fn f4(v: f64) -> String {
+    // + 0.0 turns -0.0 into 0.0
+    format!("{:.4}", v + 0.0)
+}
+
+/// Markdown tables: exposure, groups (per attribute), feedback rounds.
+pub(crate) fn markdown(out: &FairnessOutput) -> String {
+    let k = out.k;
+    let mut s = format!(
+        "Split `{}`: {} users, {} items, {} training interactions, {} test users; lists of K = {k}, protocol `{}`.\n\n",
+        out.split, out.n_users, out.n_items, out.n_interactions, out.n_test_users, out.protocol
+    );
+    s.push_str("### Exposure\n\n");
+    let rows: Vec<Vec<String>> = out
+        .models
+        .iter()
+        .map(|m| {
+            let e = &m.exposure;
+            vec![
+                m.name.clone(),
+                m.summary
+                    .get(&format!("hr@{k}"))
+                    .map_or("-".into(), |v| f4(*v)),
+                m.summary
+                    .get(&format!("ndcg@{k}"))
+                    .map_or("-".into(), |v| f4(*v)),
+                f4(e.coverage),
+                e.never_exposed.to_string(),
+                f4(e.gini),
+                f4(e.top10_share),
+                f4(e.long_tail_share),
+                f4(e.mean_pop_recommended),
+                f4(e.mean_pop_consumed),
+                format!("{:.2}", e.popularity_bias),
+            ]
+        })
+        .collect();
+    s.push_str(&recs::eval::markdown_table(
+        &[
+            "model",
+            &format!("HR@{k}"),
+            &format!("NDCG@{k}"),
+            "coverage",
+            "never exposed",
+            "Gini",
+            "top-10% share",
+            "long-tail share",
+            "mean pop. rec.",
+            "mean pop. consumed",
+            "pop. bias",
+        ],
+        &rows,
+    ));
+    let mut attributes: Vec<&str> = Vec::new();
+    for m in &out.models {
+        for g in &m.groups {
+            if !attributes.contains(&g.attribute.as_str()) {
+                attributes.push(&g.attribute);
+            }
+        }
+    }
+    for attr in attributes {
+        for metric in [format!("hr@{k}"), format!("ndcg@{k}")] {
+            let _ = std::fmt::Write::write_fmt(
+                &mut s,
+                format_args!("\n### {metric} by {attr} (gap to the overall value, 95% CI)\n\n"),
+            );
+            let per_model: Vec<&GroupQuality> = out
+                .models
+                .iter()
+                .filter_map(|m| {
+                    m.groups
+                        .iter()
+                        .find(|g| g.attribute == attr && g.metric == metric)
+                })
+                .collect();
+            let Some(first) = per_model.first() else {
+                continue;
+            };
+            let mut head = vec!["group".to_string(), "users".to_string()];
+            head.extend(out.models.iter().map(|m| m.name.clone()));
+            let mut rows: Vec<Vec<String>> = vec![{
+                let mut r = vec!["(all)".to_string(), first.n_users.to_string()];
+                r.extend(per_model.iter().map(|q| f4(q.overall)));
+                r
+            }];
+            for (i, g) in first.groups.iter().enumerate() {
+                let mut r = vec![g.group.clone(), g.n_users.to_string()];
+                for q in &per_model {
+                    r.push(match q.groups.get(i) {
+                        Some(st) => match st.gap_ci95 {
+                            Some([lo, hi]) => {
+                                format!("{} ({:+.4} [{:+.4}, {:+.4}])", f4(st.mean), st.gap, lo, hi)
+                            }
+                            None => format!("{} ({:+.4})", f4(st.mean), st.gap),
+                        },
+                        None => "-".into(),
+                    });
+                }
+                rows.push(r);
+            }
+            let head_refs: Vec<&str> = head.iter().map(String::as_str).collect();
+            s.push_str(&recs::eval::markdown_table(&head_refs, &rows));
+        }
+    }
+    if out.models.iter().any(|m| m.feedback.is_some()) {
+        s.push_str("\n### Feedback loop (per round: coverage / Gini / popularity bias / data Gini / accepted)\n\n");
+        let mut rows = Vec::new();
+        for m in &out.models {
+            if let Some(f) = &m.feedback {
+                for r in &f.rounds {
+                    rows.push(vec![
+                        m.name.clone(),
+                        r.round.to_string(),
+                        r.interactions.to_string(),
+                        f4(r.exposure.coverage),
+                        f4(r.exposure.gini),
+                        format!("{:.2}", r.exposure.popularity_bias),
+                        f4(r.data_gini),
+                        r.accepted.to_string(),
+                        r.accepted_liked.to_string(),
+                    ]);
+                }
+            }
+        }
+        s.push_str(&recs::eval::markdown_table(
+            &[
+                "model",
+                "round",
+                "interactions",
+                "coverage",
+                "Gini",
+                "pop. bias",
+                "data Gini",
+                "accepted",
+                "of which liked",
+            ],
+            &rows,
+        ));
+    }
+    s
+}
+
+/// The Lorenz curves of all models.
+pub(crate) fn lorenz_svg(out: &FairnessOutput) -> String {
+    let series: Vec<Series> = out
+        .models
+        .iter()
+        .map(|m| Series {
+            name: format!("{} (Gini {:.3})", m.name, m.exposure.gini),
+            points: m.exposure.lorenz.iter().map(|p| (p[0], p[1])).collect(),
+        })
+        .collect();
+    plot::line_chart(
+        &format!("Exposure Lorenz curve, top-{} lists", out.k),
+        "share of items (least exposed first)",
+        "share of exposure",
+        &series,
+        &LineOpts {
+            x: Some((0.0, 1.0)),
+            y: Some((0.0, 1.0)),
+            diagonal: true,
+            markers: false,
+        },
+    )
+}
+
+/// One line per model of a per-round feedback quantity, or `None` without feedback.
+pub(crate) fn feedback_svg(
+    out: &FairnessOutput,
+    what: &str,
+    get: impl Fn(&recs::eval::feedback::RoundStats) -> f64,
+) -> Option<String> {
+    let series: Vec<Series> = out
+        .models
+        .iter()
+        .filter_map(|m| {
+            m.feedback.as_ref().map(|f| Series {
+                name: m.name.clone(),
+                points: f.rounds.iter().map(|r| (r.round as f64, get(r))).collect(),
+            })
+        })
+        .collect();
+    (!series.is_empty()).then(|| {
+        plot::line_chart(
+            &format!("Feedback loop: {what} per round"),
+            "round",
+            what,
+            &series,
+            &LineOpts {
+                markers: true,
+                ..LineOpts::default()
+            },
+        )
+    })
+}
+
+/// Gap charts of `metric` by `attribute`, one row per (group, model).
+pub(crate) fn gaps_svg(out: &FairnessOutput, attribute: &str, metric: &str) -> Option<String> {
+    let mut rows = Vec::new();
+    for (s, m) in out.models.iter().enumerate() {
+        if let Some(q) = m
+            .groups
+            .iter()
+            .find(|g| g.attribute == attribute && g.metric == metric)
+        {
+            for g in &q.groups {
+                rows.push((g.group.clone(), s, g.gap, g.gap_ci95));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    // group rows of the same group together, models in order
+    let order: Vec<String> = {
+        let mut o: Vec<String> = Vec::new();
+        for r in &rows {
+            if !o.contains(&r.0) {
+                o.push(r.0.clone());
+            }
+        }
+        o
+    };
+    rows.sort_by_key(|r| (order.iter().position(|g| *g == r.0), r.1));
+    let rows: Vec<GapRow> = rows
+        .into_iter()
+        .map(|(label, series, value, ci)| GapRow {
+            label,
+            series,
+            value,
+            ci,
+        })
+        .collect();
+    let names: Vec<String> = out.models.iter().map(|m| m.name.clone()).collect();
+    Some(plot::gap_chart(
+        &format!("{metric} by {attribute}: gap to overall (95% CI)"),
+        &format!("{metric} of the group minus {metric} of all users"),
+        &rows,
+        &names,
+    ))
+}
+
+fn write_file(path: &Path, text: &str) -> CmdResult {
+    write_atomic(path, text.as_bytes())?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `recs fairness`.
+pub(crate) fn fairness(args: FairnessArgs) -> CmdResult {
+    let (split, ncf) = args.input.load()?;
+    let out = analyse(&split, ncf, &args.analysis, &[args.analysis.k])?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    let json = serde_json::to_string_pretty(&out).map_err(|e| Error::Serde(e.to_string()))?;
+    write_file(&args.out.join("fairness.json"), &json)?;
+    let md = markdown(&out);
+    write_file(&args.out.join("fairness.md"), &md)?;
+    write_file(&args.out.join("lorenz.svg"), &lorenz_svg(&out))?;
+    for (file, what, get) in feedback_plots() {
+        if let Some(svg) = feedback_svg(&out, what, get) {
+            write_file(&args.out.join(file), &svg)?;
+        }
+    }
+    for attr in out.attributes.keys() {
+        let metric = format!("ndcg@{}", out.k);
+        if let Some(svg) = gaps_svg(&out, attr, &metric) {
+            write_file(&args.out.join(format!("gaps_{attr}.svg")), &svg)?;
+        }
+    }
+    println!("{md}");
+    Ok(())
+}
+
+type RoundGetter = fn(&recs::eval::feedback::RoundStats) -> f64;
+
+/// The per-round feedback plots: file name, quantity, getter.
+pub(crate) fn feedback_plots() -> [(&'static str, &'static str, RoundGetter); 4] {
+    [
+        ("feedback_coverage.svg", "coverage", |r| r.exposure.coverage),
+        ("feedback_gini.svg", "exposure Gini", |r| r.exposure.gini),
+        ("feedback_popularity_bias.svg", "popularity bias", |r| {
+            r.exposure.popularity_bias
+        }),
+        (
+            "feedback_data_gini.svg",
+            "Gini of the data's item counts",
+            |r| r.data_gini,
+        ),
+    ]
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        args: FairnessArgs,
+    }
+
+    /// A small ML-1M-shaped ratings file and users.dat in `dir`.
+    pub(crate) fn write_synthetic(dir: &Path) -> (PathBuf, PathBuf) {
+        let d = recs::data::synth::SynthParams::new(60, 40, 900)
+            .seed(5)
+            .generate()
+            .expect("synthetic data");
+        let mut ratings = String::new();
+        let mut t = 1_000_000i64;
+        for u in 0..d.interactions.n_users() as u32 {
+            for &i in d.interactions.items_of(u) {
+                t += 1;
+                ratings.push_str(&format!("{}::{}::{}::{t}\n", u + 1, i + 1, 1 + (i + u) % 5));
+            }
+        }
+        let mut users = String::new();
+        for u in 1..=60 {
+            let g = if u % 3 == 0 { 'F' } else { 'M' };
+            let age = [1, 18, 25, 35, 45, 50, 56][u % 7];
+            users.push_str(&format!("{u}::{g}::{age}::{}::00000\n", u % 21));
+        }
+        let (r, us) = (dir.join("ratings.dat"), dir.join("users.dat"));
+        std::fs::write(&r, ratings).expect("write");
+        std::fs::write(&us, users).expect("write");
+        (r, us)
+    }
+
+    #[test]
+    fn fairness_writes_json_markdown_and_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ratings, users) = write_synthetic(dir.path());
+        let out = dir.path().join("out");
+        let t = T::try_parse_from([
+            "t",
+            "--data",
+            ratings.to_str().unwrap(),
+            "--users",
+            users.to_str().unwrap(),
+            "--models",
+            "pop,itemknn",
+            "--k",
+            "5",
+            "--rounds",
+            "2",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
+        fairness(t.args).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("fairness.json")).unwrap())
+                .unwrap();
+        for key in ["split", "n_items", "k", "models", "attributes", "feedback"] {
+            assert!(json.get(key).is_some(), "missing key {key}");
+        }
+        let models = json["models"].as_array().unwrap();
+        assert_eq!(models.len(), 2);
+        for m in models {
+            for key in ["exposure", "groups", "feedback", "summary"] {
+                assert!(m.get(key).is_some(), "missing model key {key}");
+            }
+            let e = &m["exposure"];
+            for key in [
+                "coverage",
+                "gini",
+                "top10_share",
+                "long_tail_share",
+                "lorenz",
+                "popularity_bias",
+            ] {
+                assert!(e.get(key).is_some(), "missing exposure key {key}");
+            }
+            assert_eq!(m["feedback"]["rounds"].as_array().unwrap().len(), 2);
+            let attrs: Vec<&str> = m["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["attribute"].as_str().unwrap())
+                .collect();
+            for a in ["gender", "age", "occupation", "activity"] {
+                assert!(attrs.contains(&a), "no groups by {a}");
+            }
+        }
+        // the typed form reads back
+        let back: FairnessOutput =
+            serde_json::from_str(&std::fs::read_to_string(out.join("fairness.json")).unwrap())
+                .unwrap();
+        assert_eq!(back.models[0].name, "pop");
+        for f in [
+            "lorenz.svg",
+            "feedback_coverage.svg",
+            "feedback_gini.svg",
+            "gaps_gender.svg",
+            "gaps_activity.svg",
+        ] {
+            let svg = std::fs::read_to_string(out.join(f)).unwrap();
+            assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{f}");
+            assert!(svg.contains("<polyline") || svg.contains("<circle"), "{f}");
+        }
+        let md = std::fs::read_to_string(out.join("fairness.md")).unwrap();
+        assert!(md.contains("### Exposure") && md.contains("by gender"));
+    }
+
+    #[test]
+    fn wrong_user_id_offset_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ratings, users) = write_synthetic(dir.path());
+        let t = T::try_parse_from([
+            "t",
+            "--data",
+            ratings.to_str().unwrap(),
+            "--users",
+            users.to_str().unwrap(),
+            "--user-id-offset",
+            "1000",
+            "--quiet",
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ])
+        .unwrap();
+        let err = fairness(t.args).unwrap_err().to_string();
+        assert!(err.contains("user-id-offset"), "{err}");
+    }
+}
