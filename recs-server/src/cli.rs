@@ -37,6 +37,10 @@ enum Command {
     Serve(ServeArgs),
     /// Send periodic probes to a running server and report latency and errors.
     Probe(ProbeArgs),
+    /// Ingest events (files, stdin or Kafka) into validated snapshots with dead letters.
+    Ingest(crate::cmd_stream::IngestArgs),
+    /// Drift report between two snapshots or training files; exit 1 when a threshold is crossed.
+    Drift(crate::cmd_stream::DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +66,8 @@ struct ServeArgs {
     /// Poll the registry's latest pointer every S seconds and hot-swap to it.
     #[arg(long)]
     follow_latest: Option<f64>,
+    #[command(flatten)]
+    live: crate::cmd_stream::LiveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +206,8 @@ pub fn main() -> ExitCode {
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
+        Command::Ingest(args) => crate::cmd_stream::ingest(args),
+        Command::Drift(args) => return crate::cmd_stream::drift(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -555,6 +563,7 @@ fn serve(args: ServeArgs) -> CliResult {
     if let Some(s) = args.follow_latest {
         config.follow_latest_secs = Some(s);
     }
+    args.live.apply(&mut config.live);
     recs_server::serve_blocking(config)?;
     Ok(())
 }
