@@ -71,7 +71,8 @@ fn bench_ingest(c: &mut Criterion) {
     g.bench_function("parse_validate_write_parquet", |b| {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
-            let config = IngestConfig::new(dir.path()).format(recs::stream::SnapshotFormat::Parquet);
+            let config =
+                IngestConfig::new(dir.path()).format(recs::stream::SnapshotFormat::Parquet);
             let s = ingest_reader("bench", text.as_bytes(), &config).unwrap();
             assert_eq!(s.counts.valid() + s.counts.dead_letter, N as u64);
             s.counts.valid()

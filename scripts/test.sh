@@ -11,6 +11,8 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy -p recs --all-targets --features s3,kafka,parquet -D warnings"
+cargo clippy -p recs --all-targets --features s3,kafka,parquet -- -D warnings
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
 for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh; do

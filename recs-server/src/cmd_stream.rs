@@ -145,7 +145,11 @@ pub fn ingest(args: IngestArgs) -> CliResult {
     let mut rules = Rules::default();
     if let Some(path) = &args.catalog {
         let ids = read_catalog(path)?;
-        eprintln!("catalog: {} known movie ids from {}", ids.len(), path.display());
+        eprintln!(
+            "catalog: {} known movie ids from {}",
+            ids.len(),
+            path.display()
+        );
         rules.catalog = Catalog::default().movies(ids);
     }
     let config = IngestConfig::new(&args.out)
@@ -162,7 +166,9 @@ pub fn ingest(args: IngestArgs) -> CliResult {
         }
         None => {
             if args.files.is_empty() {
-                return Err("give event files (or `-` for stdin), or --kafka BROKER --topics T".into());
+                return Err(
+                    "give event files (or `-` for stdin), or --kafka BROKER --topics T".into(),
+                );
             }
             source = format!("{} file(s)", args.files.len());
             let paths: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
@@ -185,7 +191,10 @@ pub fn ingest(args: IngestArgs) -> CliResult {
             serde_json::to_string_pretty(&v).map_err(|e| Error::Serde(e.to_string()))?
         );
     } else {
-        print!("{}", summary_text(&summary, &source, &args.out, member, format, &set));
+        print!(
+            "{}",
+            summary_text(&summary, &source, &args.out, member, format, &set)
+        );
     }
     Ok(())
 }
@@ -338,13 +347,7 @@ pub fn drift(args: DriftArgs) -> ExitCode {
             if args.json {
                 println!("{}", report.to_json());
             } else {
-                print!("{report}");
-                if report.crossed() {
-                    let n = report.checks.iter().filter(|c| c.crossed).count();
-                    println!("{n} threshold(s) crossed");
-                } else {
-                    println!("no threshold crossed");
-                }
+                println!("{report}");
             }
             if report.crossed() {
                 ExitCode::from(1)
@@ -394,8 +397,13 @@ fn thresholds(file: Option<&Path>, overrides: &[String]) -> CliResult<Thresholds
     };
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: expected a JSON object of thresholds: {e}", path.display()))?;
+        let obj: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: expected a JSON object of thresholds: {e}",
+                    path.display()
+                )
+            })?;
         for (k, x) in obj {
             set(&k, x, &path.display().to_string())?;
         }

@@ -393,7 +393,9 @@ pub fn start(state: &AppState, config: &LiveConfig) -> Result<LiveSources, Serve
             "recs-live-file",
             Box::new(move || {
                 let n = read_lines(&st, reader, follow, &stop);
-                crate::log(&format!("live events from {label}: stopped after {n} lines"));
+                crate::log(&format!(
+                    "live events from {label}: stopped after {n} lines"
+                ));
             }),
         )?);
         crate::log(&format!("live fold-in: following {}", path.display()));
@@ -476,16 +478,17 @@ fn read_lines(
     lines
 }
 
+/// Starts a named thread.
+type Spawn =
+    dyn Fn(&str, Box<dyn FnOnce() + Send>) -> Result<std::thread::JoinHandle<()>, ServerError>;
+
 #[cfg(feature = "stream")]
 fn spawn_kafka(
     state: &AppState,
     config: &LiveConfig,
     broker: &str,
     stop: &Arc<AtomicBool>,
-    spawn: &dyn Fn(
-        &str,
-        Box<dyn FnOnce() + Send>,
-    ) -> Result<std::thread::JoinHandle<()>, ServerError>,
+    spawn: &Spawn,
 ) -> Result<std::thread::JoinHandle<()>, ServerError> {
     use recs::stream::kafka::{tail, KafkaConfig, TailFrom};
     let kafka = KafkaConfig::new(broker, config.topics.iter().cloned()).prefix(&config.prefix);
@@ -510,7 +513,9 @@ fn spawn_kafka(
                 match r {
                     Ok(_) => break,
                     Err(e) => {
-                        crate::log(&format!("live events from kafka failed: {e}; retrying in 1 s"));
+                        crate::log(&format!(
+                            "live events from kafka failed: {e}; retrying in 1 s"
+                        ));
                         std::thread::sleep(Duration::from_secs(1));
                     }
                 }
@@ -525,10 +530,7 @@ fn spawn_kafka(
     _config: &LiveConfig,
     _broker: &str,
     _stop: &Arc<AtomicBool>,
-    _spawn: &dyn Fn(
-        &str,
-        Box<dyn FnOnce() + Send>,
-    ) -> Result<std::thread::JoinHandle<()>, ServerError>,
+    _spawn: &Spawn,
 ) -> Result<std::thread::JoinHandle<()>, ServerError> {
     Err(ServerError::Config(
         "live.kafka needs recs-server built with the `stream` feature".into(),

@@ -24,7 +24,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 /// `n` events: user `i % users`, movie drawn from `movies`, ratings from `rating(i)`; every
-/// 10th line a bad rating (11) and every 15th garbage. Returns the text and the number of
+/// 40th line a bad rating (11) and every 50th garbage (both under the 5 % default thresholds). Returns the text and the number of
 /// valid lines, bad ratings and garbage lines.
 fn events(
     n: usize,
@@ -34,12 +34,17 @@ fn events(
 ) -> (String, usize, usize, usize) {
     let (mut s, mut valid, mut bad, mut garbage) = (String::new(), 0, 0, 0);
     for i in 0..n {
-        let ts = format!("2024-02-01T{:02}:{:02}:{:02}", i / 3600 % 24, i / 60 % 60, i % 60);
+        let ts = format!(
+            "2024-02-01T{:02}:{:02}:{:02}",
+            i / 3600 % 24,
+            i / 60 % 60,
+            i % 60
+        );
         let (u, m) = (i % users, movies[i * 7 % movies.len()]);
-        if i % 15 == 14 {
+        if i % 50 == 49 {
             s += &format!("{ts},{u},this is no event\n");
             garbage += 1;
-        } else if i % 10 == 9 {
+        } else if i % 40 == 39 {
             s += &format!("{ts},{u},GET /rate/{m}=11\n");
             bad += 1;
         } else if i % 3 == 0 {
@@ -92,14 +97,23 @@ fn ingest_files_and_stdin_with_reasons_and_resume() {
         .map(|k| counts[k].as_u64().unwrap())
         .sum::<u64>();
     assert_eq!(n_valid as usize, valid);
-    assert_eq!(counts["dead_letter"].as_u64().unwrap() as usize, bad + garbage);
+    assert_eq!(
+        counts["dead_letter"].as_u64().unwrap() as usize,
+        bad + garbage
+    );
     assert_eq!(v["records"].as_u64().unwrap(), 200);
-    assert_eq!(s["reasons"]["invalid: rating"].as_u64().unwrap() as usize, bad);
+    assert_eq!(
+        s["reasons"]["invalid: rating"].as_u64().unwrap() as usize,
+        bad
+    );
     assert_eq!(
         s["reasons"]["parse: log line"].as_u64().unwrap() as usize,
         garbage
     );
-    assert_eq!(s["batch_ids"].as_array().unwrap().len(), 200usize.div_ceil(64));
+    assert_eq!(
+        s["batch_ids"].as_array().unwrap().len(),
+        200usize.div_ceil(64)
+    );
     let id = v["snapshot_set_id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 16);
 
@@ -112,9 +126,21 @@ fn ingest_files_and_stdin_with_reasons_and_resume() {
     // Stdin, as member 1, with a catalog that knows only movies 1..=10: the rest are dead
     // letters naming the movie.
     let catalog = tmp.path().join("movies.txt");
-    std::fs::write(&catalog, (1..=10).map(|m| format!("{m}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        &catalog,
+        (1..=10).map(|m| format!("{m}\n")).collect::<String>(),
+    )
+    .unwrap();
     let mut child = recs()
-        .args(["ingest", "-", "--format", "csv", "--member", "1/2", "--catalog"])
+        .args([
+            "ingest",
+            "-",
+            "--format",
+            "csv",
+            "--member",
+            "1/2",
+            "--catalog",
+        ])
         .arg(&catalog)
         .arg("--out")
         .arg(&dir)
@@ -275,7 +301,15 @@ fn drift_snapshot_against_training_file() {
     let ratings = tmp.path().join("ratings.dat");
     std::fs::write(&ratings, dat).unwrap();
     let snap = tmp.path().join("snap");
-    snapshot(&snap, &log, if cfg!(feature = "stream") { "parquet" } else { "csv" });
+    snapshot(
+        &snap,
+        &log,
+        if cfg!(feature = "stream") {
+            "parquet"
+        } else {
+            "csv"
+        },
+    );
     for (a, b) in [(&ratings, &snap), (&snap, &ratings)] {
         let out = drift(a, b, &["--json"]);
         assert_eq!(out.status.code(), Some(0));

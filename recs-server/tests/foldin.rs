@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use recs::data::{load, Dataset, Format, LoadOptions};
-use recs::model::{AnyModel, Als, Fit};
+use recs::model::{Als, AnyModel, Fit};
 use recs_server::foldin::{attach, LiveConfig};
 use recs_server::{AppState, Catalog, MemorySource, ServeConfig};
 use serde_json::Value;
@@ -178,7 +178,7 @@ fn recommend(addr: &str, user: i64) -> (Vec<i64>, bool) {
 fn start_server(tmp: &Path, extra: &[&str]) -> (Server, String) {
     let ratings = tmp.join("ratings.dat");
     let ds = write_ratings(&ratings);
-    let reg = recs::registry::LocalRegistry::open(&tmp.join("registry")).unwrap();
+    let reg = recs::registry::LocalRegistry::open(tmp.join("registry")).unwrap();
     let model: AnyModel = als(&ds).into();
     recs::registry::publish_model(
         &reg,
@@ -269,7 +269,7 @@ fn serve_follows_kafka() {
         .chain([b"not an event".to_vec()])
         .collect();
     let topic = format!("{prefix}foldin");
-    recs::stream::kafka::produce(&[broker.clone()], &topic, 0, &lines).unwrap();
+    recs::stream::kafka::produce(std::slice::from_ref(&broker), &topic, 0, &lines).unwrap();
     let (after, took) = wait_folded(&addr, user, &watched);
     eprintln!(
         "kafka fold-in visible {:.0} ms after produce: {after:?}",

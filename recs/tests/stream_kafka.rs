@@ -302,7 +302,14 @@ fn kafka_throughput() {
         .idle_exit(Some(Duration::from_millis(300)));
     // Parquet (the production format) when built with it; RECS_KAFKA_BENCH_FORMAT overrides.
     let format: recs::stream::SnapshotFormat = std::env::var("RECS_KAFKA_BENCH_FORMAT")
-        .unwrap_or_else(|_| if cfg!(feature = "parquet") { "parquet" } else { "csv" }.into())
+        .unwrap_or_else(|_| {
+            if cfg!(feature = "parquet") {
+                "parquet"
+            } else {
+                "csv"
+            }
+            .into()
+        })
         .parse()
         .unwrap();
     let t = Instant::now();
