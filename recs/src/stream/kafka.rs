@@ -301,10 +301,19 @@ pub fn tail(
                     .partition_client(topic.clone(), p, UnknownTopicHandling::Retry)
                     .await
                     .map_err(|e| kerr(&format!("kafka {topic}/{p}"), e))?;
-                let start = pc
+                let mut start = pc
                     .get_offset(at)
                     .await
                     .map_err(|e| kerr(&format!("kafka {topic}/{p}"), e))?;
+                if from == TailFrom::Latest {
+                    // Some brokers (tansu 0.6) answer `Latest` with the last batch's base
+                    // offset; the high watermark of a fetch is the next offset to be written.
+                    let (_, hw) = pc
+                        .fetch_records(start, 1..kafka.fetch_max_bytes, kafka.max_wait_ms)
+                        .await
+                        .map_err(|e| kerr(&format!("kafka fetch {topic}/{p}@{start}"), e))?;
+                    start = start.max(hw);
+                }
                 parts.push((pc, topic.clone(), p, start));
             }
         }
