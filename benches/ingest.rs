@@ -2,7 +2,8 @@
 //! broker, on 200 000 generated records (70 % watch log lines, 15 % rate log lines, 5 %
 //! recommendation log lines, 9 % JSON events, 1 % invalid), and parse + validate alone.
 //!
-//! Run: `cargo bench -p recs --bench ingest` (events/s = the `thrpt` line).
+//! Run: `cargo bench -p recs --bench ingest` (events/s = the `thrpt` line); add
+//! `--features parquet` for the Parquet snapshot figure (`parse_validate_write_parquet`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use recs::stream::{ingest_reader, parse_line, IngestConfig, Rules, Validator};
@@ -62,6 +63,17 @@ fn bench_ingest(c: &mut Criterion) {
             let dir = tempfile::tempdir().unwrap();
             let s =
                 ingest_reader("bench", text.as_bytes(), &IngestConfig::new(dir.path())).unwrap();
+            assert_eq!(s.counts.valid() + s.counts.dead_letter, N as u64);
+            s.counts.valid()
+        })
+    });
+    #[cfg(feature = "parquet")]
+    g.bench_function("parse_validate_write_parquet", |b| {
+        b.iter(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let config =
+                IngestConfig::new(dir.path()).format(recs::stream::SnapshotFormat::Parquet);
+            let s = ingest_reader("bench", text.as_bytes(), &config).unwrap();
             assert_eq!(s.counts.valid() + s.counts.dead_letter, N as u64);
             s.counts.valid()
         })

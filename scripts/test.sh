@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README "Install and test"): formatting, lints, every Rust test including
-# doctests, the S3 registry suite against a real S3-protocol server, the Python suite, and the
-# HTTP server fuzzed against its OpenAPI document (schemathesis, about 15 s once installed).
+# doctests, a dependency audit (cargo-deny), the S3 registry suite against a real S3-protocol
+# server, the Kafka suite against a real Kafka-protocol broker (tansu), the Python suite (with the
+# notebook in a real Jupyter kernel), and the HTTP server fuzzed against its OpenAPI document
+# (schemathesis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,14 +14,15 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy -p recs --all-targets --features s3,kafka,parquet -D warnings"
+cargo clippy -p recs --all-targets --features s3,kafka,parquet -- -D warnings
 echo "== cargo deny (dependency audit: licenses, bans, sources; advisories when reachable)"
 scripts/deny.sh
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
+# Every suite is required: a missing or failing script fails the run.
 for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh scripts/fuzz-server.sh; do
-  if [ -x "$extra" ]; then
-    echo "== $extra"
-    "$extra"
-  fi
+  echo "== $extra"
+  bash "$extra"
 done
 echo "== all tests passed"

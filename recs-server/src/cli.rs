@@ -47,6 +47,10 @@ enum Command {
     Fairness(crate::cmd_fairness::FairnessArgs),
     /// One self-contained HTML page: accuracy curves, exposure, group gaps, feedback, drift.
     Report(crate::cmd_report::ReportArgs),
+    /// Ingest events (files, stdin or Kafka) into validated snapshots with dead letters.
+    Ingest(crate::cmd_stream::IngestArgs),
+    /// Drift report between two snapshots or training files; exit 1 when a threshold is crossed.
+    Drift(crate::cmd_stream::DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +76,8 @@ struct ServeArgs {
     /// Poll the registry's latest pointer every S seconds and hot-swap to it.
     #[arg(long)]
     follow_latest: Option<f64>,
+    #[command(flatten)]
+    live: crate::cmd_stream::LiveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +198,8 @@ pub fn main() -> ExitCode {
         Command::Retrain(args) => return crate::cmd_retrain::main(args),
         Command::Fairness(args) => crate::cmd_fairness::fairness(args),
         Command::Report(args) => crate::cmd_report::report(args),
+        Command::Ingest(args) => crate::cmd_stream::ingest(args),
+        Command::Drift(args) => return crate::cmd_stream::drift(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -528,6 +536,7 @@ fn serve(args: ServeArgs) -> CliResult {
     if let Some(s) = args.follow_latest {
         config.follow_latest_secs = Some(s);
     }
+    args.live.apply(&mut config.live);
     let config = config.admin_token_from_env();
     config.check()?;
     recs_server::serve_blocking(config)?;

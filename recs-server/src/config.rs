@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub git_sha: String,
     /// Write one line per request to stderr. Default false.
     pub access_log: bool,
+    /// Real-time fold-in of rate/watch events (see [`crate::foldin`]). Default off.
+    pub live: crate::foldin::LiveConfig,
 }
 
 impl Default for ServeConfig {
@@ -93,6 +95,7 @@ impl Default for ServeConfig {
             confidence: 0.95,
             git_sha: option_env!("RECS_GIT_SHA").unwrap_or("unknown").to_string(),
             access_log: false,
+            live: crate::foldin::LiveConfig::default(),
         }
     }
 }
@@ -160,6 +163,7 @@ impl ServeConfig {
                 return bad(format!("follow_latest_secs must be > 0, got {s}"));
             }
         }
+        self.live.check()?;
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return bad("admin_token must not be empty (leave it unset to disable admin)".into());
         }

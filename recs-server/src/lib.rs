@@ -48,6 +48,7 @@
 pub mod config;
 pub mod error;
 pub mod experiment;
+pub mod foldin;
 pub mod metrics;
 pub mod probe;
 pub mod rollout;

@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_fairness;
 mod cmd_report;
 mod cmd_retrain;
+mod cmd_stream;
 mod plot;
 
 fn main() -> std::process::ExitCode {

@@ -173,7 +173,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let poll = config.follow_latest_secs;
+    let catalog = crate::foldin::attach(catalog, &config.live);
     let state = AppState::new(config, source, catalog)?;
+    let _live = crate::foldin::start(&state, &state.config().live)?;
     let server = Server::bind(state.clone()).await?;
     crate::log(&format!("listening on http://{}", server.local_addr()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -338,6 +338,8 @@ pub struct Catalog {
     history: Option<Interactions>,
     titles: HashMap<i64, String>,
     popular: Arc<[Scored]>,
+    /// Streamed movies per user (real-time fold-in, [`crate::foldin`]); `None` when off.
+    live: Option<Arc<crate::foldin::LiveHistories>>,
 }
 
 /// Longest cold-start list kept (answers never exceed `max_k` anyway).
@@ -359,6 +361,26 @@ impl Catalog {
             history: Some(ds.interactions),
             titles: HashMap::new(),
             popular,
+            live: None,
+        }
+    }
+
+    /// Turns on real-time fold-in with these live histories (see [`crate::foldin`]).
+    pub fn with_live(mut self, live: Arc<crate::foldin::LiveHistories>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// The live histories, when fold-in is on.
+    pub fn live(&self) -> Option<&Arc<crate::foldin::LiveHistories>> {
+        self.live.as_ref()
+    }
+
+    /// The model item of movie `id`, `None` for an unknown movie.
+    pub fn item_index(&self, id: i64) -> Option<ItemIdx> {
+        match &self.items {
+            Some(v) => v.index(id),
+            None => u32::try_from(id).ok(),
         }
     }
 
@@ -564,6 +586,12 @@ impl Snapshot {
         user_id: i64,
         k: usize,
     ) -> Result<Scoring, ApiError> {
+        if let Some(live) = catalog.live().and_then(|l| l.items(user_id)) {
+            let known = catalog.user_index(user_id);
+            let base = known.map_or(&[][..], |u| catalog.history(u));
+            let (m, cold) = (self.model.as_ref(), &self.cold_start);
+            return crate::foldin::recommend_live(m, known, base, &live, k, cold);
+        }
         if let Some(u) = catalog.user_index(user_id) {
             let history = catalog.history(u);
             let opts = RecOpts {
@@ -787,6 +815,9 @@ impl AppState {
     /// Records a watch event (in-process form of `POST /events`); true when it matched an
     /// earlier recommendation of the current experiment.
     pub fn record_watch(&self, user_id: i64, movie_id: i64, at_unix: Option<f64>) -> bool {
+        if self.0.config.live.posted {
+            crate::foldin::observe_posted(&self.0.catalog, user_id, movie_id);
+        }
         let hit = self.0.experiment.record_watch(user_id, movie_id, at_unix);
         self.0
             .metrics

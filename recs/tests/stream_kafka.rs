@@ -300,13 +300,61 @@ fn kafka_throughput() {
     let k = KafkaConfig::new(&b, ["throughput"])
         .prefix(prefix())
         .idle_exit(Some(Duration::from_millis(300)));
+    // Parquet (the production format) when built with it; RECS_KAFKA_BENCH_FORMAT overrides.
+    let format: recs::stream::SnapshotFormat = std::env::var("RECS_KAFKA_BENCH_FORMAT")
+        .unwrap_or_else(|_| {
+            if cfg!(feature = "parquet") {
+                "parquet"
+            } else {
+                "csv"
+            }
+            .into()
+        })
+        .parse()
+        .unwrap();
     let t = Instant::now();
-    let s = ingest_kafka(&k, &IngestConfig::new(dir.path())).unwrap();
+    let s = ingest_kafka(&k, &IngestConfig::new(dir.path()).format(format)).unwrap();
     let secs = t.elapsed().as_secs_f64() - 0.3;
     let total = s.counts.valid() + s.counts.dead_letter;
     assert_eq!(total as usize, n);
     eprintln!(
-        "kafka → snapshot: {total} records in {secs:.2} s = {:.0} records/s",
+        "kafka → {format:?} snapshot: {total} records in {secs:.2} s = {:.0} records/s",
         total as f64 / secs
     );
+}
+
+/// `tail` (the server's fold-in source) sees every record of its partitions from the
+/// earliest, splits partitions between members, and stops on its idle timeout or the flag.
+#[test]
+fn tail_follows_partitions() {
+    use recs::stream::kafka::{tail, TailFrom};
+    use std::sync::atomic::AtomicBool;
+    let Some(b) = broker() else { return };
+    let brokers = vec![b.clone()];
+    let topic = format!("{}tail", prefix());
+    produce_range(&brokers, &topic, 0..300);
+    let stop = AtomicBool::new(false);
+    let mut seen = std::collections::HashSet::new();
+    for member in 0..2 {
+        let k = KafkaConfig::new(&b, ["tail"])
+            .prefix(prefix())
+            .member(member, 2)
+            .idle_exit(Some(Duration::from_millis(500)));
+        let n = tail(&k, TailFrom::Earliest, &stop, |key, raw| {
+            assert_eq!(key.partition % 2, member as i32);
+            assert!(seen.insert(raw.to_vec()), "record seen twice");
+        })
+        .unwrap();
+        assert!(n > 0);
+    }
+    assert_eq!(seen.len(), 300);
+    // From the latest offset nothing old is seen.
+    let k = KafkaConfig::new(&b, ["tail"])
+        .prefix(prefix())
+        .idle_exit(Some(Duration::from_millis(300)));
+    assert_eq!(tail(&k, TailFrom::Latest, &stop, |_, _| {}).unwrap(), 0);
+    // A set stop flag ends it at once.
+    let k = k.idle_exit(None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(tail(&k, TailFrom::Earliest, &stop, |_, _| {}).unwrap(), 0);
 }

@@ -2,7 +2,7 @@
 //! snapshot, with dead letters for everything that fails and offsets committed only with a
 //! durable batch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,26 @@ pub struct IngestSummary {
     pub already_committed: u64,
     /// Blank lines skipped (files only).
     pub blank: u64,
+    /// Dead letters committed this run, by [`reason_class`].
+    pub reasons: BTreeMap<String, u64>,
+    /// Ids ([`crate::stream::BatchInfo::id`]) of the batches committed this run.
+    pub batch_ids: Vec<u64>,
+}
+
+/// The class of a dead-letter reason: its first two `:`-separated parts (`parse: json`,
+/// `parse: log line`, `invalid: rating`, …), for counting.
+///
+/// ```
+/// use recs::stream::reason_class;
+/// assert_eq!(reason_class("invalid: rating: expected 1..=5, got 11"), "invalid: rating");
+/// assert_eq!(reason_class("parse: log line: bad time `x`"), "parse: log line");
+/// assert_eq!(reason_class("odd"), "odd");
+/// ```
+pub fn reason_class(reason: &str) -> &str {
+    match reason.match_indices(':').nth(1) {
+        Some((i, _)) => &reason[..i],
+        None => reason,
+    }
 }
 
 impl fmt::Display for IngestSummary {
@@ -249,6 +269,14 @@ impl Ingestor {
         if let Some(b) = self.writer.commit(&self.events, &self.dead, ranges)? {
             self.summary.counts.add(&b.counts);
             self.summary.batches += 1;
+            self.summary.batch_ids.push(b.id);
+            for d in &self.dead {
+                *self
+                    .summary
+                    .reasons
+                    .entry(reason_class(&d.reason).to_owned())
+                    .or_default() += 1;
+            }
         }
         self.events.clear();
         self.dead.clear();

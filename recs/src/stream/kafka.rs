@@ -251,6 +251,112 @@ pub fn ingest_kafka(kafka: &KafkaConfig, config: &IngestConfig) -> Result<Ingest
     ing.finish()
 }
 
+/// Where [`tail`] starts in each partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailFrom {
+    /// The oldest record the broker still holds.
+    Earliest,
+    /// After the newest record (only records produced from now on).
+    Latest,
+}
+
+/// Follows the assigned partitions of the configured topics (no snapshot, no offsets kept),
+/// calling `on_record` with each record's key and value, until `stop` is set (checked after
+/// every fetch round, so within about `max_wait_ms` per partition) or `idle_exit` passes
+/// without a record. Returns the number of records seen. The server's real-time fold-in
+/// reads rate/watch events this way.
+///
+/// # Errors
+/// As [`ingest_kafka`] (bad settings, missing topic, broker failures).
+pub fn tail(
+    kafka: &KafkaConfig,
+    from: TailFrom,
+    stop: &std::sync::atomic::AtomicBool,
+    mut on_record: impl FnMut(&SourceKey, &[u8]),
+) -> Result<u64> {
+    use std::sync::atomic::Ordering;
+    kafka.check()?;
+    runtime()?.block_on(async {
+        let client = connect(&kafka.brokers).await?;
+        let listed = client
+            .list_topics()
+            .await
+            .map_err(|e| kerr("kafka list_topics", e))?;
+        let at = match from {
+            TailFrom::Earliest => OffsetAt::Earliest,
+            TailFrom::Latest => OffsetAt::Latest,
+        };
+        let mut parts: Vec<(PartitionClient, String, i32, i64)> = Vec::new();
+        for topic in kafka.full_topics() {
+            let Some(t) = listed.iter().find(|t| t.name == topic) else {
+                return Err(Error::param(
+                    "topics",
+                    "topics that exist on the broker",
+                    topic,
+                ));
+            };
+            let all: Vec<i32> = t.partitions.iter().copied().collect();
+            for p in assigned_partitions(&all, kafka.member, kafka.members) {
+                let pc = client
+                    .partition_client(topic.clone(), p, UnknownTopicHandling::Retry)
+                    .await
+                    .map_err(|e| kerr(&format!("kafka {topic}/{p}"), e))?;
+                let mut start = pc
+                    .get_offset(at)
+                    .await
+                    .map_err(|e| kerr(&format!("kafka {topic}/{p}"), e))?;
+                if from == TailFrom::Latest {
+                    // Some brokers (tansu 0.6) answer `Latest` with the last batch's base
+                    // offset; the high watermark of a fetch is the next offset to be written.
+                    let (_, hw) = pc
+                        .fetch_records(start, 1..kafka.fetch_max_bytes, kafka.max_wait_ms)
+                        .await
+                        .map_err(|e| kerr(&format!("kafka fetch {topic}/{p}@{start}"), e))?;
+                    start = start.max(hw);
+                }
+                parts.push((pc, topic.clone(), p, start));
+            }
+        }
+        let mut seen = 0u64;
+        let mut last_record = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let mut got = 0u64;
+            for (pc, topic, p, next) in parts.iter_mut() {
+                let (records, _hw) = pc
+                    .fetch_records(*next, 1..kafka.fetch_max_bytes, kafka.max_wait_ms)
+                    .await
+                    .map_err(|e| kerr(&format!("kafka fetch {topic}/{p}@{next}"), e))?;
+                for r in records {
+                    if r.offset < *next {
+                        continue;
+                    }
+                    let key = SourceKey {
+                        topic: topic.clone(),
+                        partition: *p,
+                        offset: r.offset,
+                    };
+                    on_record(&key, r.record.value.as_deref().unwrap_or_default());
+                    *next = r.offset + 1;
+                    got += 1;
+                }
+            }
+            seen += got;
+            let now = Instant::now();
+            if got > 0 {
+                last_record = now;
+            } else {
+                if kafka.idle_exit.is_some_and(|d| now - last_record >= d) {
+                    break;
+                }
+                if parts.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(seen)
+    })
+}
+
 /// Produces `values` (one message each) to one partition; returns their offsets. For tests and
 /// for replaying a log file into a topic.
 ///

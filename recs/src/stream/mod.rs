@@ -37,7 +37,9 @@ pub use event::{
     SCHEMA_VERSION,
 };
 pub use foldin::FoldIn;
-pub use ingest::{ingest_files, ingest_reader, IngestConfig, IngestSummary, Ingestor};
+pub use ingest::{
+    ingest_files, ingest_reader, reason_class, IngestConfig, IngestSummary, Ingestor,
+};
 pub use kpi::{online_kpi, KpiRow};
 pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
 pub use snapshot::{
