@@ -155,6 +155,16 @@ impl PyRecommender {
     }
 }
 
+/// `userid` as given to `recommend` / `recalculate_user`: one id (`true`) or a batch.
+fn user_ids(userid: &Bound<'_, PyAny>) -> PyResult<(bool, Vec<UserIdx>)> {
+    if is_scalar(userid)? {
+        Ok((true, vec![idx_scalar(userid, "userid")?]))
+    } else {
+        let users = idx_vec(userid, "userid", pyo3::exceptions::PyIndexError::new_err)?;
+        Ok((false, users))
+    }
+}
+
 /// `(ids, scores)` numpy arrays of one ranked list.
 fn list_arrays<'py>(py: Python<'py>, list: &[Scored]) -> (Bound<'py, PyAny>, Bound<'py, PyAny>) {
     let ids: Vec<i32> = list.iter().map(|s| s.item as i32).collect();
@@ -289,12 +299,7 @@ impl PyRecommender {
         items: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let fitted = self.fitted()?;
-        let single = is_scalar(userid)?;
-        let users: Vec<UserIdx> = if single {
-            vec![idx_scalar(userid, "userid")?]
-        } else {
-            idx_vec(userid, "userid", pyo3::exceptions::PyIndexError::new_err)?
-        };
+        let (single, users) = user_ids(userid)?;
         let exclude = filter_items
             .map(|f| idx_vec(f, "filter_items", pyo3::exceptions::PyIndexError::new_err))
             .transpose()?;
@@ -451,12 +456,13 @@ impl PyRecommender {
         user_items: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let model = self.fitted()?.model;
-        let single = is_scalar(userid)?;
-        let users: Vec<UserIdx> = if single {
-            vec![idx_scalar(userid, "userid")?]
-        } else {
-            idx_vec(userid, "userid", pyo3::exceptions::PyIndexError::new_err)?
-        };
+        if !matches!(model.as_ref(), AnyModel::Als(_)) {
+            return Err(RecsError::new_err(format!(
+                "recalculate_user needs a model with user factors solved by least squares (ALS), not `{}`",
+                self.kind
+            )));
+        }
+        let (single, users) = user_ids(userid)?;
         let rows: Vec<(Vec<ItemIdx>, Vec<f32>)> = if is_native(user_items) {
             let data = interactions_arg(user_items)?;
             users
@@ -479,19 +485,12 @@ impl PyRecommender {
                 })
                 .collect()
         };
-        let AnyModel::Als(_) = model.as_ref() else {
-            return Err(RecsError::new_err(format!(
-                "recalculate_user needs a model with user factors solved by least squares (ALS), not `{}`",
-                self.kind
-            )));
-        };
-        let solved = detach(py, move || {
-            let AnyModel::Als(als) = model.as_ref() else {
-                return Ok(Vec::new());
-            };
-            rows.par_iter()
+        let solved = detach(py, move || match model.as_ref() {
+            AnyModel::Als(als) => rows
+                .par_iter()
                 .map(|(items, values)| als.recalculate_user(items, Some(values)))
-                .collect::<recs::Result<Vec<Vec<f32>>>>()
+                .collect::<recs::Result<Vec<Vec<f32>>>>(),
+            _ => Ok(Vec::new()), // refused above
         })?;
         let width = solved.first().map_or(0, Vec::len);
         let flat: Vec<f32> = solved.into_iter().flatten().collect();

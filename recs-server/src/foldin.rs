@@ -35,12 +35,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use recs::data::{ItemIdx, UserIdx};
-use recs::model::{RecOpts, Recommender, Scored};
+use recs::model::{Recommender, Scored};
 use recs::stream::{parse_line, Event, Rules, Validator};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ServerError};
-use crate::state::{AppState, Catalog, Scoring};
+use crate::state::{model_list, AppState, Catalog, Scoring};
 
 /// Settings of the real-time fold-in (`live` in the server configuration).
 ///
@@ -274,31 +274,15 @@ pub(crate) fn recommend_live(
         .collect();
     history.sort_unstable();
     history.dedup();
-    let opts = RecOpts {
-        k,
-        ..RecOpts::default()
-    };
-    // A user index no model knows: models that fold in a history re-solve the user from it.
-    match model.recommend(UserIdx::MAX, &history, &opts) {
-        Ok(items) => {
+    // First as a user index no model knows: models that fold in a history re-solve the user
+    // from it; the others answer for the known user, if any.
+    let users = std::iter::once(UserIdx::MAX).chain(known);
+    for user in users {
+        if let Some(items) = model_list(model, user, &history, k)? {
             return Ok(Scoring {
                 items,
                 cold_start: false,
-            })
-        }
-        Err(recs::Error::UnknownUser(_)) => {}
-        Err(e) => return Err(ApiError::Core(e)),
-    }
-    if let Some(u) = known {
-        match model.recommend(u, &history, &opts) {
-            Ok(items) => {
-                return Ok(Scoring {
-                    items,
-                    cold_start: false,
-                })
-            }
-            Err(recs::Error::UnknownUser(_)) => {}
-            Err(e) => return Err(ApiError::Core(e)),
+            });
         }
     }
     Ok(Scoring {

@@ -594,19 +594,11 @@ impl Snapshot {
         }
         if let Some(u) = catalog.user_index(user_id) {
             let history = catalog.history(u);
-            let opts = RecOpts {
-                k,
-                ..RecOpts::default()
-            };
-            match self.model.recommend(u, history, &opts) {
-                Ok(items) => {
-                    return Ok(Scoring {
-                        items,
-                        cold_start: false,
-                    })
-                }
-                Err(recs::Error::UnknownUser(_)) => {}
-                Err(e) => return Err(ApiError::Core(e)),
+            if let Some(items) = model_list(self.model.as_ref(), u, history, k)? {
+                return Ok(Scoring {
+                    items,
+                    cold_start: false,
+                });
             }
         }
         Ok(Scoring {
@@ -1107,6 +1099,25 @@ fn describe(r: Option<&Rollout>) -> String {
 }
 
 /// Keeps `Vec<Scored>` items unique (a defensive check used by tests).
+/// The model's top `k` for `user` with `history` excluded, or `None` when the model does not
+/// know the user (the caller falls back to a cold-start answer). Other model errors are errors.
+pub(crate) fn model_list(
+    model: &dyn Recommender,
+    user: UserIdx,
+    history: &[ItemIdx],
+    k: usize,
+) -> Result<Option<Vec<Scored>>, ApiError> {
+    let opts = RecOpts {
+        k,
+        ..RecOpts::default()
+    };
+    match model.recommend(user, history, &opts) {
+        Ok(items) => Ok(Some(items)),
+        Err(recs::Error::UnknownUser(_)) => Ok(None),
+        Err(e) => Err(ApiError::Core(e)),
+    }
+}
+
 #[cfg(test)]
 fn unique(items: &[Scored]) -> bool {
     let mut seen = std::collections::HashSet::new();
