@@ -10,6 +10,7 @@ the 99 given negatives; a negative tied with the test item counts as ranked abov
     python benches/peers.py table peers.jsonl recs.jsonl > peers.md
 
 Models: implicit-als, implicit-bpr, implicit-itemknn, lenskit-itemknn, numpy-ease.
+PEER_SEED (default 42) is the random_state of the implicit models.
 """
 
 from __future__ import annotations
@@ -81,14 +82,15 @@ def run_implicit(name, x, test, negs):
     from implicit.nearest_neighbours import CosineRecommender
 
     threads = int(os.environ.get("PEER_THREADS", "2"))
+    seed = int(os.environ.get("PEER_SEED", "42"))
     if name == "implicit-als":
         m = AlternatingLeastSquares(
-            factors=64, regularization=0.01, iterations=15, num_threads=threads, random_state=42
+            factors=64, regularization=0.01, iterations=15, num_threads=threads, random_state=seed
         )
         cfg = "factors=64 regularization=0.01 iterations=15"
     elif name == "implicit-bpr":
         m = BayesianPersonalizedRanking(
-            factors=64, iterations=100, num_threads=threads, random_state=42
+            factors=64, iterations=100, num_threads=threads, random_state=seed
         )
         cfg = "factors=64 iterations=100 (lr 0.01, reg 0.01 defaults)"
     else:
