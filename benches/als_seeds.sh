@@ -41,11 +41,7 @@ imp = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rec = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 seeds = sys.argv[3:]
 def metric(r, key):
-    m = r
-    for k in (key, key.lower()):
-        if k in m:
-            return float(m[k])
-    raise KeyError(f"{key} not in {sorted(m)}")
+    return float(r[key])
 keys = ["p1_hr10", "p1_ndcg10", "p2_hr10", "p2_ndcg10"]
 print("| seed | implicit P1 HR / NDCG | recs P1 HR / NDCG | implicit P2 HR / NDCG | recs P2 HR / NDCG |")
 print("|---|---|---|---|---|")
