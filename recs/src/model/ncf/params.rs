@@ -49,6 +49,9 @@ pub struct NcfValidParams {
     batch_size: usize,
     negatives: usize,
     l2: f32,
+    /// Absent from files written before it existed, which trained without it.
+    #[serde(default)]
+    output_l2: f32,
     init_std: f32,
     optimizer: NcfOptimizer,
     seed: u64,
@@ -63,17 +66,18 @@ impl Default for NcfParams {
         NcfParams(NcfValidParams {
             arch: NcfArch::NeuMf,
             factors: 64,
-            mlp_layers: vec![64, 32, 16, 8],
-            learning_rate: 0.0002,
-            epochs: 2,
-            batch_size: 256,
-            negatives: 4,
+            mlp_layers: vec![128, 64, 32, 16],
+            learning_rate: 0.0004,
+            epochs: 1,
+            batch_size: 1024,
+            negatives: 8,
             l2: 0.0,
+            output_l2: 0.001,
             init_std: 0.01,
             optimizer: NcfOptimizer::Adam,
             seed: 42,
             pretrain_epochs: 6,
-            pretrain_learning_rate: 0.001,
+            pretrain_learning_rate: 0.002,
             pretrain_alpha: 0.5,
             early_stopping: 0,
         })
@@ -94,19 +98,19 @@ impl NcfParams {
     }
     /// MLP sizes: the first is the width of the concatenated user and item embeddings (each
     /// half of it), then one ReLU layer per further size (unused by GMF). Default
-    /// `[64, 32, 16, 8]`; at least two sizes, each in 1..=4096, the first even.
+    /// `[128, 64, 32, 16]`; at least two sizes, each in 1..=4096, the first even.
     pub fn mlp_layers(mut self, sizes: &[usize]) -> Self {
         self.0.mlp_layers = sizes.to_vec();
         self
     }
     /// Learning rate of the (final) training stage: NeuMF's fine-tuning after pre-training,
-    /// or the whole fit without it. Default 0.0002 (for fine-tuning; 0.001 suits a GMF, MLP or
+    /// or the whole fit without it. Default 0.0004 (for fine-tuning; 0.002 suits a GMF, MLP or
     /// NeuMF trained from scratch); must be finite and > 0.
     pub fn learning_rate(mut self, lr: f32) -> Self {
         self.0.learning_rate = lr;
         self
     }
-    /// Passes over the training positives (negatives are resampled every epoch). Default 2
+    /// Passes over the training positives (negatives are resampled every epoch). Default 1
     /// (NeuMF fine-tuning; 6 suits a GMF or MLP); 0 keeps the initialisation (useful to
     /// inspect a pre-trained NeuMF before fine-tuning).
     pub fn epochs(mut self, n: usize) -> Self {
@@ -114,12 +118,12 @@ impl NcfParams {
         self
     }
     /// Training instances (positives and their negatives) per mini-batch, rounded to whole
-    /// groups of one positive and its negatives. Default 256; must be ≥ 1.
+    /// groups of one positive and its negatives. Default 1024; must be ≥ 1.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.0.batch_size = n;
         self
     }
-    /// Sampled negatives per positive. Default 4; must be in 1..=1000.
+    /// Sampled negatives per positive. Default 8; must be in 1..=1000.
     pub fn negatives(mut self, n: usize) -> Self {
         self.0.negatives = n;
         self
@@ -130,6 +134,15 @@ impl NcfParams {
     /// weights are not penalised. Default 0.0; must be finite and ≥ 0.
     pub fn l2(mut self, l2: f32) -> Self {
         self.0.l2 = l2;
+        self
+    }
+    /// L2 penalty on the prediction layer's weights (not its bias): every mini-batch adds
+    /// `output_l2/2·‖w‖²` to its mean loss, as a Keras `kernel_regularizer` would. It keeps
+    /// the last layer from growing its logits to fit the training pairs (the NCF paper tunes
+    /// regularisation; the embeddings and MLP layers stay unpenalised here). Default 0.001;
+    /// must be finite and ≥ 0.
+    pub fn output_l2(mut self, l2: f32) -> Self {
+        self.0.output_l2 = l2;
         self
     }
     /// Standard deviation of the normal initialisation of the embeddings. Default 0.01 (the
@@ -156,7 +169,7 @@ impl NcfParams {
         self.0.pretrain_epochs = n;
         self
     }
-    /// Adam learning rate of the GMF and MLP pre-training stages. Default 0.001; must be finite
+    /// Adam learning rate of the GMF and MLP pre-training stages. Default 0.002; must be finite
     /// and > 0.
     pub fn pretrain_learning_rate(mut self, lr: f32) -> Self {
         self.0.pretrain_learning_rate = lr;
@@ -353,6 +366,10 @@ impl NcfValidParams {
     pub fn l2(&self) -> f32 {
         self.l2
     }
+    /// L2 penalty on the prediction layer's weights.
+    pub fn output_l2(&self) -> f32 {
+        self.output_l2
+    }
     /// Standard deviation of the embedding initialisation.
     pub fn init_std(&self) -> f32 {
         self.init_std
@@ -406,6 +423,7 @@ impl NcfValidParams {
             batch_size: self.batch_size,
             negatives: self.negatives,
             l2: self.l2,
+            output_l2: self.output_l2,
             seed: self.seed ^ stage_tag(arch),
             patience: self.early_stopping,
         }
@@ -494,6 +512,13 @@ impl ParamGuard for NcfParams {
         }
         if !(p.l2.is_finite() && p.l2 >= 0.0) {
             return Err(Error::param("l2", "a finite number >= 0", p.l2));
+        }
+        if !(p.output_l2.is_finite() && p.output_l2 >= 0.0) {
+            return Err(Error::param(
+                "output_l2",
+                "a finite number >= 0",
+                p.output_l2,
+            ));
         }
         if !(p.init_std > 0.0 && p.init_std <= 10.0) {
             return Err(Error::param("init_std", "a number in (0, 10]", p.init_std));

@@ -27,6 +27,8 @@ pub(crate) struct Stage {
     pub batch_size: usize,
     pub negatives: usize,
     pub l2: f32,
+    /// L2 penalty on the prediction layer's weights, per mini-batch.
+    pub output_l2: f32,
     pub seed: u64,
     /// Early-stopping patience in epochs; 0 = off.
     pub patience: usize,
@@ -411,7 +413,17 @@ impl Rows<'_> {
 }
 
 impl Part<'_> {
-    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize, l2: f32) {
+    /// `out_l2` is the prediction layer's weight range in the dense buffer and its L2
+    /// coefficient on the batch's mean loss.
+    fn apply(
+        &mut self,
+        shards: &[Shard],
+        step: Step,
+        scale: f32,
+        row: usize,
+        l2: f32,
+        out_l2: (std::ops::Range<usize>, f32),
+    ) {
         self.users.apply(
             step,
             scale,
@@ -444,6 +456,15 @@ impl Part<'_> {
         for s in &shards[1..] {
             for (a, &b) in d.grad.iter_mut().zip(&s.work.dense_grad[lo..lo + n]) {
                 *a += b;
+            }
+        }
+        let (range, coef) = out_l2;
+        if coef > 0.0 {
+            // the gradients are unscaled sums: the penalty on the mean loss, divided by `scale`
+            let decay = coef / scale;
+            let (a, b) = (range.start.max(lo), range.end.min(lo + n));
+            for k in a..b {
+                d.grad[k - lo] += decay * d.params[k - lo];
             }
         }
         update(step, d.params, d.grad, scale, d.m, d.v);
@@ -615,6 +636,11 @@ impl Trainer {
         let scale = 1.0 / n_s as f32;
         let step = self.schedule.next();
         let row = net.row();
+        let out_w = {
+            let (pos, _) = Net::layout(net.factors, &net.widths);
+            let out = pos[pos.len() - 1];
+            out.w..out.b
+        };
         // cut the parameters and their state into `parts` disjoint ranges
         let ub = ranges(net.n_users, parts);
         let ib = ranges(net.n_items, parts);
@@ -672,8 +698,16 @@ impl Trainer {
                 dense,
             })
             .collect();
-        work.par_iter_mut()
-            .for_each(|p| p.apply(shards, step, scale, row, stage.l2));
+        work.par_iter_mut().for_each(|p| {
+            p.apply(
+                shards,
+                step,
+                scale,
+                row,
+                stage.l2,
+                (out_w.clone(), stage.output_l2),
+            )
+        });
         (loss, n_s)
     }
 }
