@@ -14,11 +14,11 @@
 //! Options (`key=value`): `models` (comma list of gmf, mlp, neumf, neumf-pre: NeuMF from the
 //! GMF and MLP trained in the same run, and `neumf-pre@lr=0.01:opt=sgd:epochs=2`: the same with
 //! its fine-tuning settings overridden, keys `lr`, `epochs`, `opt`, `alpha`, `out_l2`, `l2`,
-//! `batch`, `neg`, `factors`, `layers` (`128/64/32/16`), `std`, so several fine-tunings share
+//! `batch`, `neg`, `factors`, `layers` (`128/64/32/16`), `std`, `lr_final`, so several fine-tunings share
 //! one pre-training; `gmf@…` and `mlp@…` likewise, `neumf-pre` starting from the latest GMF and
 //! MLP of the list), and any [`NcfParams`]
 //! setting: `factors`, `layers` (e.g. `128,64,32,16`), `lr`, `epochs`, `batch`, `neg`, `l2`,
-//! `out_l2`, `std` (init), `opt` (adam|sgd), `seed`,
+//! `out_l2`, `lr_final`, `std` (init), `opt` (adam|sgd), `seed`,
 //! `pre_lr`, `pre_epochs`, `alpha`, `neumf_lr`, `neumf_epochs`, `neumf_opt` (the NeuMF stage of
 //! `neumf-pre`); `gmf` and `mlp` train with `pre_lr` and `pre_epochs` (NeuMF's pre-training
 //! stages, so `neumf-pre` is the default NeuMF fit) unless `lr` / `epochs` are given; `val=1` reports validation HR@10 per epoch (each user's last training item
@@ -115,6 +115,9 @@ fn base(o: &Opts) -> NcfParams {
     if let Some(v) = o.num("out_l2") {
         p = p.output_l2(v);
     }
+    if let Some(v) = o.num("lr_final") {
+        p = p.lr_final(v);
+    }
     if let Some(v) = o.num("std") {
         p = p.init_std(v);
     }
@@ -141,7 +144,7 @@ fn base(o: &Opts) -> NcfParams {
 }
 
 /// Applies a variant `key=value:key=value` (keys `lr`, `epochs`, `opt`, `alpha`, `out_l2`, `l2`,
-/// `batch`, `neg`, `factors`, `layers` as `128/64/32/16`, `std`) to one model of the run.
+/// `batch`, `neg`, `factors`, `layers` as `128/64/32/16`, `std`, `lr_final`) to one model.
 fn variant(mut p: NcfParams, spec: &str) -> NcfParams {
     for kv in spec.split(':') {
         let (k, v) = kv
@@ -162,6 +165,7 @@ fn variant(mut p: NcfParams, spec: &str) -> NcfParams {
             // `/`-separated, as `,` separates the models
             "layers" => p.mlp_layers(&v.split('/').map(int).collect::<Vec<_>>()),
             "std" => p.init_std(num(v)),
+            "lr_final" => p.lr_final(num(v)),
             other => panic!("variant `{spec}`: unknown key {other}"),
         };
     }

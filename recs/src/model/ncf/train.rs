@@ -29,6 +29,8 @@ pub(crate) struct Stage {
     pub l2: f32,
     /// L2 penalty on the prediction layer's weights, per mini-batch.
     pub output_l2: f32,
+    /// Learning rate at the stage's last step, as a fraction of `lr` (linear decay; 1: none).
+    pub lr_final: f32,
     pub seed: u64,
     /// Early-stopping patience in epochs; 0 = off.
     pub patience: usize,
@@ -516,10 +518,15 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn new(net: &Net, stage: &Stage) -> Self {
+    fn new(net: &Net, stage: &Stage, n_pairs: usize) -> Self {
         let n_shards = rayon::current_num_threads().max(2);
         let group = 1 + stage.negatives;
-        let schedule = Schedule::new(stage.optimizer, stage.lr);
+        let groups_per_batch = ((stage.batch_size + group / 2) / group).max(1);
+        let total = n_pairs
+            .div_ceil(groups_per_batch)
+            .saturating_mul(stage.epochs)
+            .min(u32::MAX as usize) as u32;
+        let schedule = Schedule::new(stage.optimizer, stage.lr).decaying(total, stage.lr_final);
         let moments = |n: usize| {
             if schedule.has_moments() {
                 vec![0f32; n]
@@ -553,7 +560,7 @@ impl Trainer {
         };
         Trainer {
             n_shards,
-            groups_per_batch: ((stage.batch_size + group / 2) / group).max(1),
+            groups_per_batch,
             schedule,
             state,
             shards: (0..n_shards).map(|_| Shard::default()).collect(),
@@ -724,7 +731,7 @@ pub(crate) fn train_stage(
     stage: &Stage,
     progress: &mut dyn FnMut(&EpochStats),
 ) {
-    let mut trainer = Trainer::new(net, stage);
+    let mut trainer = Trainer::new(net, stage, data.pairs.len());
     // shuffled in place every epoch: batches then read it sequentially
     let mut order = data.pairs.clone();
     let mut best: Option<(f64, Net)> = None;
