@@ -935,6 +935,9 @@ py_model! {
     ///     L2 penalty on the embeddings, per training instance.
     /// output_l2 : float, default 0.001
     ///     L2 penalty on the prediction layer's weights, per mini-batch.
+    /// lr_final : float, default 1.0
+    ///     Learning rate at the end of each stage as a fraction of the initial one (linear
+    ///     decay; 1.0: constant).
     /// init_std : float, default 0.01
     ///     Standard deviation of the normal initialisation of embeddings and weights.
     /// optimizer : str, default "adam"
@@ -961,6 +964,7 @@ py_model! {
         negatives: usize = 8,
         l2: f32 = 0.0,
         output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
@@ -974,7 +978,7 @@ py_model! {
 py_model! {
     /// GMF (generalised matrix factorisation), the NCF network of element-wise products of user
     /// and item embeddings: ``recs.NCF(arch="gmf")`` with the parameters that apply to it:
-    /// ``factors``, ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``output_l2``, ``init_std``,
+    /// ``factors``, ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``output_l2``, ``lr_final``, ``init_std``,
     /// ``optimizer``, ``seed``, ``early_stopping`` (see :class:`NCF` for each).
     ///
     /// >>> model = recs.GMF(factors=4, epochs=1).fit(recs.synthetic(40, 20, 400, seed=2))
@@ -988,6 +992,7 @@ py_model! {
         negatives: usize = 8,
         l2: f32 = 0.0,
         output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
@@ -998,7 +1003,7 @@ py_model! {
 py_model! {
     /// MLP, the NCF network of a ReLU tower over concatenated user and item embeddings:
     /// ``recs.NCF(arch="mlp")`` with the parameters that apply to it: ``mlp_layers``,
-    /// ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``output_l2``, ``init_std``, ``optimizer``,
+    /// ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``output_l2``, ``lr_final``, ``init_std``, ``optimizer``,
     /// ``seed``, ``early_stopping`` (see :class:`NCF` for each).
     ///
     /// >>> model = recs.MLP(mlp_layers=[16, 8], epochs=1).fit(recs.synthetic(40, 20, 400, seed=2))
@@ -1012,6 +1017,7 @@ py_model! {
         negatives: usize = 8,
         l2: f32 = 0.0,
         output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
@@ -1022,7 +1028,7 @@ py_model! {
 py_model! {
     /// NeuMF, GMF and MLP fused before the prediction layer: ``recs.NCF(arch="neumf")`` with
     /// ``factors``, ``mlp_layers``, ``learning_rate``, ``epochs``, ``batch_size``,
-    /// ``negatives``, ``l2``, ``output_l2``, ``init_std``, ``optimizer``, ``seed``, ``pretrain_epochs``,
+    /// ``negatives``, ``l2``, ``output_l2``, ``lr_final``, ``init_std``, ``optimizer``, ``seed``, ``pretrain_epochs``,
     /// ``pretrain_learning_rate``, ``pretrain_alpha``, ``early_stopping`` (see :class:`NCF`;
     /// ``pretrain_epochs`` > 0 pre-trains GMF and MLP first, as in the paper).
     ///
@@ -1037,6 +1043,7 @@ py_model! {
         negatives: usize = 8,
         l2: f32 = 0.0,
         output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
