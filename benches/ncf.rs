@@ -12,8 +12,13 @@
 //! ```
 //!
 //! Options (`key=value`): `models` (comma list of gmf, mlp, neumf, neumf-pre: NeuMF from the
-//! GMF and MLP trained in the same run), and any [`NcfParams`] setting: `factors`, `layers`
-//! (e.g. `64,32,16,8`), `lr`, `epochs`, `batch`, `neg`, `l2`, `std` (init), `opt` (adam|sgd), `seed`,
+//! GMF and MLP trained in the same run, and `neumf-pre@lr=0.01:opt=sgd:epochs=2`: the same with
+//! its fine-tuning settings overridden, keys `lr`, `epochs`, `opt`, `alpha`, `out_l2`, `l2`,
+//! `batch`, `neg`, `factors`, `layers` (`128/64/32/16`), `std`, `lr_final`, so several fine-tunings share
+//! one pre-training; `gmf@…` and `mlp@…` likewise, `neumf-pre` starting from the latest GMF and
+//! MLP of the list), and any [`NcfParams`]
+//! setting: `factors`, `layers` (e.g. `128,64,32,16`), `lr`, `epochs`, `batch`, `neg`, `l2`,
+//! `out_l2`, `lr_final`, `std` (init), `opt` (adam|sgd), `seed`,
 //! `pre_lr`, `pre_epochs`, `alpha`, `neumf_lr`, `neumf_epochs`, `neumf_opt` (the NeuMF stage of
 //! `neumf-pre`); `gmf` and `mlp` train with `pre_lr` and `pre_epochs` (NeuMF's pre-training
 //! stages, so `neumf-pre` is the default NeuMF fit) unless `lr` / `epochs` are given; `val=1` reports validation HR@10 per epoch (each user's last training item
@@ -107,6 +112,12 @@ fn base(o: &Opts) -> NcfParams {
     if let Some(v) = o.num("l2") {
         p = p.l2(v);
     }
+    if let Some(v) = o.num("out_l2") {
+        p = p.output_l2(v);
+    }
+    if let Some(v) = o.num("lr_final") {
+        p = p.lr_final(v);
+    }
     if let Some(v) = o.num("std") {
         p = p.init_std(v);
     }
@@ -128,6 +139,35 @@ fn base(o: &Opts) -> NcfParams {
     if o.get("val") == Some("1") {
         // report validation HR every epoch; patience larger than any run, so no stop
         p = p.early_stopping(10_000);
+    }
+    p
+}
+
+/// Applies a variant `key=value:key=value` (keys `lr`, `epochs`, `opt`, `alpha`, `out_l2`, `l2`,
+/// `batch`, `neg`, `factors`, `layers` as `128/64/32/16`, `std`, `lr_final`) to one model.
+fn variant(mut p: NcfParams, spec: &str) -> NcfParams {
+    for kv in spec.split(':') {
+        let (k, v) = kv
+            .split_once('=')
+            .unwrap_or_else(|| panic!("variant `{spec}`: `{kv}` is not key=value"));
+        let num = |v: &str| -> f32 { v.parse().unwrap_or_else(|_| panic!("{k}: `{v}`")) };
+        let int = |v: &str| -> usize { v.parse().unwrap_or_else(|_| panic!("{k}: `{v}`")) };
+        p = match k {
+            "lr" => p.learning_rate(num(v)),
+            "epochs" => p.epochs(int(v)),
+            "opt" => p.optimizer(optimizer(v)),
+            "alpha" => p.pretrain_alpha(num(v)),
+            "out_l2" => p.output_l2(num(v)),
+            "l2" => p.l2(num(v)),
+            "batch" => p.batch_size(int(v)),
+            "neg" => p.negatives(int(v)),
+            "factors" => p.factors(int(v)),
+            // `/`-separated, as `,` separates the models
+            "layers" => p.mlp_layers(&v.split('/').map(int).collect::<Vec<_>>()),
+            "std" => p.init_std(num(v)),
+            "lr_final" => p.lr_final(num(v)),
+            other => panic!("variant `{spec}`: unknown key {other}"),
+        };
     }
     p
 }
@@ -214,9 +254,11 @@ fn main() {
         let start = Instant::now();
         let cpu_before = cpu_seconds();
         let load_before = load_avg();
-        let model = match name {
+        // `gmf@epochs=10` etc.: that model with `variant` settings, fitted under its base name
+        let (base_name, spec) = name.split_once('@').unwrap_or((name, ""));
+        let model = match base_name {
             "gmf" | "mlp" | "neumf" => {
-                let arch = match name {
+                let arch = match base_name {
                     "gmf" => NcfArch::Gmf,
                     "mlp" => NcfArch::Mlp,
                     _ => NcfArch::NeuMf,
@@ -234,11 +276,15 @@ fn main() {
                         p = p.epochs(base.check_ref().expect("params").pretrain_epochs());
                     }
                 }
+                if !spec.is_empty() {
+                    p = variant(p, spec);
+                }
                 p.fit_with_progress(&p2.train, &mut progress(name))
                     .expect("fit")
             }
             "neumf-pre" => {
-                let find = |n: &str| fitted.iter().find(|f| f.0 == n).map(|f| (&f.1, f.2));
+                // the latest GMF and MLP of the run
+                let find = |n: &str| fitted.iter().rfind(|f| f.0 == n).map(|f| (&f.1, f.2));
                 let (gmf, mlp) = match (find("gmf"), find("mlp")) {
                     (Some(g), Some(m)) => (g, m),
                     _ => panic!("neumf-pre needs gmf and mlp earlier in `models`"),
@@ -253,11 +299,15 @@ fn main() {
                 if let Some(v) = o.get("neumf_opt") {
                     p = p.optimizer(optimizer(v));
                 }
+                // `neumf-pre@lr=0.01:opt=sgd:…`: fine-tuning variants sharing one pre-training
+                if !spec.is_empty() {
+                    p = variant(p, spec);
+                }
                 let m = p
                     .fit_pretrained(&p2.train, gmf.0, mlp.0, &mut progress(name))
                     .expect("fit");
                 eprintln!(
-                    "  neumf-pre: fine-tuning only {:.1}s; with GMF + MLP pre-training {:.1}s",
+                    "  {name}: fine-tuning only {:.1}s; with GMF + MLP pre-training {:.1}s",
                     start.elapsed().as_secs_f64(),
                     start.elapsed().as_secs_f64() + gmf.1 + mlp.1
                 );
@@ -267,18 +317,13 @@ fn main() {
         };
         let mut seconds = start.elapsed().as_secs_f64();
         let mut cpu = cpu_seconds() - cpu_before;
-        if name == "neumf-pre" {
-            let pre: f64 = fitted
-                .iter()
-                .filter(|f| f.0 == "gmf" || f.0 == "mlp")
-                .map(|f| f.2)
-                .sum();
-            seconds += pre;
-            cpu += fitted
-                .iter()
-                .filter(|f| f.0 == "gmf" || f.0 == "mlp")
-                .map(|f| f.3)
-                .sum::<f64>();
+        if base_name == "neumf-pre" {
+            for pre in ["gmf", "mlp"] {
+                if let Some(f) = fitted.iter().rfind(|f| f.0 == pre) {
+                    seconds += f.2;
+                    cpu += f.3;
+                }
+            }
         }
         let r2 = SampledCandidates::new(99, 0)
             .config(cfg.clone())
@@ -310,7 +355,7 @@ fn main() {
             row.p2.0, row.p2.1, row.seconds, row.cpu
         );
         rows.push(row);
-        fitted.push((name.to_string(), model, seconds, cpu));
+        fitted.push((base_name.to_string(), model, seconds, cpu));
     }
     println!("\nsettings: {base:?}");
     println!(

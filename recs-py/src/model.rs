@@ -922,16 +922,22 @@ py_model! {
     ///     ``"gmf"``, ``"mlp"`` or ``"neumf"``.
     /// factors : int, default 64
     ///     GMF embedding size (predictive factors); in 1..=4096.
-    /// mlp_layers : list of int, default [64, 32, 16, 8]
+    /// mlp_layers : list of int, default [128, 64, 32, 16]
     ///     MLP sizes: the concatenated embedding width, then one ReLU layer per size.
-    /// learning_rate : float, default 0.0002
+    /// learning_rate : float, default 0.0004
     ///     Of the final stage (NeuMF fine-tuning after pre-training); for a standalone GMF or
-    ///     MLP, 0.001 with 6 epochs (the pre-training settings) is the better choice.
-    /// epochs : int, default 2
-    /// batch_size : int, default 256
-    /// negatives : int, default 4
+    ///     MLP, 0.002 with 6 epochs (the pre-training settings) is the better choice.
+    /// epochs : int, default 1
+    /// batch_size : int, default 1024
+    /// negatives : int, default 8
     ///     Sampled negatives per positive.
     /// l2 : float, default 0.0
+    ///     L2 penalty on the embeddings, per training instance.
+    /// output_l2 : float, default 0.001
+    ///     L2 penalty on the prediction layer's weights, per mini-batch.
+    /// lr_final : float, default 1.0
+    ///     Learning rate at the end of each stage as a fraction of the initial one (linear
+    ///     decay; 1.0: constant).
     /// init_std : float, default 0.01
     ///     Standard deviation of the normal initialisation of embeddings and weights.
     /// optimizer : str, default "adam"
@@ -939,7 +945,7 @@ py_model! {
     /// seed : int, default 42
     /// pretrain_epochs : int, default 6
     ///     NeuMF only: epochs of GMF and MLP pre-training (0 = random initialisation).
-    /// pretrain_learning_rate : float, default 0.001
+    /// pretrain_learning_rate : float, default 0.002
     /// pretrain_alpha : float, default 0.5
     /// early_stopping : int, default 0
     ///     Patience in epochs on a validation split (0 = off).
@@ -951,17 +957,19 @@ py_model! {
     PyNcf, "NCF", recs::model::Ncf {
         arch: &str = "neumf" => parse_arch,
         factors: usize = 64,
-        mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
-        learning_rate: f32 = 0.0002,
-        epochs: usize = 2,
-        batch_size: usize = 256,
-        negatives: usize = 4,
+        mlp_layers: Vec<usize> = (vec![128, 64, 32, 16]); set_mlp_layers,
+        learning_rate: f32 = 0.0004,
+        epochs: usize = 1,
+        batch_size: usize = 1024,
+        negatives: usize = 8,
         l2: f32 = 0.0,
+        output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
         pretrain_epochs: usize = 6,
-        pretrain_learning_rate: f32 = 0.001,
+        pretrain_learning_rate: f32 = 0.002,
         pretrain_alpha: f32 = 0.5,
         early_stopping: usize = 0,
     }
@@ -970,7 +978,7 @@ py_model! {
 py_model! {
     /// GMF (generalised matrix factorisation), the NCF network of element-wise products of user
     /// and item embeddings: ``recs.NCF(arch="gmf")`` with the parameters that apply to it:
-    /// ``factors``, ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``init_std``,
+    /// ``factors``, ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``output_l2``, ``lr_final``, ``init_std``,
     /// ``optimizer``, ``seed``, ``early_stopping`` (see :class:`NCF` for each).
     ///
     /// >>> model = recs.GMF(factors=4, epochs=1).fit(recs.synthetic(40, 20, 400, seed=2))
@@ -978,11 +986,13 @@ py_model! {
     /// 'ncf'
     PyGmf, "GMF", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::Gmf)] {
         factors: usize = 64,
-        learning_rate: f32 = 0.0002,
-        epochs: usize = 2,
-        batch_size: usize = 256,
-        negatives: usize = 4,
+        learning_rate: f32 = 0.0004,
+        epochs: usize = 1,
+        batch_size: usize = 1024,
+        negatives: usize = 8,
         l2: f32 = 0.0,
+        output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
@@ -993,19 +1003,21 @@ py_model! {
 py_model! {
     /// MLP, the NCF network of a ReLU tower over concatenated user and item embeddings:
     /// ``recs.NCF(arch="mlp")`` with the parameters that apply to it: ``mlp_layers``,
-    /// ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``init_std``, ``optimizer``,
+    /// ``learning_rate``, ``epochs``, ``batch_size``, ``negatives``, ``l2``, ``output_l2``, ``lr_final``, ``init_std``, ``optimizer``,
     /// ``seed``, ``early_stopping`` (see :class:`NCF` for each).
     ///
     /// >>> model = recs.MLP(mlp_layers=[16, 8], epochs=1).fit(recs.synthetic(40, 20, 400, seed=2))
     /// >>> model.get_params()["mlp_layers"]
     /// [16, 8]
     PyMlp, "MLP", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::Mlp)] {
-        mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
-        learning_rate: f32 = 0.0002,
-        epochs: usize = 2,
-        batch_size: usize = 256,
-        negatives: usize = 4,
+        mlp_layers: Vec<usize> = (vec![128, 64, 32, 16]); set_mlp_layers,
+        learning_rate: f32 = 0.0004,
+        epochs: usize = 1,
+        batch_size: usize = 1024,
+        negatives: usize = 8,
         l2: f32 = 0.0,
+        output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
@@ -1016,7 +1028,7 @@ py_model! {
 py_model! {
     /// NeuMF, GMF and MLP fused before the prediction layer: ``recs.NCF(arch="neumf")`` with
     /// ``factors``, ``mlp_layers``, ``learning_rate``, ``epochs``, ``batch_size``,
-    /// ``negatives``, ``l2``, ``init_std``, ``optimizer``, ``seed``, ``pretrain_epochs``,
+    /// ``negatives``, ``l2``, ``output_l2``, ``lr_final``, ``init_std``, ``optimizer``, ``seed``, ``pretrain_epochs``,
     /// ``pretrain_learning_rate``, ``pretrain_alpha``, ``early_stopping`` (see :class:`NCF`;
     /// ``pretrain_epochs`` > 0 pre-trains GMF and MLP first, as in the paper).
     ///
@@ -1024,17 +1036,19 @@ py_model! {
     /// True
     PyNeuMf, "NeuMF", recs::model::Ncf as [recs::model::Ncf::params().arch(NcfArch::NeuMf)] {
         factors: usize = 64,
-        mlp_layers: Vec<usize> = (vec![64, 32, 16, 8]); set_mlp_layers,
-        learning_rate: f32 = 0.0002,
-        epochs: usize = 2,
-        batch_size: usize = 256,
-        negatives: usize = 4,
+        mlp_layers: Vec<usize> = (vec![128, 64, 32, 16]); set_mlp_layers,
+        learning_rate: f32 = 0.0004,
+        epochs: usize = 1,
+        batch_size: usize = 1024,
+        negatives: usize = 8,
         l2: f32 = 0.0,
+        output_l2: f32 = 0.001,
+        lr_final: f32 = 1.0,
         init_std: f32 = 0.01,
         optimizer: &str = "adam" => parse_optimizer,
         seed: u64 = 42,
         pretrain_epochs: usize = 6,
-        pretrain_learning_rate: f32 = 0.001,
+        pretrain_learning_rate: f32 = 0.002,
         pretrain_alpha: f32 = 0.5,
         early_stopping: usize = 0,
     }

@@ -63,12 +63,15 @@ fn gmf_learns_as_fast_as_dense_adam_and_mlp_beats_popularity_on_ml1m() {
     };
     let pop = p2(&Popularity::params().fit(&split.train).unwrap(), &split);
     let mut losses = Vec::new();
-    // the paper's GMF settings (8 factors, batch 256, Adam 0.001, 4 negatives), 3 epochs
+    // the paper's GMF settings (8 factors, batch 256, Adam 0.001, 4 negatives, no weight
+    // penalty), 3 epochs
     let gmf = Ncf::params()
         .arch(NcfArch::Gmf)
         .factors(8)
         .epochs(3)
         .batch_size(256)
+        .negatives(4)
+        .output_l2(0.0)
         .learning_rate(0.001)
         .fit_with_progress(&split.train, &mut |s| losses.push(s.loss))
         .unwrap();
@@ -76,6 +79,7 @@ fn gmf_learns_as_fast_as_dense_adam_and_mlp_beats_popularity_on_ml1m() {
     let mlp = Ncf::params()
         .arch(NcfArch::Mlp)
         .mlp_layers(&[32, 16, 8])
+        .negatives(4)
         .epochs(1)
         .batch_size(1024)
         .learning_rate(0.005)

@@ -35,13 +35,13 @@ pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
         // NeuMF's pre-training stages (see `NcfParams`)
         "gmf" => Ncf::params()
             .arch(NcfArch::Gmf)
-            .learning_rate(0.001)
+            .learning_rate(0.002)
             .epochs(6)
             .fit(train)?
             .into(),
         "mlp" => Ncf::params()
             .arch(NcfArch::Mlp)
-            .learning_rate(0.001)
+            .learning_rate(0.002)
             .epochs(6)
             .fit(train)?
             .into(),

@@ -46,6 +46,9 @@ pub(crate) struct Schedule {
     kind: NcfOptimizer,
     lr: f32,
     t: i32,
+    /// Steps over which the learning rate falls linearly to `lr·final_frac` (0: constant).
+    total: u32,
+    final_frac: f32,
 }
 
 /// The constants of one optimizer step (one mini-batch).
@@ -60,7 +63,30 @@ pub(crate) struct Step {
 
 impl Schedule {
     pub(crate) fn new(kind: NcfOptimizer, lr: f32) -> Self {
-        Schedule { kind, lr, t: 0 }
+        Schedule {
+            kind,
+            lr,
+            t: 0,
+            total: 0,
+            final_frac: 1.0,
+        }
+    }
+
+    /// The same with the learning rate falling linearly from `lr` at the first step to
+    /// `lr·final_frac` at step `total` (and staying there).
+    pub(crate) fn decaying(mut self, total: u32, final_frac: f32) -> Self {
+        self.total = total;
+        self.final_frac = final_frac;
+        self
+    }
+
+    /// The undecayed-to-decayed ratio of step `t`.
+    fn decay(&self, t: i32) -> f32 {
+        if self.total <= 1 || self.final_frac == 1.0 {
+            return 1.0;
+        }
+        let done = ((t - 1) as f32 / (self.total - 1) as f32).clamp(0.0, 1.0);
+        1.0 - (1.0 - self.final_frac) * done
     }
 
     /// Whether the optimizer keeps moments (Adam).
@@ -71,15 +97,16 @@ impl Schedule {
     /// Advances the step count and returns the step's constants.
     pub(crate) fn next(&mut self) -> Step {
         self.t = self.t.saturating_add(1);
+        let lr = self.lr * self.decay(self.t);
         let (adam, lr_t) = match self.kind {
             NcfOptimizer::Adam => {
                 let t = self.t;
                 (
                     true,
-                    self.lr * (1.0 - BETA2.powi(t)).sqrt() / (1.0 - BETA1.powi(t)),
+                    lr * (1.0 - BETA2.powi(t)).sqrt() / (1.0 - BETA1.powi(t)),
                 )
             }
-            NcfOptimizer::Sgd => (false, self.lr),
+            NcfOptimizer::Sgd => (false, lr),
         };
         Step {
             adam,
@@ -164,6 +191,18 @@ mod tests {
         for (a, b) in p.iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn decay_falls_linearly_to_the_final_fraction() {
+        let mut s = Schedule::new(NcfOptimizer::Sgd, 0.1).decaying(5, 0.2);
+        let lrs: Vec<f32> = (0..7).map(|_| s.next().lr_t).collect();
+        let want = [0.1, 0.08, 0.06, 0.04, 0.02, 0.02, 0.02];
+        for (a, b) in lrs.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{lrs:?}");
+        }
+        let mut flat = Schedule::new(NcfOptimizer::Sgd, 0.1).decaying(5, 1.0);
+        assert!((0..7).all(|_| flat.next().lr_t == 0.1));
     }
 
     #[test]

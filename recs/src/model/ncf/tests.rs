@@ -72,6 +72,10 @@ fn rejects_each_documented_out_of_range_value() {
         ("negatives", Ncf::params().negatives(1001)),
         ("l2", Ncf::params().l2(-1.0)),
         ("l2", Ncf::params().l2(f32::INFINITY)),
+        ("output_l2", Ncf::params().output_l2(-0.5)),
+        ("output_l2", Ncf::params().output_l2(f32::NAN)),
+        ("lr_final", Ncf::params().lr_final(1.5)),
+        ("lr_final", Ncf::params().lr_final(-0.1)),
         (
             "pretrain_learning_rate",
             Ncf::params().pretrain_learning_rate(-0.1),
@@ -187,6 +191,44 @@ fn l2_shrinks_the_embeddings() {
         norm(&tied),
         norm(&free)
     );
+}
+
+#[test]
+fn output_l2_shrinks_the_prediction_layer_only() {
+    let train = blocks(20, 16, 50);
+    let fit = |l2: f32| {
+        small(NcfArch::Gmf)
+            .learning_rate(0.05)
+            .epochs(20)
+            .output_l2(l2)
+            .fit(&train)
+            .unwrap()
+    };
+    let (free, tied) = (fit(0.0), fit(1.0));
+    // GMF's dense buffer is the prediction weights, then the bias
+    let norm = |m: &Ncf| {
+        m.net.dense[..m.net.factors]
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+    };
+    assert!(
+        norm(&tied) < 0.5 * norm(&free),
+        "{} vs {}",
+        norm(&tied),
+        norm(&free)
+    );
+}
+
+#[test]
+fn params_written_before_output_l2_and_lr_final_load_without_them() {
+    let mut json = serde_json::to_value(Ncf::params().output_l2(0.5).lr_final(0.5)).unwrap();
+    let fields = json.as_object_mut().unwrap();
+    assert!(fields.remove("output_l2").is_some() && fields.remove("lr_final").is_some());
+    let old: NcfParams = serde_json::from_value(json).unwrap();
+    let p = old.check().unwrap();
+    // the behaviour of those files: no prediction-layer penalty, no decay
+    assert_eq!((p.output_l2(), p.lr_final()), (0.0, 1.0));
 }
 
 #[test]

@@ -27,6 +27,10 @@ pub(crate) struct Stage {
     pub batch_size: usize,
     pub negatives: usize,
     pub l2: f32,
+    /// L2 penalty on the prediction layer's weights, per mini-batch.
+    pub output_l2: f32,
+    /// Learning rate at the stage's last step, as a fraction of `lr` (linear decay; 1: none).
+    pub lr_final: f32,
     pub seed: u64,
     /// Early-stopping patience in epochs; 0 = off.
     pub patience: usize,
@@ -411,7 +415,17 @@ impl Rows<'_> {
 }
 
 impl Part<'_> {
-    fn apply(&mut self, shards: &[Shard], step: Step, scale: f32, row: usize, l2: f32) {
+    /// `out_l2` is the prediction layer's weight range in the dense buffer and its L2
+    /// coefficient on the batch's mean loss.
+    fn apply(
+        &mut self,
+        shards: &[Shard],
+        step: Step,
+        scale: f32,
+        row: usize,
+        l2: f32,
+        out_l2: (std::ops::Range<usize>, f32),
+    ) {
         self.users.apply(
             step,
             scale,
@@ -444,6 +458,15 @@ impl Part<'_> {
         for s in &shards[1..] {
             for (a, &b) in d.grad.iter_mut().zip(&s.work.dense_grad[lo..lo + n]) {
                 *a += b;
+            }
+        }
+        let (range, coef) = out_l2;
+        if coef > 0.0 {
+            // the gradients are unscaled sums: the penalty on the mean loss, divided by `scale`
+            let decay = coef / scale;
+            let (a, b) = (range.start.max(lo), range.end.min(lo + n));
+            for k in a..b {
+                d.grad[k - lo] += decay * d.params[k - lo];
             }
         }
         update(step, d.params, d.grad, scale, d.m, d.v);
@@ -495,10 +518,15 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn new(net: &Net, stage: &Stage) -> Self {
+    fn new(net: &Net, stage: &Stage, n_pairs: usize) -> Self {
         let n_shards = rayon::current_num_threads().max(2);
         let group = 1 + stage.negatives;
-        let schedule = Schedule::new(stage.optimizer, stage.lr);
+        let groups_per_batch = ((stage.batch_size + group / 2) / group).max(1);
+        let total = n_pairs
+            .div_ceil(groups_per_batch)
+            .saturating_mul(stage.epochs)
+            .min(u32::MAX as usize) as u32;
+        let schedule = Schedule::new(stage.optimizer, stage.lr).decaying(total, stage.lr_final);
         let moments = |n: usize| {
             if schedule.has_moments() {
                 vec![0f32; n]
@@ -532,7 +560,7 @@ impl Trainer {
         };
         Trainer {
             n_shards,
-            groups_per_batch: ((stage.batch_size + group / 2) / group).max(1),
+            groups_per_batch,
             schedule,
             state,
             shards: (0..n_shards).map(|_| Shard::default()).collect(),
@@ -615,6 +643,11 @@ impl Trainer {
         let scale = 1.0 / n_s as f32;
         let step = self.schedule.next();
         let row = net.row();
+        let out_w = {
+            let (pos, _) = Net::layout(net.factors, &net.widths);
+            let out = pos[pos.len() - 1];
+            out.w..out.b
+        };
         // cut the parameters and their state into `parts` disjoint ranges
         let ub = ranges(net.n_users, parts);
         let ib = ranges(net.n_items, parts);
@@ -672,8 +705,16 @@ impl Trainer {
                 dense,
             })
             .collect();
-        work.par_iter_mut()
-            .for_each(|p| p.apply(shards, step, scale, row, stage.l2));
+        work.par_iter_mut().for_each(|p| {
+            p.apply(
+                shards,
+                step,
+                scale,
+                row,
+                stage.l2,
+                (out_w.clone(), stage.output_l2),
+            )
+        });
         (loss, n_s)
     }
 }
@@ -690,7 +731,7 @@ pub(crate) fn train_stage(
     stage: &Stage,
     progress: &mut dyn FnMut(&EpochStats),
 ) {
-    let mut trainer = Trainer::new(net, stage);
+    let mut trainer = Trainer::new(net, stage, data.pairs.len());
     // shuffled in place every epoch: batches then read it sequentially
     let mut order = data.pairs.clone();
     let mut best: Option<(f64, Net)> = None;
