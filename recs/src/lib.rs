@@ -18,6 +18,8 @@
 
 pub mod data;
 mod error;
+#[cfg(feature = "s3")]
+mod objects;
 pub mod eval;
 pub mod model;
 pub mod prelude;
