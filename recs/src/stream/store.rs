@@ -74,7 +74,7 @@ impl ObjectPrefix {
     }
 
     fn key(&self, name: &str) -> object_store::path::Path {
-        self.prefix.child(name)
+        self.prefix.clone().join(name)
     }
 }
 
