@@ -496,8 +496,7 @@ impl OnlineKpi {
         };
         let mut hit = Vec::new();
         for p in q.iter_mut() {
-            if !p.watched && p.served <= at && at <= p.served + window && p.items.contains(&movie)
-            {
+            if !p.watched && p.served <= at && at <= p.served + window && p.items.contains(&movie) {
                 p.watched = true;
                 hit.push(p.arm.clone());
             }
@@ -583,9 +582,8 @@ mod tests {
         assert_eq!(k.rate(&a), Some(1.0 / 3.0));
         assert_eq!(k.rate(&b), Some(1.0));
         let text = m.encode().expect("test value");
-        assert!(text.contains(
-            "recs_online_recommendations_total{model_version=\"v1\",variant=\"A\"} 3"
-        ));
+        assert!(text
+            .contains("recs_online_recommendations_total{model_version=\"v1\",variant=\"A\"} 3"));
         assert!(text.contains("recs_online_watched_total{model_version=\"v2\",variant=\"B\"} 1"));
         assert!(text.contains("recs_online_watch_rate{model_version=\"v2\",variant=\"B\"} 1.0"));
     }
@@ -600,6 +598,10 @@ mod tests {
         assert_eq!(k.pending(), 3);
         assert!(!k.watched(0, 1, 2000.0), "evicted: the oldest go first");
         assert!(k.watched(9, 1, 2000.0));
-        assert_eq!(k.rate(&a), Some(0.1), "evicted answers stay in the denominator");
+        assert_eq!(
+            k.rate(&a),
+            Some(0.1),
+            "evicted answers stay in the denominator"
+        );
     }
 }

@@ -819,7 +819,12 @@ impl AppState {
     /// Joins a watch event (posted, or from the live event feed) with the recommendations
     /// served before it: the experiment's per-arm outcome and the online KPI. True when it
     /// matched a recommendation of the current experiment or of the KPI window.
-    pub(crate) fn attribute_watch(&self, user_id: i64, movie_id: i64, at_unix: Option<f64>) -> bool {
+    pub(crate) fn attribute_watch(
+        &self,
+        user_id: i64,
+        movie_id: i64,
+        at_unix: Option<f64>,
+    ) -> bool {
         let at = at_unix.unwrap_or_else(crate::unix_now);
         let in_experiment = self.0.experiment.record_watch(user_id, movie_id, Some(at));
         let in_kpi = self.0.metrics.online.watched(user_id, movie_id, at);

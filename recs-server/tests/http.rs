@@ -883,7 +883,10 @@ async fn metrics_export_the_online_watch_rate_per_arm() {
     let m = parse_exposition(&c.get("/metrics").await.body);
     let version = |variant: &str| if variant == "A" { "v1.0" } else { "v2.0" };
     for (variant, (n, w)) in &expected {
-        let labels = format!("model_version=\"{}\",variant=\"{variant}\"", version(variant));
+        let labels = format!(
+            "model_version=\"{}\",variant=\"{variant}\"",
+            version(variant)
+        );
         let find = |name: &str| {
             m[name]
                 .iter()

@@ -18,10 +18,10 @@
 
 pub mod data;
 mod error;
-#[cfg(feature = "s3")]
-mod objects;
 pub mod eval;
 pub mod model;
+#[cfg(feature = "s3")]
+mod objects;
 pub mod prelude;
 pub mod registry;
 pub mod retrain;

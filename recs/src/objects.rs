@@ -194,7 +194,10 @@ mod tests {
         assert!(parse_s3_url("s3:///x").is_err());
         assert!(parse_s3_url("gs://b/x").is_err());
         assert!(parse_prefix("a/../b").is_err());
-        assert_eq!(parse_prefix("/a/b/").map(|p| p.to_string()), Ok("a/b".into()));
+        assert_eq!(
+            parse_prefix("/a/b/").map(|p| p.to_string()),
+            Ok("a/b".into())
+        );
     }
 
     #[test]

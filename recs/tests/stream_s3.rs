@@ -6,9 +6,7 @@
 
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use recs::stream::{
-    ingest_reader, IngestConfig, Profile, Rules, SnapshotSet, SnapshotStore, Ts,
-};
+use recs::stream::{ingest_reader, IngestConfig, Profile, Rules, SnapshotSet, SnapshotStore, Ts};
 
 /// (endpoint, bucket) of the test server, if one was started.
 fn server() -> Option<(String, String)> {
@@ -70,7 +68,11 @@ fn rules() -> Rules {
 fn input() -> String {
     let mut lines = Vec::new();
     for u in 1..=5 {
-        lines.push(format!("2024-02-01T12:0{u}:00,{u},GET /rate/{}={}", 10 + u, 1 + u % 5));
+        lines.push(format!(
+            "2024-02-01T12:0{u}:00,{u},GET /rate/{}={}",
+            10 + u,
+            1 + u % 5
+        ));
         lines.push(format!(
             r#"{{"type":"watch","ts":170000000{u},"user_id":{u},"movie_id":"{}","minute":3}}"#,
             20 + u
@@ -160,7 +162,8 @@ fn tampered_or_missing_objects_fail_with_a_clear_error() {
     assert!(set.verify().is_err());
     assert!(set.training_data().is_err());
 
-    rt.block_on(raw.put(&key, PutPayload::from(original))).unwrap();
+    rt.block_on(raw.put(&key, PutPayload::from(original)))
+        .unwrap();
     set.verify().unwrap();
 
     // A data object listed in the manifest but gone.
@@ -173,7 +176,11 @@ fn tampered_or_missing_objects_fail_with_a_clear_error() {
     );
     assert!(set.events().is_err());
     let dead = SnapshotSet::open(&store).unwrap().dead_letters().unwrap();
-    assert_eq!(dead.len(), 2, "the other objects are intact and still readable");
+    assert_eq!(
+        dead.len(),
+        2,
+        "the other objects are intact and still readable"
+    );
 }
 
 #[test]

@@ -63,8 +63,13 @@ impl ObjectPrefix {
         location: impl Into<String>,
     ) -> Result<Self> {
         let location = location.into();
-        let prefix = objects::parse_prefix(prefix)
-            .map_err(|_| Error::param("snapshot prefix", "a prefix without `.` or `..` parts", prefix))?;
+        let prefix = objects::parse_prefix(prefix).map_err(|_| {
+            Error::param(
+                "snapshot prefix",
+                "a prefix without `.` or `..` parts",
+                prefix,
+            )
+        })?;
         let objects = Objects::new(store, "recs-snapshots").map_err(|e| obj_err(&location, e))?;
         Ok(ObjectPrefix {
             objects: Arc::new(objects),
@@ -174,8 +179,7 @@ impl SnapshotStore {
         url: &str,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self> {
-        let (bucket, prefix) =
-            objects::parse_s3_url(url)
+        let (bucket, prefix) = objects::parse_s3_url(url)
             .map_err(|_| Error::param("snapshot location", "s3://bucket/prefix", url))?;
         let store = objects::s3_store(bucket, options).map_err(|e| obj_err(url, e))?;
         Ok(SnapshotStore::Object(ObjectPrefix::new(
@@ -326,7 +330,10 @@ mod tests {
         s.put("manifest-a.json", b"{}").unwrap();
         s.put("a-000000-rate.csv", b"x").unwrap();
         assert_eq!(s.list("manifest-", ".json").unwrap(), ["manifest-a.json"]);
-        assert_eq!(s.get("a-000000-rate.csv").unwrap().as_deref(), Some(&b"x"[..]));
+        assert_eq!(
+            s.get("a-000000-rate.csv").unwrap().as_deref(),
+            Some(&b"x"[..])
+        );
     }
 
     #[cfg(feature = "s3")]
@@ -339,13 +346,15 @@ mod tests {
             unreachable!()
         };
         let deeper = object_store::path::Path::from("snap/x/sub/manifest-1.json");
-        o.objects.put(&deeper, b"{}".to_vec(), object_store::PutMode::Overwrite).unwrap();
+        o.objects
+            .put(&deeper, b"{}".to_vec(), object_store::PutMode::Overwrite)
+            .unwrap();
         assert_eq!(s.list("manifest-", ".json").unwrap(), ["manifest-0.json"]);
-        assert_eq!(s.get("manifest-0.json").unwrap().as_deref(), Some(&b"{}"[..]));
-        assert_eq!(s.get("nope").unwrap(), None);
         assert_eq!(
-            s.describe("a.csv"),
-            PathBuf::from("mem://snap/x/a.csv")
+            s.get("manifest-0.json").unwrap().as_deref(),
+            Some(&b"{}"[..])
         );
+        assert_eq!(s.get("nope").unwrap(), None);
+        assert_eq!(s.describe("a.csv"), PathBuf::from("mem://snap/x/a.csv"));
     }
 }
