@@ -479,7 +479,7 @@ impl OnlineKpi {
         g.counts.entry(arm.clone()).or_default().0 += 1;
         self.recommendations.get_or_create(&arm).inc();
         // The watched series exists (at 0) from the first answer, so ratios in PromQL work.
-        self.watched.get_or_create(&arm);
+        self.watched.get_or_create(&arm).inc_by(0);
         self.publish(&g, &arm);
     }
 

@@ -189,7 +189,7 @@ fn an_empty_prefix_is_an_empty_set_and_a_bad_url_is_refused() {
         return;
     };
     let (url, _) = fresh(&bucket, "empty");
-    let set = SnapshotSet::open(&open(&url, &endpoint)).unwrap();
+    let set = SnapshotSet::open(open(&url, &endpoint)).unwrap();
     assert!(set.manifests().is_empty());
     assert!(SnapshotStore::s3("s3:///x", std::iter::empty::<(&str, &str)>()).is_err());
     assert!(SnapshotStore::s3("gs://b/x", std::iter::empty::<(&str, &str)>()).is_err());
