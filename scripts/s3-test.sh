@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the S3 registry tests against a real S3-protocol server (moto_server) on 127.0.0.1.
+# Runs the S3 tests (registry and stream snapshots) against a real S3-protocol server
+# (moto_server) on 127.0.0.1.
 #
-#   scripts/s3-test.sh                 # cargo test -p recs --features s3 --test registry_s3 --test registry_crash
+#   scripts/s3-test.sh                 # cargo test -p recs --features s3 --test registry_s3 --test registry_crash --test stream_s3
 #   scripts/s3-test.sh CMD ARGS...     # runs CMD with the server's environment instead
 #
 # Installs `moto[server]` with pip when `moto_server` is missing, starts it on a free port,
@@ -62,7 +63,7 @@ export AWS_REGION=us-east-1
 echo "s3-test: moto_server on $RECS_S3_ENDPOINT, bucket $BUCKET" >&2
 
 if [ "$#" -eq 0 ]; then
-    set -- cargo test -p recs --features s3 --test registry_s3 --test registry_crash
+    set -- cargo test -p recs --features s3 --test registry_s3 --test registry_crash --test stream_s3
 fi
 set +e
 "$@"

@@ -69,7 +69,8 @@ pub fn read_config(path: &Path) -> Result<RetrainConfig, Error> {
         toml::from_str(&text).map_err(|e| Error::Format(format!("{}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let rebase = |p: &mut PathBuf| {
-        if p.is_relative() {
+        // `s3://bucket/prefix` (a snapshot location) is a URL, not a relative path.
+        if p.is_relative() && !p.to_string_lossy().contains("://") {
             *p = base.join(&*p);
         }
     };

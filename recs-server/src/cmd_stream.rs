@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use recs::stream::{
     ingest_files, Catalog, DriftReport, IngestConfig, IngestSummary, Profile, Rules,
-    SnapshotFormat, SnapshotSet, Thresholds,
+    SnapshotFormat, SnapshotSet, SnapshotStore, Thresholds,
 };
 use recs::Error;
 
@@ -45,9 +45,11 @@ pub struct IngestArgs {
     /// a restart resumes at the committed offsets).
     #[arg(long)]
     idle_exit: Option<f64>,
-    /// Snapshot directory.
+    /// Snapshot location: a directory, or `s3://bucket/prefix` (recs-server built with cargo
+    /// feature `s3`; the client reads the standard `AWS_*` variables, e.g. `AWS_ENDPOINT` and
+    /// `AWS_ALLOW_HTTP=true` for an S3-compatible server).
     #[arg(long, short, default_value = "snapshots")]
-    out: PathBuf,
+    out: String,
     /// Snapshot file format: csv or parquet.
     #[arg(long, default_value = DEFAULT_FORMAT)]
     format: String,
@@ -67,10 +69,11 @@ pub struct IngestArgs {
 /// Arguments of `recs drift`.
 #[derive(Debug, Args)]
 pub struct DriftArgs {
-    /// Reference: a snapshot directory or a training data file (ratings.dat, u.data, CSV, ...).
-    a: PathBuf,
-    /// Current: a snapshot directory or a training data file.
-    b: PathBuf,
+    /// Reference: a snapshot directory or `s3://bucket/prefix` (feature `s3`), or a training
+    /// data file (ratings.dat, u.data, CSV, ...).
+    a: String,
+    /// Current: a snapshot directory, `s3://bucket/prefix`, or a training data file.
+    b: String,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -152,12 +155,12 @@ pub fn ingest(args: IngestArgs) -> CliResult {
         );
         rules.catalog = Catalog::default().movies(ids);
     }
-    let config = IngestConfig::new(&args.out)
+    let store = SnapshotStore::parse(&args.out)?;
+    let config = IngestConfig::at(&store)
         .member(member.to_string())
         .batch_size(args.batch_size)
         .format(format)
         .rules(rules);
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let source;
     let summary = match &args.kafka {
         Some(broker) => {
@@ -175,7 +178,7 @@ pub fn ingest(args: IngestArgs) -> CliResult {
             ingest_files(&paths, &config)?
         }
     };
-    let set = SnapshotSet::open(&args.out)?;
+    let set = SnapshotSet::open(&store)?;
     if args.json {
         let v = serde_json::json!({
             "dir": args.out,
@@ -193,7 +196,7 @@ pub fn ingest(args: IngestArgs) -> CliResult {
     } else {
         print!(
             "{}",
-            summary_text(&summary, &source, &args.out, member, format, &set)
+            summary_text(&summary, &source, &store, member, format, &set)
         );
     }
     Ok(())
@@ -202,7 +205,7 @@ pub fn ingest(args: IngestArgs) -> CliResult {
 fn summary_text(
     s: &IngestSummary,
     source: &str,
-    dir: &Path,
+    dir: &SnapshotStore,
     member: u32,
     format: SnapshotFormat,
     set: &SnapshotSet,
@@ -214,7 +217,7 @@ fn summary_text(
         out,
         "ingested {} records from {source} into {} (member {member}, {})",
         c.valid() + c.dead_letter,
-        dir.display(),
+        dir,
         if format == SnapshotFormat::Parquet {
             "parquet"
         } else {
@@ -364,8 +367,8 @@ pub fn drift(args: DriftArgs) -> ExitCode {
 
 fn drift_report(args: &DriftArgs) -> CliResult<DriftReport> {
     let t = thresholds(args.thresholds.as_deref(), &args.threshold)?;
-    let a = Profile::from_path(&args.a)?;
-    let b = Profile::from_path(&args.b)?;
+    let a = Profile::from_location(&args.a)?;
+    let b = Profile::from_location(&args.b)?;
     Ok(DriftReport::compare(&a, &b, &t))
 }
 

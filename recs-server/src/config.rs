@@ -64,6 +64,11 @@ pub struct ServeConfig {
     pub exposure_capacity: usize,
     /// Confidence level of experiment intervals. Default 0.95; must be in (0, 1).
     pub confidence: f64,
+    /// Online KPI window: a recommendation counts as watched when the user watches one of its
+    /// movies at most this many seconds after it was served. Default 3600; must be > 0.
+    pub kpi_window_secs: f64,
+    /// Online KPI: most answers waiting for a watch event (oldest evicted). Default 100000.
+    pub kpi_capacity: usize,
     /// Git commit of the server build, used in provenance when the model has none. Default:
     /// `RECS_GIT_SHA` at compile time, else `"unknown"`.
     pub git_sha: String,
@@ -93,6 +98,8 @@ impl Default for ServeConfig {
             max_connections: 1024,
             exposure_capacity: 100_000,
             confidence: 0.95,
+            kpi_window_secs: 3600.0,
+            kpi_capacity: 100_000,
             git_sha: option_env!("RECS_GIT_SHA").unwrap_or("unknown").to_string(),
             access_log: false,
             live: crate::foldin::LiveConfig::default(),
@@ -147,6 +154,7 @@ impl ServeConfig {
             ("max_concurrent_scoring", self.max_concurrent_scoring as u64),
             ("max_connections", self.max_connections as u64),
             ("exposure_capacity", self.exposure_capacity as u64),
+            ("kpi_capacity", self.kpi_capacity as u64),
         ] {
             if v == 0 {
                 return bad(format!("{name} must be > 0, got 0"));
@@ -156,6 +164,12 @@ impl ServeConfig {
             return bad(format!(
                 "confidence must be in (0, 1), got {}",
                 self.confidence
+            ));
+        }
+        if !(self.kpi_window_secs.is_finite() && self.kpi_window_secs > 0.0) {
+            return bad(format!(
+                "kpi_window_secs must be > 0, got {}",
+                self.kpi_window_secs
             ));
         }
         if let Some(s) = self.follow_latest_secs {

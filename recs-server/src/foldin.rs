@@ -415,10 +415,18 @@ impl FreshValidator {
 }
 
 /// Parses, validates and folds in one raw record; bad records are skipped (the ingest
-/// pipeline, not the server, keeps dead letters).
+/// pipeline, not the server, keeps dead letters). A watch event of an integer movie id is also
+/// joined with the recommendations served before it (experiment outcome and online KPI).
 fn handle(st: &AppState, v: &mut FreshValidator, raw: &[u8]) -> bool {
     match parse_line(raw) {
-        Ok(e) if v.ok(&e) => observe_event(st.catalog(), &e),
+        Ok(e) if v.ok(&e) => {
+            if let Event::Watch(w) = &e {
+                if let Ok(movie) = w.movie_id.parse::<i64>() {
+                    st.attribute_watch(w.user_id, movie, Some(w.ts.0 as f64 / 1000.0));
+                }
+            }
+            observe_event(st.catalog(), &e)
+        }
         _ => false,
     }
 }

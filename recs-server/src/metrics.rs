@@ -18,6 +18,11 @@
 //! | `recs_shadow_overlap_ratio` | histogram | |
 //! | `recs_shadow_errors_total` | counter | |
 //! | `recs_registry_polls_total` | counter | `result` |
+//! | `recs_online_recommendations_total` | counter (non-empty answers) | `model_version`, `variant` |
+//! | `recs_online_watched_total` | counter (answers watched within the window) | `model_version`, `variant` |
+//! | `recs_online_watch_rate` | gauge (`watched / recommendations`) | `model_version`, `variant` |
+//!
+//! The three `recs_online_*` metrics are the online KPI of [`OnlineKpi`].
 //!
 //! Latency histograms use sub-millisecond buckets (from 50 µs) because a popularity or ALS
 //! answer is well under a millisecond.
@@ -28,7 +33,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use crate::rollout::Rollout;
 
@@ -150,6 +157,8 @@ pub struct Metrics {
     pub shadow_errors: Counter,
     /// Registry polls by outcome.
     pub registry_polls: Family<ResultLabels, Counter>,
+    /// The online KPI (`recs_online_*`).
+    pub online: OnlineKpi,
 }
 
 impl Default for Metrics {
@@ -159,8 +168,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every metric under the `recs_` prefix.
+    /// Creates and registers every metric under the `recs_` prefix, with the online KPI's
+    /// defaults (a one-hour window, 100 000 pending answers).
     pub fn new() -> Self {
+        Self::with_online_kpi(OnlineKpi::new(3600.0, 100_000))
+    }
+
+    /// As [`Metrics::new`], with the given online KPI.
+    pub fn with_online_kpi(online: OnlineKpi) -> Self {
         let mut registry = Registry::with_prefix("recs");
         let m = Metrics {
             http_requests: Family::default(),
@@ -178,6 +193,7 @@ impl Metrics {
             shadow_overlap: ratio_histogram(),
             shadow_errors: Counter::default(),
             registry_polls: Family::default(),
+            online,
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -256,6 +272,21 @@ impl Metrics {
             "Polls of the registry's latest pointer, by outcome",
             m.registry_polls.clone(),
         );
+        r.register(
+            "online_recommendations",
+            "Non-empty recommendation answers, by model version and variant (online KPI denominator)",
+            m.online.recommendations.clone(),
+        );
+        r.register(
+            "online_watched",
+            "Answers with a recommended movie watched by the user within the KPI window",
+            m.online.watched.clone(),
+        );
+        r.register(
+            "online_watch_rate",
+            "Share of recommendation answers watched within the KPI window, by model version and variant",
+            m.online.watch_rate.clone(),
+        );
         for mode in Rollout::MODES {
             m.rollout_mode.get_or_create(&ModeLabels { mode }).set(0);
         }
@@ -323,6 +354,175 @@ impl Metrics {
     }
 }
 
+/// One answer waiting for a watch event.
+#[derive(Debug)]
+struct Pending {
+    served: f64,
+    arm: ModelLabels,
+    items: Vec<i64>,
+    watched: bool,
+}
+
+#[derive(Debug, Default)]
+struct KpiState {
+    /// Per user, their pending answers, oldest first.
+    users: HashMap<i64, VecDeque<Pending>>,
+    /// Every pending answer's (served at, user), oldest first: eviction order.
+    order: VecDeque<(f64, i64)>,
+    /// Per arm, (answers, answers watched).
+    counts: HashMap<ModelLabels, (u64, u64)>,
+}
+
+impl KpiState {
+    fn pop_oldest(&mut self) {
+        if let Some((_, user)) = self.order.pop_front() {
+            if let Some(q) = self.users.get_mut(&user) {
+                q.pop_front();
+                if q.is_empty() {
+                    self.users.remove(&user);
+                }
+            }
+        }
+    }
+}
+
+/// The online KPI: the share of recommendation answers watched within a window, per model
+/// version and variant. [`OnlineKpi::served`] records each non-empty answer the server gives;
+/// [`OnlineKpi::watched`] joins a watch event (from `POST /events` or the live event feed) with
+/// the same user's answers served at most `window` seconds before it that list the movie. An
+/// answer counts as watched once, however many of its movies are watched; this is the
+/// `conversion` of the offline [`recs::stream::online_kpi`] over the response log.
+///
+/// Memory is bounded: at most `capacity` answers wait for a watch (the oldest is evicted
+/// first), and answers older than the window are dropped as the clock passes them. An evicted
+/// answer keeps its count in the denominator but can no longer be matched.
+///
+/// ```
+/// use recs_server::metrics::{ModelLabels, OnlineKpi};
+/// let kpi = OnlineKpi::new(600.0, 1000);
+/// let arm = ModelLabels { model_version: "v1.0".into(), variant: "A" };
+/// kpi.served(arm.clone(), 7, &[10, 11], 1000.0);
+/// kpi.served(arm.clone(), 8, &[10], 1000.0);
+/// assert!(kpi.watched(7, 11, 1100.0));
+/// assert!(!kpi.watched(7, 10, 1200.0)); // that answer already counted
+/// assert!(!kpi.watched(8, 10, 1700.0)); // after the window
+/// assert_eq!(kpi.rate(&arm), Some(0.5));
+/// ```
+#[derive(Debug)]
+pub struct OnlineKpi {
+    window_secs: f64,
+    capacity: usize,
+    state: Mutex<KpiState>,
+    /// Non-empty answers per arm.
+    pub recommendations: Family<ModelLabels, Counter>,
+    /// Answers watched within the window per arm.
+    pub watched: Family<ModelLabels, Counter>,
+    /// `watched / recommendations` per arm.
+    pub watch_rate: Family<ModelLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl OnlineKpi {
+    /// A KPI with a window of `window_secs` seconds, remembering at most `capacity` answers
+    /// (at least 1).
+    pub fn new(window_secs: f64, capacity: usize) -> Self {
+        OnlineKpi {
+            window_secs,
+            capacity: capacity.max(1),
+            state: Mutex::new(KpiState::default()),
+            recommendations: Family::default(),
+            watched: Family::default(),
+            watch_rate: Family::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KpiState> {
+        // A poisoned lock only means another thread panicked mid-update; counts stay usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops answers that no watch at or after `now` can match any more.
+    fn expire(&self, g: &mut KpiState, now: f64) {
+        while g
+            .order
+            .front()
+            .is_some_and(|&(served, _)| served + self.window_secs < now)
+        {
+            g.pop_oldest();
+        }
+    }
+
+    fn publish(&self, g: &KpiState, arm: &ModelLabels) {
+        if let Some(&(n, w)) = g.counts.get(arm) {
+            let rate = if n > 0 { w as f64 / n as f64 } else { 0.0 };
+            self.watch_rate.get_or_create(arm).set(rate);
+        }
+    }
+
+    /// Records an answer of `arm` to `user` listing `items`, served at `at` (unix seconds).
+    /// Empty answers are not counted.
+    pub fn served(&self, arm: ModelLabels, user: i64, items: &[i64], at: f64) {
+        if items.is_empty() {
+            return;
+        }
+        let mut g = self.lock();
+        self.expire(&mut g, at);
+        while g.order.len() >= self.capacity {
+            g.pop_oldest();
+        }
+        g.order.push_back((at, user));
+        g.users.entry(user).or_default().push_back(Pending {
+            served: at,
+            arm: arm.clone(),
+            items: items.to_vec(),
+            watched: false,
+        });
+        g.counts.entry(arm.clone()).or_default().0 += 1;
+        self.recommendations.get_or_create(&arm).inc();
+        // The watched series exists (at 0) from the first answer, so ratios in PromQL work.
+        self.watched.get_or_create(&arm).inc_by(0);
+        self.publish(&g, &arm);
+    }
+
+    /// Joins a watch of `movie` by `user` at `at` (unix seconds) with the user's pending
+    /// answers served in `[at - window, at]` that list the movie and were not watched yet;
+    /// returns whether one matched. Answers too old for this watch are dropped first (and
+    /// for any later one: event times from a lagging feed are at most the wall clock).
+    pub fn watched(&self, user: i64, movie: i64, at: f64) -> bool {
+        let mut g = self.lock();
+        self.expire(&mut g, at.min(crate::unix_now()));
+        let window = self.window_secs;
+        let Some(q) = g.users.get_mut(&user) else {
+            return false;
+        };
+        let mut hit = Vec::new();
+        for p in q.iter_mut() {
+            if !p.watched && p.served <= at && at <= p.served + window && p.items.contains(&movie) {
+                p.watched = true;
+                hit.push(p.arm.clone());
+            }
+        }
+        for arm in &hit {
+            g.counts.entry(arm.clone()).or_default().1 += 1;
+            self.watched.get_or_create(arm).inc();
+            self.publish(&g, arm);
+        }
+        !hit.is_empty()
+    }
+
+    /// The current watch rate of `arm` (`None` before its first answer).
+    pub fn rate(&self, arm: &ModelLabels) -> Option<f64> {
+        let g = self.lock();
+        g.counts
+            .get(arm)
+            .map(|&(n, w)| if n > 0 { w as f64 / n as f64 } else { 0.0 })
+    }
+
+    /// Answers waiting for a watch.
+    pub fn pending(&self) -> usize {
+        self.lock().order.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +552,56 @@ mod tests {
             "recs_model_info{model_version=\"v1\",model_name=\"popularity\",variant=\"fixed\"} 1"
         ));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    fn arm(v: &str, variant: &'static str) -> ModelLabels {
+        ModelLabels {
+            model_version: v.into(),
+            variant,
+        }
+    }
+
+    #[test]
+    fn online_kpi_joins_watches_per_arm_within_the_window() {
+        let m = Metrics::with_online_kpi(OnlineKpi::new(100.0, 10));
+        let k = &m.online;
+        let (a, b) = (arm("v1", "A"), arm("v2", "B"));
+        k.served(a.clone(), 1, &[10, 11], 1000.0);
+        k.served(a.clone(), 2, &[10], 1000.0);
+        k.served(a.clone(), 3, &[12], 1000.0);
+        k.served(b.clone(), 4, &[10, 13], 1000.0);
+        k.served(b.clone(), 5, &[], 1000.0); // empty: not counted
+        assert!(k.watched(1, 10, 1050.0));
+        assert!(!k.watched(1, 11, 1060.0), "one answer counts once");
+        assert!(!k.watched(2, 11, 1050.0), "not recommended to user 2");
+        assert!(!k.watched(3, 12, 999.0), "before it was served");
+        assert!(k.watched(4, 13, 1100.0));
+        assert!(!k.watched(3, 12, 1100.5), "after the window");
+        assert_eq!(k.pending(), 0, "every answer is past the window now");
+        assert!(!k.watched(9, 10, 1050.0), "unknown user");
+        assert_eq!(k.rate(&a), Some(1.0 / 3.0));
+        assert_eq!(k.rate(&b), Some(1.0));
+        let text = m.encode().expect("test value");
+        assert!(text
+            .contains("recs_online_recommendations_total{model_version=\"v1\",variant=\"A\"} 3"));
+        assert!(text.contains("recs_online_watched_total{model_version=\"v2\",variant=\"B\"} 1"));
+        assert!(text.contains("recs_online_watch_rate{model_version=\"v2\",variant=\"B\"} 1.0"));
+    }
+
+    #[test]
+    fn online_kpi_memory_is_bounded() {
+        let k = OnlineKpi::new(1e9, 3);
+        let a = arm("v1", "A");
+        for user in 0..10 {
+            k.served(a.clone(), user, &[1], 1000.0 + user as f64);
+        }
+        assert_eq!(k.pending(), 3);
+        assert!(!k.watched(0, 1, 2000.0), "evicted: the oldest go first");
+        assert!(k.watched(9, 1, 2000.0));
+        assert_eq!(
+            k.rate(&a),
+            Some(0.1),
+            "evicted answers stay in the denominator"
+        );
     }
 }

@@ -329,6 +329,15 @@ async fn recommend(
         latency_ms,
         scoring.cold_start,
     );
+    m.online.served(
+        ModelLabels {
+            model_version: version.to_string(),
+            variant,
+        },
+        user_id,
+        &items,
+        crate::unix_now(),
+    );
     if let Some(sh) = shadow {
         if !scoring.cold_start {
             spawn_shadow(st, sh, user_id, k, &scoring.items);

@@ -715,7 +715,10 @@ impl AppState {
         catalog: Catalog,
     ) -> Result<Self, crate::ServerError> {
         config.check()?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::with_online_kpi(crate::metrics::OnlineKpi::new(
+            config.kpi_window_secs,
+            config.kpi_capacity,
+        ));
         metrics.set_rollout(None, &[], 0);
         let boot_id = {
             let nanos = SystemTime::now()
@@ -810,7 +813,22 @@ impl AppState {
         if self.0.config.live.posted {
             crate::foldin::observe_posted(&self.0.catalog, user_id, movie_id);
         }
-        let hit = self.0.experiment.record_watch(user_id, movie_id, at_unix);
+        self.attribute_watch(user_id, movie_id, at_unix)
+    }
+
+    /// Joins a watch event (posted, or from the live event feed) with the recommendations
+    /// served before it: the experiment's per-arm outcome and the online KPI. True when it
+    /// matched a recommendation of the current experiment or of the KPI window.
+    pub(crate) fn attribute_watch(
+        &self,
+        user_id: i64,
+        movie_id: i64,
+        at_unix: Option<f64>,
+    ) -> bool {
+        let at = at_unix.unwrap_or_else(crate::unix_now);
+        let in_experiment = self.0.experiment.record_watch(user_id, movie_id, Some(at));
+        let in_kpi = self.0.metrics.online.watched(user_id, movie_id, at);
+        let hit = in_experiment || in_kpi;
         self.0
             .metrics
             .watch_events

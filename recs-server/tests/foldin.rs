@@ -308,3 +308,65 @@ fn serve_follows_an_event_file() {
     assert_ne!(after, before);
     assert!(cluster_b(&after) >= 4, "{after:?}");
 }
+
+/// The value of the sample of `name` whose labels contain `labels`, from `/metrics`.
+fn metric(addr: &str, name: &str, labels: &str) -> Option<f64> {
+    let (code, body) = get(addr, "/metrics");
+    assert_eq!(code, 200);
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .find_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
+}
+
+/// Watch events of the live feed are joined with the answers served before them: the online
+/// KPI (and the experiment) count them.
+#[test]
+fn feed_watch_events_count_in_the_online_kpi() {
+    let tmp = tempfile::tempdir().unwrap();
+    let events = tmp.path().join("events.log");
+    std::fs::write(&events, "").unwrap();
+    let (_server, addr) = start_server(tmp.path(), &["--events-file", events.to_str().unwrap()]);
+
+    let (shown, cold) = recommend(&addr, 5);
+    assert!(!cold && !shown.is_empty());
+    let (other, _) = recommend(&addr, 6);
+    assert!(!other.is_empty());
+    let fixed = "variant=\"fixed\"";
+    assert_eq!(
+        metric(&addr, "recs_online_recommendations_total", fixed),
+        Some(2.0)
+    );
+    // Whole seconds after both answers were served (the feed's timestamps are seconds).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    // User 6 watches a movie it was not recommended; user 5 one it was.
+    let unseen = (1..=40).find(|m| !other.contains(m)).unwrap();
+    for (user, movie) in [(6, unseen), (5, shown[0])] {
+        writeln!(
+            f,
+            r#"{{"type":"watch","ts":{now},"user_id":{user},"movie_id":"{movie}","minute":0}}"#
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+    let t0 = Instant::now();
+    while metric(&addr, "recs_online_watched_total", fixed) != Some(1.0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the watch never counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(metric(&addr, "recs_online_watch_rate", fixed), Some(0.5));
+    assert_eq!(
+        metric(&addr, "recs_watch_events_total", "attributed=\"true\""),
+        Some(1.0)
+    );
+}

@@ -837,6 +837,83 @@ async fn ab_test_reports_watch_rates_and_latency_tests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_export_the_online_watch_rate_per_arm() {
+    let src = source_v1();
+    src.insert("v2.0", popularity(&train()));
+    src.set_latest(Some("v1.0"));
+    let srv = TestServer::start(admin_config(), src, catalog(), true).await;
+    let mut c = srv.client().await;
+    let r = c
+        .admin_post_json(
+            "/admin/rollout",
+            &serde_json::json!({"mode": "ab_test", "a": "v1.0", "b": "v2.0"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Users 10..13 get an answer each, user 10 a second one; users 10 and 12 then watch
+    // their first recommended movie, user 11 a movie it was not recommended.
+    let mut answers: Vec<(i64, String, Vec<i64>)> = Vec::new();
+    for user in [10, 11, 12, 13, 10] {
+        let v = c.get(&format!("/recommend/{user}?k=2")).await.json();
+        let items: Vec<i64> = v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        assert!(!items.is_empty(), "{v}");
+        answers.push((user, v["variant"].as_str().expect("variant").into(), items));
+    }
+    let watches = [(10, answers[0].2[0]), (12, answers[2].2[0]), (11, 424242)];
+    let events: Vec<Value> = watches
+        .iter()
+        .map(|(u, m)| serde_json::json!({"user_id": u, "movie_id": m}))
+        .collect();
+    let r = c.admin_post_json("/events", &Value::Array(events)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Hand-computed share per arm: an answer counts as watched when its user watched one of
+    // its movies afterwards (each answer once).
+    let mut expected: HashMap<String, (f64, f64)> = HashMap::new();
+    for (user, variant, items) in &answers {
+        let hit = watches.iter().any(|(u, m)| u == user && items.contains(m));
+        let e = expected.entry(variant.clone()).or_default();
+        e.0 += 1.0;
+        e.1 += f64::from(u8::from(hit));
+    }
+    let m = parse_exposition(&c.get("/metrics").await.body);
+    let version = |variant: &str| if variant == "A" { "v1.0" } else { "v2.0" };
+    for (variant, (n, w)) in &expected {
+        let labels = format!(
+            "model_version=\"{}\",variant=\"{variant}\"",
+            version(variant)
+        );
+        let find = |name: &str| {
+            m[name]
+                .iter()
+                .find(|(l, _)| *l == labels)
+                .map(|(_, v)| *v)
+                .unwrap_or_else(|| panic!("no {name}{{{labels}}} in {:?}", m[name]))
+        };
+        assert_eq!(find("recs_online_recommendations_total"), *n);
+        assert_eq!(find("recs_online_watched_total"), *w);
+        assert_eq!(find("recs_online_watch_rate"), w / n, "{variant}");
+    }
+    let total: f64 = expected.values().map(|e| e.1).sum();
+    // User 10 got the same list twice, both before the watch: both answers count.
+    assert_eq!(total, 3.0, "three answers were watched");
+    // The same watches are the experiment's per-arm outcome.
+    let rep = c.admin_get("/admin/experiment").await.json();
+    let watched: i64 = rep["arms"]
+        .as_array()
+        .expect("arms")
+        .iter()
+        .filter_map(|a| a["watched"].as_i64())
+        .sum();
+    assert_eq!(watched, 2);
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_get_413_and_switch_accepts_forms() {
     let config = ServeConfig {
         max_body_bytes: 256,

@@ -20,6 +20,8 @@ pub mod data;
 mod error;
 pub mod eval;
 pub mod model;
+#[cfg(feature = "s3")]
+mod objects;
 pub mod prelude;
 pub mod registry;
 pub mod retrain;

@@ -16,18 +16,17 @@
 //! publishers race for a number, the conditional put lets exactly one win; the other copies its
 //! upload to the next number and tries again. Pointer moves are conditional puts too.
 //!
-//! The store's API is async; the registry owns a small tokio runtime and blocks on it, so that
-//! [`Registry`] stays a plain synchronous trait (from inside an async task, call it through
-//! `spawn_blocking`; it also works directly, on a helper thread).
+//! The store's API is async; the registry owns a small tokio runtime (`crate::objects`, shared
+//! with the snapshot store) and blocks on it, so that [`Registry`] stays a plain synchronous
+//! trait (from inside an async task, call it through `spawn_blocking`; it also works directly,
+//! on a helper thread).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, PutMode};
 
 use super::meta::{
     check_artifact_key, parse_pointer_name, pointer_name, unique_id, Tombstone, META_FILE,
@@ -37,6 +36,7 @@ use super::{
     check_deletable, prepare, Artifact, ArtifactMeta, Bump, DeleteGuard, NewVersion, PointerAction,
     PointerEntry, Registry, RegistryError, Version, VersionMeta,
 };
+use crate::objects::{self, Objects};
 use crate::{Error, Result};
 
 const POINTER_DIR: &str = "_latest";
@@ -54,10 +54,9 @@ const MAX_ATTEMPTS: usize = 1_000;
 /// # Ok::<(), recs::Error>(())
 /// ```
 pub struct ObjectRegistry {
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     prefix: Path,
     location: String,
-    rt: Runtime,
     pacing: Option<(usize, Duration)>,
 }
 
@@ -66,18 +65,6 @@ impl std::fmt::Debug for ObjectRegistry {
         f.debug_struct("ObjectRegistry")
             .field("location", &self.location)
             .finish_non_exhaustive()
-    }
-}
-
-/// The runtime the blocking calls run on. Shut down in the background on drop, so that
-/// dropping the registry inside an async task does not panic.
-struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
     }
 }
 
@@ -97,32 +84,14 @@ impl ObjectRegistry {
     }
 
     fn with_location(store: Arc<dyn ObjectStore>, prefix: &str, location: String) -> Result<Self> {
-        let trimmed = prefix.trim_matches('/');
-        let prefix = Path::parse(trimmed).map_err(|_| RegistryError::BadName {
-            name: prefix.to_string(),
-            reason: "not a valid object-store prefix",
+        let prefix = objects::parse_prefix(prefix).map_err(|reason| RegistryError::BadName {
+            name: prefix.trim_matches('/').to_string(),
+            reason,
         })?;
-        if prefix
-            .parts()
-            .any(|p| p.as_ref() == "." || p.as_ref() == "..")
-        {
-            return Err(RegistryError::BadName {
-                name: trimmed.to_string(),
-                reason: "prefixes contain no `.` or `..` parts",
-            }
-            .into());
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("recs-registry")
-            .enable_all()
-            .build()
-            .map_err(backend)?;
         Ok(ObjectRegistry {
-            store,
+            objects: Objects::new(store, "recs-registry").map_err(backend)?,
             prefix,
             location,
-            rt: Runtime(Some(rt)),
             pacing: None,
         })
     }
@@ -141,33 +110,19 @@ impl ObjectRegistry {
         url: &str,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self> {
-        let bad = |reason| {
+        let (bucket, prefix) = objects::parse_s3_url(url).map_err(|reason| {
             Error::from(RegistryError::BadName {
                 name: url.to_string(),
                 reason,
             })
-        };
-        let rest = url
-            .strip_prefix("s3://")
-            .or_else(|| url.strip_prefix("s3a://"))
-            .ok_or_else(|| bad("expected `s3://bucket/prefix`"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad("the bucket name is empty"));
-        }
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-        for (k, v) in options {
-            let key = k.as_ref().parse().map_err(backend)?;
-            builder = builder.with_config(key, v);
-        }
-        let store = builder.build().map_err(backend)?;
-        let prefix = prefix.trim_matches('/');
-        Self::with_location(Arc::new(store), prefix, format!("s3://{bucket}/{prefix}"))
+        })?;
+        let store = objects::s3_store(bucket, options).map_err(backend)?;
+        Self::with_location(store, prefix, format!("s3://{bucket}/{prefix}"))
     }
 
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
+        self.objects.store()
     }
 
     /// The key prefix of the registry inside the store.
@@ -181,27 +136,6 @@ impl ObjectRegistry {
     pub fn with_pacing(mut self, chunk: usize, delay: Duration) -> Self {
         self.pacing = Some((chunk.max(1), delay));
         self
-    }
-
-    /// Runs a future made by `make` to completion on the registry's runtime. From inside
-    /// another runtime it runs on a scoped helper thread (blocking inside a runtime panics).
-    fn run<T, F>(&self, make: impl FnOnce() -> F + Send) -> Result<T>
-    where
-        T: Send,
-        F: Future<Output = Result<T>>,
-    {
-        let rt = self
-            .rt
-            .0
-            .as_ref()
-            .ok_or_else(|| backend("the registry's runtime is shut down"))?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            return rt.block_on(make());
-        }
-        std::thread::scope(|s| match s.spawn(|| rt.block_on(make())).join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        })
     }
 
     fn key(&self, parts: &[&str]) -> Path {
@@ -221,70 +155,29 @@ impl ObjectRegistry {
     }
 
     fn list_all(&self, under: &Path) -> Result<Vec<ObjectMeta>> {
-        let prefix = (under.parts_count() > 0).then_some(under);
-        self.run(move || async move {
-            self.store
-                .list(prefix)
-                .try_collect::<Vec<_>>()
-                .await
-                .map_err(backend)
-        })
+        self.objects.list(under).map_err(backend)
     }
 
     /// `None` when the object does not exist.
     fn get(&self, key: &Path) -> Result<Option<Vec<u8>>> {
-        self.run(move || async move {
-            match self.store.get(key).await {
-                Ok(r) => Ok(Some(r.bytes().await.map_err(backend)?.to_vec())),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(backend(e)),
-            }
-        })
+        self.objects.get(key).map_err(backend)
     }
 
     fn exists(&self, key: &Path) -> Result<bool> {
-        self.run(move || async move {
-            match self.store.head(key).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(backend(e)),
-            }
-        })
+        self.objects.exists(key).map_err(backend)
     }
 
     /// `Ok(false)` when `mode` is `Create` and the object exists already.
     fn put(&self, key: &Path, bytes: Vec<u8>, mode: PutMode) -> Result<bool> {
-        self.run(move || async move {
-            let opts = PutOptions {
-                mode,
-                ..Default::default()
-            };
-            match self
-                .store
-                .put_opts(key, PutPayload::from(bytes), opts)
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(
-                    object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. },
-                ) => Ok(false),
-                Err(e) => Err(backend(e)),
-            }
-        })
+        self.objects.put(key, bytes, mode).map_err(backend)
     }
 
     fn delete_key(&self, key: &Path) -> Result<()> {
-        self.run(move || async move {
-            match self.store.delete(key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(backend(e)),
-            }
-        })
+        self.objects.delete(key).map_err(backend)
     }
 
     fn copy(&self, from: &Path, to: &Path) -> Result<()> {
-        self.run(move || async move { self.store.copy(from, to).await.map_err(backend) })
+        self.objects.copy(from, to).map_err(backend)
     }
 
     /// What exists under each version name: (has meta.json, has deleted.json).

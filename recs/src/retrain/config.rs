@@ -168,7 +168,8 @@ pub struct DataConfig {
     /// `file` or `snapshots`. Default `file`.
     #[serde(default = "default_source")]
     pub source: SourceKind,
-    /// The interaction file or the snapshot directory. Required.
+    /// The interaction file, or the snapshot location: a directory or `s3://bucket/prefix`
+    /// (feature `s3`). Required.
     pub path: PathBuf,
     /// Files only: `auto` (guess from the name, default), `ml1m`, `ml100k`, `csv` or `tsv`.
     #[serde(default = "default_format")]

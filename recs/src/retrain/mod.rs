@@ -133,7 +133,8 @@ pub fn collect(config: &DataConfig) -> Result<Collected> {
             })
         }
         SourceKind::Snapshots => {
-            let set = SnapshotSet::open(&config.path)?;
+            // A directory or an object-store location (`s3://bucket/prefix`, feature `s3`).
+            let set = SnapshotSet::open_location(&config.path.to_string_lossy())?;
             if set.manifests().is_empty() {
                 return Err(Error::Data(format!(
                     "{}: no manifest-*.json (not a snapshot directory)",

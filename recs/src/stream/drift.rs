@@ -145,6 +145,35 @@ impl Profile {
         Ok(Profile::from_dataset(&d, explicit))
     }
 
+    /// Profiles a location: `s3://bucket/prefix` or `file:///dir` (a snapshot set, see
+    /// [`SnapshotSet::open_location`]), or anything [`Profile::from_path`] reads.
+    /// `recs drift A B` takes its arguments through this.
+    ///
+    /// ```
+    /// use recs::stream::{ingest_reader, IngestConfig, Profile};
+    /// let dir = tempfile::tempdir()?;
+    /// ingest_reader("e", "2024-02-01T12:00:00,1,GET /rate/10=4\n".as_bytes(), &IngestConfig::new(dir.path()))?;
+    /// let url = format!("file://{}", dir.path().display());
+    /// assert_eq!(Profile::from_location(&url)?, Profile::from_path(dir.path())?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SnapshotSet::open_location`] (an unknown scheme is [`Error::Unsupported`]) or
+    /// [`Profile::from_path`].
+    pub fn from_location(location: &str) -> Result<Profile> {
+        if !location.contains("://") {
+            return Profile::from_path(Path::new(location));
+        }
+        let set = SnapshotSet::open_location(location)?;
+        if set.manifests().is_empty() {
+            return Err(Error::Data(format!(
+                "{location}: no manifest-*.json (not a snapshot set)"
+            )));
+        }
+        Profile::from_snapshot(&set)
+    }
+
     fn add_dataset(&mut self, d: &Dataset, explicit: bool, names: Option<&[String]>) {
         let m = &d.interactions;
         for u in 0..m.n_users() as u32 {

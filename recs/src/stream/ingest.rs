@@ -7,6 +7,8 @@ use std::fmt;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use super::store::SnapshotStore;
+
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, SourceKey};
@@ -24,8 +26,9 @@ use crate::{Error, Result};
 /// ```
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
-    /// Snapshot directory.
-    pub dir: PathBuf,
+    /// Where snapshots go: a directory ([`IngestConfig::new`]) or any [`SnapshotStore`]
+    /// ([`IngestConfig::at`]).
+    pub dir: SnapshotStore,
     /// Member name of this ingest process (file names, manifest name). Default `"0"`.
     pub member: String,
     /// Snapshot file format. Default CSV.
@@ -42,8 +45,19 @@ pub struct IngestConfig {
 impl IngestConfig {
     /// Defaults for directory `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        IngestConfig::at(dir.into())
+    }
+    /// Defaults for snapshot location `store` (a directory or an object-store prefix).
+    ///
+    /// ```
+    /// use recs::stream::{IngestConfig, SnapshotStore};
+    /// let c = IngestConfig::at(SnapshotStore::parse("file:///srv/snapshots")?);
+    /// assert_eq!(c.dir.to_string(), "/srv/snapshots");
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    pub fn at(store: impl Into<SnapshotStore>) -> Self {
         IngestConfig {
-            dir: dir.into(),
+            dir: store.into(),
             member: "0".into(),
             format: SnapshotFormat::Csv,
             batch_size: 50_000,

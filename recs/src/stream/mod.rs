@@ -1,6 +1,6 @@
 //! Streaming: the canonical event schema, parsers for JSON and course log lines, validation
 //! with dead letters, ingestion from files/stdin (and Kafka with feature `kafka`) into
-//! snapshots with a manifest, loading snapshots as training data, drift reports between
+//! snapshots with a manifest (in a local directory or, with feature `s3`, an object store), loading snapshots as training data, drift reports between
 //! snapshots, and the online KPI over events.
 //!
 //! The schema is documented for producers in `docs/events.md` (JSON Schema:
@@ -29,6 +29,7 @@ mod kpi;
 mod parquet;
 mod parse;
 mod snapshot;
+mod store;
 mod validate;
 
 pub use drift::{Check, DriftReport, Profile, Thresholds};
@@ -46,4 +47,7 @@ pub use snapshot::{
     csv_header, from_csv, to_csv, training_data, BatchInfo, Counts, FileInfo, Manifest,
     OffsetRange, SnapshotFormat, SnapshotSet, SnapshotWriter, TrainingData, MANIFEST_VERSION,
 };
+#[cfg(feature = "s3")]
+pub use store::ObjectPrefix;
+pub use store::SnapshotStore;
 pub use validate::{Catalog, DeadLetter, Rules, Validator};

@@ -2,7 +2,8 @@
 //! `parquet`), one file per event type per batch, plus a dead-letter JSON-lines file, all listed
 //! in a manifest with offset ranges, counts and sha256 of each file.
 //!
-//! Layout of a snapshot directory (one per stream; several ingest members may share it):
+//! Snapshots live in a [`SnapshotStore`]: a local directory by default, or an object-store
+//! prefix (feature `s3`). Layout (one location per stream; several ingest members may share it):
 //! - `manifest-<member>.json`: the [`Manifest`] of one ingest member. Writing it is the commit:
 //!   batch files are written (atomically) first, then the manifest (atomically) with the batch
 //!   and the next offset of each partition. A crash in between leaves files no manifest lists;
@@ -19,15 +20,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::{Event, EventKind, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch};
+use super::store::SnapshotStore;
 use super::validate::DeadLetter;
 use crate::data::{Dataset, Duplicates, Interactions, Record, Vocab};
-use crate::model::write_atomic;
 use crate::{Error, Result};
 
 /// Version of the manifest layout.
@@ -199,13 +200,12 @@ fn check_member(member: &str) -> Result<()> {
     Ok(())
 }
 
-fn manifest_path(dir: &Path, member: &str) -> PathBuf {
-    dir.join(format!("manifest-{member}.json"))
+fn manifest_name(member: &str) -> String {
+    format!("manifest-{member}.json")
 }
 
-fn read_manifest(path: &Path) -> Result<Manifest> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let m: Manifest = serde_json::from_slice(&bytes)
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
+    let m: Manifest = serde_json::from_slice(bytes)
         .map_err(|e| Error::Serde(format!("{}: {e}", path.display())))?;
     if m.version != MANIFEST_VERSION {
         return Err(Error::Format(format!(
@@ -220,19 +220,25 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
 /// The writing side of one ingest member in a snapshot directory.
 #[derive(Debug)]
 pub struct SnapshotWriter {
-    dir: PathBuf,
+    store: SnapshotStore,
     manifest: Manifest,
     format: SnapshotFormat,
 }
 
 impl SnapshotWriter {
-    /// Opens (or creates) `dir` for member `member`, reading its manifest when present.
+    /// Opens (or creates) a snapshot location (a directory, or any [`SnapshotStore`]) for
+    /// member `member`, reading its manifest when present.
     ///
     /// # Errors
     /// [`Error::InvalidParam`] for a bad member name or a format not compiled in, [`Error::Io`]
-    /// when the directory cannot be created, [`Error::Serde`]/[`Error::Format`] for a damaged
-    /// manifest.
-    pub fn open(dir: &Path, member: &str, format: SnapshotFormat) -> Result<Self> {
+    /// when the directory cannot be created or the store not read, [`Error::Serde`]/
+    /// [`Error::Format`] for a damaged manifest.
+    pub fn open(
+        store: impl Into<SnapshotStore>,
+        member: &str,
+        format: SnapshotFormat,
+    ) -> Result<Self> {
+        let store = store.into();
         check_member(member)?;
         if format == SnapshotFormat::Parquet && !cfg!(feature = "parquet") {
             return Err(Error::param(
@@ -241,10 +247,10 @@ impl SnapshotWriter {
                 "parquet",
             ));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = manifest_path(dir, member);
-        let manifest = if path.exists() {
-            read_manifest(&path)?
+        store.prepare()?;
+        let name = manifest_name(member);
+        let manifest = if let Some(bytes) = store.get(&name)? {
+            parse_manifest(&bytes, &store.describe(&name))?
         } else {
             Manifest {
                 version: MANIFEST_VERSION,
@@ -254,10 +260,15 @@ impl SnapshotWriter {
             }
         };
         Ok(SnapshotWriter {
-            dir: dir.to_path_buf(),
+            store,
             manifest,
             format,
         })
+    }
+
+    /// Where the snapshots go.
+    pub fn store(&self) -> &SnapshotStore {
+        &self.store
     }
 
     /// The committed state.
@@ -331,13 +342,14 @@ impl SnapshotWriter {
             files,
         });
         let json = serde_json::to_vec_pretty(&next).map_err(|e| Error::Serde(e.to_string()))?;
-        write_atomic(&manifest_path(&self.dir, &next.member), &json)?;
+        // The manifest goes last: once it lists the batch, every file of it is in place.
+        self.store.put(&manifest_name(&next.member), &json)?;
         self.manifest = next;
         Ok(self.manifest.batches.last())
     }
 
     fn write_file(&self, name: String, kind: &str, rows: usize, bytes: &[u8]) -> Result<FileInfo> {
-        write_atomic(&self.dir.join(&name), bytes)?;
+        self.store.put(&name, bytes)?;
         Ok(FileInfo {
             name,
             kind: kind.to_owned(),
@@ -602,7 +614,7 @@ pub fn from_csv(kind: EventKind, text: &str, path: &Path) -> Result<Vec<(SourceK
 /// ```
 #[derive(Debug, Clone)]
 pub struct SnapshotSet {
-    dir: PathBuf,
+    store: SnapshotStore,
     manifests: Vec<Manifest>,
 }
 
@@ -621,29 +633,46 @@ pub struct TrainingData {
 }
 
 impl SnapshotSet {
-    /// Reads every `manifest-*.json` in `dir`.
+    /// Reads every `manifest-*.json` of a snapshot location (a directory, or any
+    /// [`SnapshotStore`]).
     ///
     /// # Errors
     /// [`Error::Io`], or a damaged manifest.
-    pub fn open(dir: &Path) -> Result<Self> {
+    pub fn open(store: impl Into<SnapshotStore>) -> Result<Self> {
+        let store = store.into();
         let mut manifests = Vec::new();
-        let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-        let mut paths = Vec::new();
-        for entry in rd {
-            let p = entry.map_err(|e| Error::io(dir, e))?.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with("manifest-") && name.ends_with(".json") {
-                paths.push(p);
-            }
+        for name in store.list("manifest-", ".json")? {
+            let path = store.describe(&name);
+            // Listed, then gone: a concurrent writer cannot remove manifests, so this is damage.
+            let bytes = store.get(&name)?.ok_or_else(|| {
+                Error::io(&path, std::io::Error::from(std::io::ErrorKind::NotFound))
+            })?;
+            manifests.push(parse_manifest(&bytes, &path)?);
         }
-        paths.sort();
-        for p in paths {
-            manifests.push(read_manifest(&p)?);
-        }
-        Ok(SnapshotSet {
-            dir: dir.to_path_buf(),
-            manifests,
-        })
+        Ok(SnapshotSet { store, manifests })
+    }
+
+    /// Opens a location string: a directory, `file:///dir`, or `s3://bucket/prefix` (feature
+    /// `s3`), see [`SnapshotStore::parse`].
+    ///
+    /// ```
+    /// use recs::stream::{ingest_reader, IngestConfig, SnapshotSet};
+    /// let dir = tempfile::tempdir()?;
+    /// ingest_reader("e", "2024-02-01T12:00:00,1,GET /rate/10=4\n".as_bytes(), &IngestConfig::new(dir.path()))?;
+    /// let set = SnapshotSet::open_location(dir.path().to_str().unwrap())?;
+    /// assert_eq!(set.counts().rate, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SnapshotStore::parse`] and [`SnapshotSet::open`].
+    pub fn open_location(location: &str) -> Result<Self> {
+        SnapshotSet::open(SnapshotStore::parse(location)?)
+    }
+
+    /// Where the set lives.
+    pub fn store(&self) -> &SnapshotStore {
+        &self.store
     }
 
     /// The manifests, by member name.
@@ -674,25 +703,35 @@ impl SnapshotSet {
             .flat_map(|b| &b.files)
     }
 
+    /// Reads a listed file and checks its size and sha256 against the manifest.
     fn read(&self, f: &FileInfo) -> Result<Vec<u8>> {
-        let p = self.dir.join(&f.name);
-        std::fs::read(&p).map_err(|e| Error::io(&p, e))
+        let path = self.store.describe(&f.name);
+        let b = self.store.get(&f.name)?.ok_or_else(|| {
+            Error::Format(format!(
+                "{}: listed in the manifest but missing from the snapshot store",
+                path.display()
+            ))
+        })?;
+        let sha = hex(&Sha256::digest(&b));
+        if b.len() as u64 != f.bytes || sha != f.sha256 {
+            return Err(Error::Format(format!(
+                "{}: checksum mismatch: {} bytes with sha256 {sha}, manifest says {} bytes with sha256 {}",
+                path.display(),
+                b.len(),
+                f.bytes,
+                f.sha256
+            )));
+        }
+        Ok(b)
     }
 
     /// Checks the size and sha256 of every listed file.
     ///
     /// # Errors
-    /// [`Error::Format`] naming the first file that does not match.
+    /// [`Error::Format`] naming the first file that is missing or does not match.
     pub fn verify(&self) -> Result<()> {
         for f in self.files() {
-            let b = self.read(f)?;
-            let sha = hex(&Sha256::digest(&b));
-            if b.len() as u64 != f.bytes || sha != f.sha256 {
-                return Err(Error::Format(format!(
-                    "{}: sha256 {sha}, manifest says {}",
-                    f.name, f.sha256
-                )));
-            }
+            self.read(f)?;
         }
         Ok(())
     }
@@ -708,7 +747,7 @@ impl SnapshotSet {
                 continue;
             };
             let bytes = self.read(f)?;
-            let path = self.dir.join(&f.name);
+            let path = self.store.describe(&f.name);
             match f.format {
                 SnapshotFormat::Csv => {
                     let text = String::from_utf8(bytes)
