@@ -67,7 +67,8 @@ pub struct GroupConfig {
     pub group: String,
     /// Extra librdkafka settings (`session.timeout.ms`, `security.protocol`, …), applied after
     /// recs' own (`enable.auto.commit=false`, `auto.offset.reset=earliest`), so they can
-    /// override them. Default none.
+    /// override them. A cooperative `partition.assignment.strategy` is refused: rebalances
+    /// are handled whole (eager). Default none.
     pub options: Vec<(String, String)>,
     /// Stop after no record arrived (and no partition was assigned) for this long; `None` runs
     /// until an error. Default `None`.
@@ -147,6 +148,18 @@ impl GroupConfig {
         }
         if self.topics.is_empty() {
             return Err(Error::param("topics", "at least one topic", "none"));
+        }
+        // The rebalance callback revokes and assigns whole assignments (the eager protocol).
+        if let Some((_, v)) = self
+            .options
+            .iter()
+            .find(|(k, v)| k == "partition.assignment.strategy" && v.contains("cooperative"))
+        {
+            return Err(Error::param(
+                "options",
+                "an eager partition.assignment.strategy (range, roundrobin)",
+                v,
+            ));
         }
         if self.max_records == Some(0) {
             return Err(Error::param("max_records", "> 0", 0));
@@ -621,6 +634,8 @@ mod tests {
             GroupConfig::new("", ["t"], "g"),
             GroupConfig::new("b:1", Vec::<String>::new(), "g"),
             ok.clone().max_records(Some(0)),
+            ok.clone()
+                .option("partition.assignment.strategy", "cooperative-sticky"),
         ] {
             assert!(bad.check().is_err(), "{bad:?}");
         }
