@@ -302,11 +302,7 @@ fn idle_exit(args: &IngestArgs) -> CliResult<Option<std::time::Duration>> {
 }
 
 #[cfg(feature = "stream")]
-fn ingest_group(
-    broker: &str,
-    args: &IngestArgs,
-    config: &IngestConfig,
-) -> CliResult<GroupRun> {
+fn ingest_group(broker: &str, args: &IngestArgs, config: &IngestConfig) -> CliResult<GroupRun> {
     use recs::stream::kafka_group::GroupConfig;
     let mut g = GroupConfig::new(
         broker,
@@ -333,11 +329,7 @@ fn ingest_group(
 }
 
 #[cfg(not(feature = "stream"))]
-fn ingest_group(
-    _broker: &str,
-    _args: &IngestArgs,
-    _config: &IngestConfig,
-) -> CliResult<GroupRun> {
+fn ingest_group(_broker: &str, _args: &IngestArgs, _config: &IngestConfig) -> CliResult<GroupRun> {
     Err("this recs was built without Kafka support (cargo feature `stream` of recs-server)".into())
 }
 

@@ -72,7 +72,9 @@ fn produce_range(brokers: &[String], topic: &str, range: std::ops::Range<usize>)
 
 fn spawn(broker: &str, dir: &Path, group: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_recs"))
-        .args(["ingest", "--kafka", broker, "--topics", "cgroup", "--prefix"])
+        .args([
+            "ingest", "--kafka", broker, "--topics", "cgroup", "--prefix",
+        ])
         .arg(prefix())
         .args(["--group", group, "--out"])
         .arg(dir)
@@ -268,7 +270,15 @@ fn group_flags_are_checked() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
     let out = Command::new(env!("CARGO_BIN_EXE_recs"))
-        .args(["ingest", "--kafka", "127.0.0.1:1", "--topics", "t", "--group", "a/b"])
+        .args([
+            "ingest",
+            "--kafka",
+            "127.0.0.1:1",
+            "--topics",
+            "t",
+            "--group",
+            "a/b",
+        ])
         .arg("--out")
         .arg(dir.path())
         .output()

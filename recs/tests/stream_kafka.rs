@@ -391,10 +391,14 @@ fn kafka_throughput_group_vs_static() {
     assert_eq!((s.counts.valid() + s.counts.dead_letter) as usize, n);
 
     let dir = tempfile::tempdir().unwrap();
-    let g = GroupConfig::new(&b, ["throughput_group"], format!("bench{}", std::process::id()))
-        .prefix(prefix())
-        .option("session.timeout.ms", "6000")
-        .max_records(Some(n as u64));
+    let g = GroupConfig::new(
+        &b,
+        ["throughput_group"],
+        format!("bench{}", std::process::id()),
+    )
+    .prefix(prefix())
+    .option("session.timeout.ms", "6000")
+    .max_records(Some(n as u64));
     let t = Instant::now();
     let s = ingest_group(&g, &IngestConfig::new(dir.path()).format(format)).unwrap();
     let group_wall = t.elapsed().as_secs_f64();

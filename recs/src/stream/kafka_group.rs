@@ -149,6 +149,14 @@ impl GroupConfig {
         if self.topics.is_empty() {
             return Err(Error::param("topics", "at least one topic", "none"));
         }
+        // rdkafka panics on a NUL in a topic name (C strings).
+        if let Some(t) = self
+            .full_topics()
+            .into_iter()
+            .find(|t| t.contains('\0') || t == &self.prefix)
+        {
+            return Err(Error::param("topics", "non-empty names without NUL", t));
+        }
         // The rebalance callback revokes and assigns whole assignments (the eager protocol).
         if let Some((_, v)) = self
             .options
@@ -449,12 +457,7 @@ struct GroupContext {
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
-    fn rebalance(
-        &self,
-        c: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
+    fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let mut st = lock(&self.shared);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => st.assign(c, tpl),
@@ -603,10 +606,7 @@ fn poll_loop(
                     last_flush = now;
                     st.commit(consumer, CommitMode::Async);
                 }
-                if group
-                    .idle_exit
-                    .is_some_and(|d| now - st.last_activity >= d)
-                {
+                if group.idle_exit.is_some_and(|d| now - st.last_activity >= d) {
                     break;
                 }
             }
@@ -633,6 +633,8 @@ mod tests {
             GroupConfig::new("b:1", ["t"], "a/b"),
             GroupConfig::new("", ["t"], "g"),
             GroupConfig::new("b:1", Vec::<String>::new(), "g"),
+            GroupConfig::new("b:1", [""], "g"),
+            GroupConfig::new("b:1", ["a\0b"], "g"),
             ok.clone().max_records(Some(0)),
             ok.clone()
                 .option("partition.assignment.strategy", "cooperative-sticky"),
@@ -717,7 +719,9 @@ mod tests {
         /// commit, as `Shared::revoke`), then spread the partitions over the living, each
         /// resuming at `resume_offset`.
         fn rebalance(&mut self, rotate: usize) {
-            let live: Vec<usize> = (0..self.sims.len()).filter(|&m| self.sims[m].alive).collect();
+            let live: Vec<usize> = (0..self.sims.len())
+                .filter(|&m| self.sims[m].alive)
+                .collect();
             for &m in &live {
                 self.flush(m, true);
                 self.sims[m].held.clear();
