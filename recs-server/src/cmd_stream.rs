@@ -41,6 +41,19 @@ pub struct IngestArgs {
     /// `p % n == i` of every topic; the snapshot files and manifest are named after `i`.
     #[arg(long, default_value = "0/1")]
     member: String,
+    /// Kafka: join consumer group NAME instead of `--member` (needs the `kafka-group` build):
+    /// processes with the same group and `--out` share the partitions, the broker moves them
+    /// when one joins, leaves or dies, and together they write every record exactly once. Each
+    /// writes as member `NAME-<k>`, the lowest slot no live process holds.
+    #[arg(long, requires = "kafka", value_name = "NAME")]
+    group: Option<String>,
+    /// With `--group`: a librdkafka consumer setting, KEY=VALUE (repeatable), e.g.
+    /// `--kafka-option session.timeout.ms=6000`.
+    #[arg(long = "kafka-option", requires = "group", value_name = "KEY=VALUE")]
+    kafka_option: Vec<String>,
+    /// With `--group`: stop after this many records (valid + dead letters) in this run.
+    #[arg(long, requires = "group", value_name = "N")]
+    max_records: Option<u64>,
     /// Kafka: stop after this many seconds without a new record (default: run until killed;
     /// a restart resumes at the committed offsets).
     #[arg(long)]
@@ -162,7 +175,20 @@ pub fn ingest(args: IngestArgs) -> CliResult {
         .format(format)
         .rules(rules);
     let source;
+    let mut member_name = member.to_string();
     let summary = match &args.kafka {
+        Some(broker) if args.group.is_some() => {
+            let g = ingest_group(broker, &args, &config)?;
+            source = format!(
+                "kafka {broker} topics {} group {} ({} partitions held, {} assignments)",
+                args.topics.join(","),
+                args.group.as_deref().unwrap_or_default(),
+                g.partitions,
+                g.assignments
+            );
+            member_name = g.member;
+            g.ingest
+        }
         Some(broker) => {
             source = format!("kafka {broker} topics {}", args.topics.join(","));
             ingest_kafka(broker, &args, member, members, &config)?
@@ -182,7 +208,7 @@ pub fn ingest(args: IngestArgs) -> CliResult {
     if args.json {
         let v = serde_json::json!({
             "dir": args.out,
-            "member": member.to_string(),
+            "member": member_name,
             "format": format,
             "summary": summary,
             "records": summary.counts.valid() + summary.counts.dead_letter,
@@ -196,7 +222,7 @@ pub fn ingest(args: IngestArgs) -> CliResult {
     } else {
         print!(
             "{}",
-            summary_text(&summary, &source, &store, member, format, &set)
+            summary_text(&summary, &source, &store, &member_name, format, &set)
         );
     }
     Ok(())
@@ -206,7 +232,7 @@ fn summary_text(
     s: &IngestSummary,
     source: &str,
     dir: &SnapshotStore,
-    member: u32,
+    member: &str,
     format: SnapshotFormat,
     set: &SnapshotSet,
 ) -> String {
@@ -262,6 +288,54 @@ fn summary_text(
     out
 }
 
+/// What `--group` reports back (without depending on the `kafka-group` types).
+struct GroupRun {
+    member: String,
+    partitions: usize,
+    assignments: u64,
+    ingest: IngestSummary,
+}
+
+fn idle_exit(args: &IngestArgs) -> CliResult<Option<std::time::Duration>> {
+    match args.idle_exit {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => Err(format!("--idle-exit must be > 0 seconds, got {s}").into()),
+        None => Ok(None),
+    }
+}
+
+#[cfg(feature = "stream")]
+fn ingest_group(broker: &str, args: &IngestArgs, config: &IngestConfig) -> CliResult<GroupRun> {
+    use recs::stream::kafka_group::GroupConfig;
+    let mut g = GroupConfig::new(
+        broker,
+        args.topics.iter().cloned(),
+        args.group.clone().unwrap_or_default(),
+    )
+    .prefix(args.prefix.clone())
+    .idle_exit(idle_exit(args)?)
+    .max_records(args.max_records);
+    for kv in &args.kafka_option {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| format!("--kafka-option: expected KEY=VALUE, got `{kv}`"))?;
+        g = g.option(k.trim(), v.trim());
+    }
+    let s = recs::stream::kafka_group::ingest_group(&g, config)?;
+    Ok(GroupRun {
+        member: s.member,
+        partitions: s.partitions.len(),
+        assignments: s.assignments,
+        ingest: s.ingest,
+    })
+}
+
+#[cfg(not(feature = "stream"))]
+fn ingest_group(_broker: &str, _args: &IngestArgs, _config: &IngestConfig) -> CliResult<GroupRun> {
+    Err("this recs was built without Kafka support (cargo feature `stream` of recs-server)".into())
+}
+
 #[cfg(feature = "stream")]
 fn ingest_kafka(
     broker: &str,
@@ -271,11 +345,7 @@ fn ingest_kafka(
     config: &IngestConfig,
 ) -> CliResult<IngestSummary> {
     use recs::stream::kafka::KafkaConfig;
-    let idle = match args.idle_exit {
-        Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
-        Some(s) => return Err(format!("--idle-exit must be > 0 seconds, got {s}").into()),
-        None => None,
-    };
+    let idle = idle_exit(args)?;
     let kafka = KafkaConfig::new(broker, args.topics.iter().cloned())
         .prefix(args.prefix.clone())
         .member(member, members)

@@ -358,3 +358,60 @@ fn tail_follows_partitions() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(tail(&k, TailFrom::Earliest, &stop, |_, _| {}).unwrap(), 0);
 }
+
+/// Benchmark-like (ignored): the consumer-group source (`kafka_group`, rdkafka) against the
+/// static one (`kafka`, rskafka) on the same records of a 4-partition topic, broker →
+/// validated Parquet snapshot, in one run. `scripts/kafka-test.sh --bench` (release build).
+#[cfg(feature = "kafka-group")]
+#[test]
+#[ignore]
+fn kafka_throughput_group_vs_static() {
+    use recs::stream::kafka_group::{ingest_group, GroupConfig};
+    let Some(b) = broker() else { return };
+    let brokers = vec![b.clone()];
+    let topic = format!("{}throughput_group", prefix());
+    let n: usize = std::env::var("RECS_KAFKA_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400_000);
+    produce_range(&brokers, &topic, 0..n);
+    let format = if cfg!(feature = "parquet") {
+        recs::stream::SnapshotFormat::Parquet
+    } else {
+        recs::stream::SnapshotFormat::Csv
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let k = KafkaConfig::new(&b, ["throughput_group"])
+        .prefix(prefix())
+        .idle_exit(Some(Duration::from_millis(300)));
+    let t = Instant::now();
+    let s = ingest_kafka(&k, &IngestConfig::new(dir.path()).format(format)).unwrap();
+    let static_secs = t.elapsed().as_secs_f64() - 0.3;
+    assert_eq!((s.counts.valid() + s.counts.dead_letter) as usize, n);
+
+    let dir = tempfile::tempdir().unwrap();
+    let g = GroupConfig::new(
+        &b,
+        ["throughput_group"],
+        format!("bench{}", std::process::id()),
+    )
+    .prefix(prefix())
+    .option("session.timeout.ms", "6000")
+    .max_records(Some(n as u64));
+    let t = Instant::now();
+    let s = ingest_group(&g, &IngestConfig::new(dir.path()).format(format)).unwrap();
+    let group_wall = t.elapsed().as_secs_f64();
+    let total = s.ingest.counts.valid() + s.ingest.counts.dead_letter;
+    assert_eq!(total as usize, n);
+    SnapshotSet::open(dir.path()).unwrap().verify().unwrap();
+    eprintln!(
+        "kafka → {format:?}, {n} records, 4 partitions:\n  static (rskafka):        {:.2} s = {:.0} records/s\n  group  (rdkafka, 1 member): {:.2} s = {:.0} records/s from the first record ({:.2} s wall with the group join = {:.0}/s)",
+        static_secs,
+        n as f64 / static_secs,
+        s.busy_secs,
+        n as f64 / s.busy_secs,
+        group_wall,
+        n as f64 / group_wall
+    );
+}

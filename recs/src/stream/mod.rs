@@ -1,7 +1,8 @@
 //! Streaming: the canonical event schema, parsers for JSON and course log lines, validation
-//! with dead letters, ingestion from files/stdin (and Kafka with feature `kafka`) into
-//! snapshots with a manifest (in a local directory or, with feature `s3`, an object store), loading snapshots as training data, drift reports between
-//! snapshots, and the online KPI over events.
+//! with dead letters, ingestion from files/stdin (and Kafka with feature `kafka`, Kafka
+//! consumer groups with `kafka-group`) into snapshots with a manifest (in a local directory or,
+//! with feature `s3`, an object store), loading snapshots as training data, drift reports
+//! between snapshots, and the online KPI over events.
 //!
 //! The schema is documented for producers in `docs/events.md` (JSON Schema:
 //! `docs/events.schema.json`).
@@ -24,6 +25,8 @@ mod foldin;
 mod ingest;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kafka-group")]
+pub mod kafka_group;
 mod kpi;
 #[cfg(feature = "parquet")]
 mod parquet;
