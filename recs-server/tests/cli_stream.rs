@@ -323,3 +323,37 @@ fn drift_snapshot_against_training_file() {
         }
     }
 }
+
+/// A reader that stops early (`recs ingest ... | head -0`) must not make `recs` panic: it ends
+/// quietly, killed by SIGPIPE like any Unix tool, and its work is done before it prints.
+#[cfg(unix)]
+#[test]
+fn closed_stdout_ends_quietly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (text, valid, _, _) = events(200, 10, &[1, 2, 3], |i| (i % 5 + 1) as u32);
+    let input = dir.path().join("events.log");
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("snap");
+    let mut child = recs()
+        .arg("ingest")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the child can print its summary.
+    drop(child.stdout.take());
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(
+        result.status.success() || result.status.signal() == Some(13), // SIGPIPE,
+        "status {:?}, stderr: {stderr}",
+        result.status
+    );
+    let set = recs::stream::SnapshotSet::open(&out).unwrap();
+    assert_eq!(set.events().unwrap().len(), valid);
+}

@@ -153,7 +153,7 @@ fn two_group_members_kill_and_restart() {
             Arc::clone(&stop),
         );
         std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) && produced.load(Ordering::Relaxed) < 60_000 {
+            while !stop.load(Ordering::Relaxed) && produced.load(Ordering::Relaxed) < 500_000 {
                 let from = produced.load(Ordering::Relaxed);
                 produce_range(&brokers, &topic, from..from + 200);
                 produced.store(from + 200, Ordering::Relaxed);
@@ -175,14 +175,17 @@ fn two_group_members_kill_and_restart() {
     b1.kill().unwrap();
     b1.wait().unwrap();
     let at_kill = produced.load(Ordering::Relaxed);
-    eprintln!(
-        "killed {m1} after {} of its batches; {at_kill} records produced so far",
-        batches(dir.path(), &m1)
-    );
+    let m1_at_kill = batches(dir.path(), &m1);
+    eprintln!("killed {m1} after {m1_at_kill} of its batches; {at_kill} records produced so far");
     // Records keep coming after the kill; a alone holds the group until b rejoins.
     std::thread::sleep(Duration::from_secs(2));
     let mut b2 = spawn(&b, dir.path(), &group);
-    std::thread::sleep(Duration::from_secs(2));
+    // The restarted process takes slot 1 again and must get partitions and write to it.
+    wait_for(
+        "restarted member committed",
+        Duration::from_secs(90),
+        || batches(dir.path(), &m1) > m1_at_kill,
+    );
     stop.store(true, Ordering::Relaxed);
     producer.join().unwrap();
     let n = produced.load(Ordering::Relaxed);
