@@ -399,6 +399,12 @@ fn kafka_throughput_group_vs_static() {
     .prefix(prefix())
     .option("session.timeout.ms", "6000")
     .max_records(Some(n as u64));
+    // Extra librdkafka settings to compare, e.g. RECS_KAFKA_GROUP_OPTIONS=fetch.wait.max.ms=10
+    let extra = std::env::var("RECS_KAFKA_GROUP_OPTIONS").unwrap_or_default();
+    let g = extra
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .fold(g, |g, (k, v)| g.option(k, v));
     let t = Instant::now();
     let s = ingest_group(&g, &IngestConfig::new(dir.path()).format(format)).unwrap();
     let group_wall = t.elapsed().as_secs_f64();

@@ -193,7 +193,8 @@ pub struct GroupSummary {
     pub partitions: Vec<(String, i32)>,
     /// Offset commits the broker refused (harmless: the manifests hold the offsets too).
     pub commit_errors: u64,
-    /// Seconds from the first record to the end (the group join not counted).
+    /// Seconds from the first record until every record was durable and committed (the group
+    /// join and leave not counted).
     pub busy_secs: f64,
 }
 
@@ -515,7 +516,11 @@ pub fn ingest_group(group: &GroupConfig, config: &IngestConfig) -> Result<GroupS
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // librdkafka (>= 2.4) waits up to 1 s before refetching a partition whose local queue
+        // was over its thresholds; with a consumer that drains its queue at once that wait is
+        // pure idle time (158k records/s with it, 388k/s without, same run on tansu).
+        .set("fetch.queue.backoff.ms", "0");
     for (k, v) in &group.options {
         cc.set(k, v);
     }
@@ -553,17 +558,17 @@ pub fn ingest_group(group: &GroupConfig, config: &IngestConfig) -> Result<GroupS
         assignments: st.assignments,
         partitions: st.partitions.iter().cloned().collect(),
         commit_errors: st.commit_errors,
-        busy_secs: records.1.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+        busy_secs: records.1.as_secs_f64(),
     })
 }
 
-/// Polls until idle, the record limit or an error; returns the records seen and when the
-/// first came.
+/// Polls until idle, the record limit or an error; returns the records seen and the time
+/// from the first record until all were durable and committed.
 fn poll_loop(
     consumer: &BaseConsumer<GroupContext>,
     shared: &Mutex<Shared>,
     group: &GroupConfig,
-) -> Result<(u64, Option<Instant>)> {
+) -> Result<(u64, Duration)> {
     let mut records = 0u64;
     let mut first: Option<Instant> = None;
     let mut last_flush = Instant::now();
@@ -623,7 +628,8 @@ fn poll_loop(
     let mut st = lock(shared);
     st.ing.flush()?;
     st.commit(consumer, CommitMode::Sync);
-    Ok((records, first))
+    // Leaving the group (in `drop`) is a one-off like the join, so it is not part of the rate.
+    Ok((records, first.map_or(Duration::ZERO, |t| t.elapsed())))
 }
 
 #[cfg(test)]
