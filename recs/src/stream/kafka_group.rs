@@ -203,7 +203,7 @@ pub struct GroupSummary {
 ///
 /// ```
 /// use recs::stream::kafka_group::MemberSlot;
-/// let dir = tempfile::tempdir()?;
+/// let dir = tempfile::tempdir().expect("a temporary directory");
 /// let a = MemberSlot::claim(dir.path(), "g")?;
 /// let b = MemberSlot::claim(dir.path(), "g")?;
 /// assert_eq!((a.slot(), b.slot()), (0, 1));
