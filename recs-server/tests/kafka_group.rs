@@ -70,7 +70,8 @@ fn produce_range(brokers: &[String], topic: &str, range: std::ops::Range<usize>)
     }
 }
 
-fn spawn(broker: &str, dir: &Path, group: &str) -> Child {
+/// `idle_exit`: seconds without a record or an assignment before the process ends on its own.
+fn spawn(broker: &str, dir: &Path, group: &str, idle_exit: u32) -> Child {
     Command::new(env!("CARGO_BIN_EXE_recs"))
         .args([
             "ingest", "--kafka", broker, "--topics", "cgroup", "--prefix",
@@ -81,14 +82,13 @@ fn spawn(broker: &str, dir: &Path, group: &str) -> Child {
         .args([
             "--batch-size",
             "100",
-            "--idle-exit",
-            "10",
             // tansu holds a join for the whole session timeout (librdkafka default 45 s).
             "--kafka-option",
             "session.timeout.ms=6000",
             "--kafka-option",
             "heartbeat.interval.ms=500",
         ])
+        .args(["--idle-exit", &idle_exit.to_string()])
         .spawn()
         .unwrap()
 }
@@ -162,12 +162,12 @@ fn two_group_members_kill_and_restart() {
         })
     };
 
-    let mut a = spawn(&b, dir.path(), &group);
+    let mut a = spawn(&b, dir.path(), &group, 10);
     // Start b once a holds slot 0, so b is `<group>-1`.
     let slot0 = dir.path().join(format!(".slot-{group}-0.lock"));
     wait_for("slot 0 claimed", Duration::from_secs(10), || slot0.exists());
     std::thread::sleep(Duration::from_millis(200));
-    let mut b1 = spawn(&b, dir.path(), &group);
+    let mut b1 = spawn(&b, dir.path(), &group, 10);
     let (m0, m1) = (format!("{group}-0"), format!("{group}-1"));
     wait_for("both members committed", Duration::from_secs(90), || {
         batches(dir.path(), &m0) > 0 && batches(dir.path(), &m1) > 0
@@ -179,7 +179,9 @@ fn two_group_members_kill_and_restart() {
     eprintln!("killed {m1} after {m1_at_kill} of its batches; {at_kill} records produced so far");
     // Records keep coming after the kill; a alone holds the group until b rejoins.
     std::thread::sleep(Duration::from_secs(2));
-    let mut b2 = spawn(&b, dir.path(), &group);
+    // The join waits for the dead member's session to time out and, on tansu, for a whole
+    // session timeout more: give the restarted process longer than that before it may idle out.
+    let mut b2 = spawn(&b, dir.path(), &group, 60);
     // The restarted process takes slot 1 again and must get partitions and write to it.
     wait_for(
         "restarted member committed",
