@@ -373,6 +373,15 @@ struct KpiState {
     counts: HashMap<ModelLabels, (u64, u64)>,
 }
 
+/// Share of an arm's `(answers, answers watched)` that were watched; 0 before any answer.
+fn watch_rate((answers, watched): (u64, u64)) -> f64 {
+    if answers > 0 {
+        watched as f64 / answers as f64
+    } else {
+        0.0
+    }
+}
+
 impl KpiState {
     fn pop_oldest(&mut self) {
         if let Some((_, user)) = self.order.pop_front() {
@@ -452,9 +461,8 @@ impl OnlineKpi {
     }
 
     fn publish(&self, g: &KpiState, arm: &ModelLabels) {
-        if let Some(&(n, w)) = g.counts.get(arm) {
-            let rate = if n > 0 { w as f64 / n as f64 } else { 0.0 };
-            self.watch_rate.get_or_create(arm).set(rate);
+        if let Some(&counts) = g.counts.get(arm) {
+            self.watch_rate.get_or_create(arm).set(watch_rate(counts));
         }
     }
 
@@ -476,10 +484,14 @@ impl OnlineKpi {
             items: items.to_vec(),
             watched: false,
         });
-        g.counts.entry(arm.clone()).or_default().0 += 1;
+        let counts = g.counts.entry(arm.clone()).or_default();
+        counts.0 += 1;
+        if counts.0 == 1 {
+            // The watched series exists (at 0) from the arm's first answer, so ratios in
+            // PromQL work.
+            self.watched.get_or_create(&arm).inc_by(0);
+        }
         self.recommendations.get_or_create(&arm).inc();
-        // The watched series exists (at 0) from the first answer, so ratios in PromQL work.
-        self.watched.get_or_create(&arm).inc_by(0);
         self.publish(&g, &arm);
     }
 
@@ -512,9 +524,7 @@ impl OnlineKpi {
     /// The current watch rate of `arm` (`None` before its first answer).
     pub fn rate(&self, arm: &ModelLabels) -> Option<f64> {
         let g = self.lock();
-        g.counts
-            .get(arm)
-            .map(|&(n, w)| if n > 0 { w as f64 / n as f64 } else { 0.0 })
+        g.counts.get(arm).copied().map(watch_rate)
     }
 
     /// Answers waiting for a watch.

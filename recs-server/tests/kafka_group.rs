@@ -256,43 +256,21 @@ fn two_group_members_kill_and_restart() {
 fn group_flags_are_checked() {
     // No broker needed: bad flags fail before connecting.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_recs"))
-        .args([
-            "ingest",
-            "--kafka",
-            "127.0.0.1:1",
-            "--topics",
-            "t",
-            "--group",
-            "g",
-            "--kafka-option",
-            "novalue",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let ingest = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_recs"))
+            .arg("ingest")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out_dir = dir.path().to_str().unwrap();
+    let kafka = ["--kafka", "127.0.0.1:1", "--topics", "t", "--out", out_dir];
+    let out = ingest(&[&kafka[..], &["--group", "g", "--kafka-option", "novalue"]].concat());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
-    let out = Command::new(env!("CARGO_BIN_EXE_recs"))
-        .args([
-            "ingest",
-            "--kafka",
-            "127.0.0.1:1",
-            "--topics",
-            "t",
-            "--group",
-            "a/b",
-        ])
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = ingest(&[&kafka[..], &["--group", "a/b"]].concat());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("group"));
-    let out = Command::new(env!("CARGO_BIN_EXE_recs"))
-        .args(["ingest", "x.log", "--max-records", "3"])
-        .output()
-        .unwrap();
+    let out = ingest(&["x.log", "--max-records", "3"]);
     assert!(!out.status.success(), "--max-records needs --group");
 }

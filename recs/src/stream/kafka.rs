@@ -87,10 +87,7 @@ impl KafkaConfig {
     }
     /// The topics with the prefix.
     pub fn full_topics(&self) -> Vec<String> {
-        self.topics
-            .iter()
-            .map(|t| format!("{}{t}", self.prefix))
-            .collect()
+        prefixed(&self.prefix, &self.topics)
     }
     fn check(&self) -> Result<()> {
         if self.members == 0 || self.member >= self.members {
@@ -417,4 +414,9 @@ pub fn partitions(brokers: &[String], topic: &str) -> Result<Vec<i32>> {
             .map(|t| t.partitions.into_iter().collect())
             .ok_or_else(|| Error::param("topic", "a topic that exists on the broker", topic))
     })
+}
+
+/// The broker-side topic names: the team prefix before each name (both Kafka sources).
+pub(crate) fn prefixed(prefix: &str, topics: &[String]) -> Vec<String> {
+    topics.iter().map(|t| format!("{prefix}{t}")).collect()
 }

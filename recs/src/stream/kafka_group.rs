@@ -119,10 +119,7 @@ impl GroupConfig {
     }
     /// The topics with the prefix.
     pub fn full_topics(&self) -> Vec<String> {
-        self.topics
-            .iter()
-            .map(|t| format!("{}{t}", self.prefix))
-            .collect()
+        super::kafka::prefixed(&self.prefix, &self.topics)
     }
     fn check(&self) -> Result<()> {
         if self.group.is_empty()
