@@ -12,7 +12,8 @@
 //!     ease:lambda=500 als:factors=128,reg=0.01,alpha=1,it=15 blend:ease=1,als=0.5
 //! ```
 //!
-//! Specs: `ease:lambda=L,dropout=P`, `als:factors=K,reg=R,alpha=A,it=N,nu=V,cg=S`,
+//! Specs: `ease:lambda=L,dropout=P`, `fresh:boost=B,decay=D,<base>.<key>=V...` (the base model
+//! is the one named by the `<base>.` prefix, default `ease`; item years from `ml-1m/movies.dat`), `als:factors=K,reg=R,alpha=A,it=N,nu=V,cg=S`,
 //! `knn:k=N,shrink=S`, `bpr`, `pop`, `blend:<member>=<weight>,...` (members at defaults,
 //! with any `ease.lambda=`/`als.factors=`-style overrides given after them).
 
@@ -21,9 +22,12 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use recs::data::{load_ncf, open, Interactions, Record, Split, TestCase, TestSet};
+use recs::data::{
+    item_years, load_id_map, load_movies, load_ncf, open, Interactions, Record, Split, TestCase,
+    TestSet,
+};
 use recs::eval::{EvalConfig, Protocol};
-use recs::model::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Popularity, Recommender};
+use recs::model::{Als, AnyModel, Blend, Bpr, Ease, Fit, Fresh, ItemKnn, Popularity, Recommender};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -116,9 +120,50 @@ fn kv(spec: &str) -> (String, Vec<(String, f64)>) {
     (name.to_string(), args)
 }
 
-fn fit_one(name: &str, args: &[(String, f64)], train: &Interactions) -> Res<AnyModel> {
+/// What `fit_one` needs besides the training data: item years and fitted bases to reuse.
+struct Ctx {
+    years: Vec<Option<u16>>,
+    bases: HashMap<String, AnyModel>,
+}
+
+fn fit_one(
+    name: &str,
+    args: &[(String, f64)],
+    train: &Interactions,
+    ctx: &mut Ctx,
+) -> Res<AnyModel> {
     let get = |k: &str| args.iter().find(|(n, _)| n == k).map(|&(_, v)| v);
     Ok(match name {
+        "fresh" => {
+            let base = args
+                .iter()
+                .find_map(|(k, _)| k.split_once('.').map(|(b, _)| b.to_string()))
+                .unwrap_or_else(|| "ease".into());
+            let sub: Vec<(String, f64)> = args
+                .iter()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix(&format!("{base}."))
+                        .map(|s| (s.to_string(), *v))
+                })
+                .collect();
+            let key = format!("{base}:{sub:?}");
+            let model = match ctx.bases.get(&key) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = fit_one(&base, &sub, train, ctx)?;
+                    ctx.bases.insert(key, m.clone());
+                    m
+                }
+            };
+            let mut p = Fresh::params().years(ctx.years.clone());
+            if let Some(v) = get("boost") {
+                p = p.boost(v as f32)
+            }
+            if let Some(v) = get("decay") {
+                p = p.decay_years(v as f32)
+            }
+            p.fit_base(model)?.into()
+        }
         "pop" => Popularity::params().fit(train)?.into(),
         "ease" => {
             let mut p = Ease::params();
@@ -175,7 +220,7 @@ fn fit_one(name: &str, args: &[(String, f64)], train: &Interactions) -> Res<AnyM
                             .map(|s| (s.to_string(), *v))
                     })
                     .collect();
-                members.push(fit_one(k, &sub, train)?);
+                members.push(fit_one(k, &sub, train, ctx)?);
                 weights.push(*w as f32);
             }
             Blend::params()
@@ -194,13 +239,20 @@ fn main() -> Res<()> {
         split.train.nnz(),
         split.test.len()
     );
+    let ncf = data_dir().join("ml-1m-ncf");
+    let movies = load_movies(&data_dir().join("ml-1m/movies.dat"))?;
+    let map = load_id_map(&ncf.join("item_id_map.tsv"))?;
+    let mut ctx = Ctx {
+        years: item_years(&split.items, &movies, Some(&map)),
+        bases: HashMap::new(),
+    };
     let config = EvalConfig::default().ks([10]).latency_users(0);
     println!("| spec | val full HR@10 | NDCG@10 | val sampled-99 HR@10 | NDCG@10 | fit s |");
     println!("|---|---|---|---|---|---|");
     for spec in std::env::args().skip(1) {
         let (name, args) = kv(&spec);
         let start = Instant::now();
-        let model = fit_one(&name, &args, &split.train)?;
+        let model = fit_one(&name, &args, &split.train, &mut ctx)?;
         let secs = start.elapsed().as_secs_f64();
         let full = config.evaluate(&Protocol::default(), &model, &split)?;
         let sampled = config.evaluate(

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recs::data::{self, Dataset, Format, LoadOptions, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
-use recs::model::{fit_named, AnyModel, MODEL_NAMES};
+use recs::model::{fit_named_with, AnyModel, SideInfo, MODEL_NAMES};
 use recs::registry::{self, NewVersion, Version};
 use recs::{Error, Recommender};
 
@@ -147,6 +147,14 @@ struct EvalArgs {
     /// NCF negatives file `(user,item)\tneg...`; implies the sampled-candidates protocol.
     #[arg(long, requires = "test")]
     negatives: Option<PathBuf>,
+    /// Movie file (ML-1M movies.dat or ML-100K u.item) whose release years the `fresh` model
+    /// uses.
+    #[arg(long)]
+    movies: Option<PathBuf>,
+    /// Item id map (`item<TAB>MovieID` after a header line), for data whose item ids are not
+    /// MovieIDs, such as the NCF split's item_id_map.tsv.
+    #[arg(long, requires = "movies")]
+    item_map: Option<PathBuf>,
     /// Skip (and count) lines that do not parse instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
@@ -246,14 +254,41 @@ fn eval(args: EvalArgs) -> CliResult {
             exclude_train: true,
         },
     };
-    let reports = train_and_evaluate(&split, &args.models, protocol, &args.out)?;
+    let side = side_info(&split, args.movies.as_deref(), args.item_map.as_deref())?;
+    let reports = train_and_evaluate(&split, &args.models, protocol, &side, &args.out)?;
     print_and_write(&reports, &args.out)
+}
+
+/// Item metadata for the models that use it: release years from `movies`, through `item_map`.
+fn side_info(split: &Split, movies: Option<&Path>, item_map: Option<&Path>) -> CliResult<SideInfo> {
+    let mut side = SideInfo::default();
+    if let Some(path) = movies {
+        let movies = data::load_movie_file(path)?;
+        let map = item_map.map(data::load_id_map).transpose()?;
+        let years = data::item_years(&split.items, &movies, map.as_ref());
+        let known = years.iter().filter(|y| y.is_some()).count();
+        if known == 0 {
+            return Err(format!(
+                "--movies {}: no item of the data has a movie with a release year{}",
+                path.display(),
+                if map.is_none() {
+                    " (do its item ids need --item-map?)"
+                } else {
+                    ""
+                }
+            )
+            .into());
+        }
+        side.item_years = Some(years);
+    }
+    Ok(side)
 }
 
 pub(crate) fn train_and_evaluate(
     split: &Split,
     models: &[String],
     protocol: Protocol,
+    side: &SideInfo,
     out: &OutputArgs,
 ) -> CliResult<Vec<Report>> {
     if models.is_empty() {
@@ -268,7 +303,7 @@ pub(crate) fn train_and_evaluate(
     for name in models {
         let bar = spinner(out.quiet, &format!("training {name}"));
         let start = Instant::now();
-        let model: AnyModel = fit_named(name, &split.train)?;
+        let model: AnyModel = fit_named_with(name, &split.train, side)?;
         let train_seconds = start.elapsed().as_secs_f64();
         bar.set_message(format!("evaluating {name}"));
         let size = model.to_bytes()?.len() as u64;

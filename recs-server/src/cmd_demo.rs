@@ -73,7 +73,13 @@ pub(crate) fn run(mut args: DemoArgs) -> CliResult {
         exclude_train: true,
     };
     if args.no_server {
-        let reports = train_and_evaluate(&split, &args.models, protocol, &args.out)?;
+        let reports = train_and_evaluate(
+            &split,
+            &args.models,
+            protocol,
+            &Default::default(),
+            &args.out,
+        )?;
         return print_and_write(&reports, &args.out);
     }
 
@@ -92,7 +98,13 @@ pub(crate) fn run(mut args: DemoArgs) -> CliResult {
     let before: Vec<Version> = reg.versions()?;
     args.out.publish = Some(location.clone());
     args.out.promote = false;
-    let reports = train_and_evaluate(&split, &args.models, protocol, &args.out)?;
+    let reports = train_and_evaluate(
+        &split,
+        &args.models,
+        protocol,
+        &Default::default(),
+        &args.out,
+    )?;
     print_and_write(&reports, &args.out)?;
 
     let published: Vec<_> = reg

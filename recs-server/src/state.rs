@@ -400,7 +400,7 @@ impl Catalog {
         data: Option<&std::path::Path>,
         movies: Option<&std::path::Path>,
     ) -> recs::Result<Self> {
-        use recs::data::{load, load_ml100k_items, load_movies, Format, LoadOptions};
+        use recs::data::{load, load_movie_file, Format, LoadOptions};
         let catalog = match data {
             Some(p) => {
                 Catalog::from_dataset(load(p, &Format::guess(p), &LoadOptions::default())?.0)
@@ -408,10 +408,7 @@ impl Catalog {
             None => Catalog::identity(),
         };
         Ok(match movies {
-            Some(p) if p.file_name().is_some_and(|n| n == "u.item") => {
-                catalog.with_movies(&load_ml100k_items(p)?)
-            }
-            Some(p) => catalog.with_movies(&load_movies(p)?),
+            Some(p) => catalog.with_movies(&load_movie_file(p)?),
             None => catalog,
         })
     }

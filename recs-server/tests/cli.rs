@@ -174,3 +174,78 @@ fn serve_reads_the_admin_token_from_the_environment() {
     assert_eq!(admin[1].0, 401);
     assert_eq!(admin[2].0, 401);
 }
+
+/// `recs eval --models fresh` reads release years through `--movies` and `--item-map`; without
+/// them it stops with an error that says what is missing.
+#[test]
+fn eval_fresh_uses_movie_years_and_says_when_they_are_missing() {
+    let dir = tempfile::tempdir().expect("test value");
+    let p = |n: &str| dir.path().join(n);
+    // 6 users; items 0 and 1 are liked by everyone else, item 2 (the 2000 release) by fewer
+    let mut train = String::new();
+    for u in 0..6 {
+        for i in [0, 1, 3] {
+            if u != 0 || i == 3 {
+                train.push_str(&format!("{u}\t{i}\t5\n"));
+            }
+        }
+        if u >= 3 {
+            train.push_str(&format!("{u}\t2\t5\n"));
+        }
+    }
+    std::fs::write(p("train"), train).expect("test value");
+    std::fs::write(p("test"), "0\t2\t5\t100\n").expect("test value");
+    std::fs::write(
+        p("movies.dat"),
+        "10::Old (1950)::Drama\n11::Older (1940)::Drama\n12::New (2000)::Drama\n13::Mid (1990)::Drama\n",
+    )
+    .expect("test value");
+    std::fs::write(p("map.tsv"), "ncf\tmovie\n0\t10\n1\t11\n2\t12\n3\t13\n").expect("test value");
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["eval", "--quiet", "--k", "1", "--train"])
+            .arg(p("train"))
+            .arg("--test")
+            .arg(p("test"))
+            .args(extra)
+            .output()
+            .expect("test value")
+    };
+    let movies = p("movies.dat").display().to_string();
+    let map = p("map.tsv").display().to_string();
+    let out = run(&[
+        "--models",
+        "pop,fresh",
+        "--movies",
+        &movies,
+        "--item-map",
+        &map,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // HR@1 of user 0's held-out new release: popularity ranks items 1 and 0 first (0.0000);
+    // fresh lifts the 2000 release to the top (1.0000)
+    let hr = |model: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} ")))
+            .and_then(|l| l.split('|').nth(2).map(|c| c.trim().to_string()))
+            .unwrap_or_else(|| panic!("no row for {model} in:\n{stdout}"))
+    };
+    assert_eq!(hr("pop"), "0.0000", "{stdout}");
+    assert_eq!(hr("fresh"), "1.0000", "{stdout}");
+
+    let out = run(&["--models", "fresh"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("years"), "{stderr}");
+    // ids that match no movie: the error suggests --item-map
+    let out = run(&["--models", "fresh", "--movies", &movies]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--item-map"), "{stderr}");
+}

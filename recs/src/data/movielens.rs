@@ -226,6 +226,101 @@ pub fn load_movies(path: &Path) -> Result<Vec<Movie>> {
     Ok(out)
 }
 
+/// Loads a movie file by its name: ML-100K `u.item` ([`load_ml100k_items`]), anything else as
+/// ML-1M `movies.dat` ([`load_movies`]).
+///
+/// # Errors
+/// As the loader chosen.
+pub fn load_movie_file(path: &Path) -> Result<Vec<Movie>> {
+    if path.file_name().is_some_and(|n| n == "u.item") {
+        load_ml100k_items(path)
+    } else {
+        load_movies(path)
+    }
+}
+
+/// Loads an item id map: tab-separated `dataset_item_id\tMovieID` lines after a header line,
+/// such as the NCF split's `item_id_map.tsv` (its item ids are not MovieLens ids).
+///
+/// ```
+/// use recs::data::load_id_map;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("item_id_map.tsv");
+/// std::fs::write(&path, "ncf_item_id\tmovie_id\n0\t1193\n1\t661\n")?;
+/// let map = load_id_map(&path)?;
+/// assert_eq!(map[&1], 661);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Parse`] naming line and field for a line without two integer
+/// fields or an id given twice.
+pub fn load_id_map(path: &Path) -> Result<std::collections::HashMap<i64, i64>> {
+    let mut out = std::collections::HashMap::new();
+    let mut header = true;
+    for_each_record(path, &Delimiter::Byte(b'\t'), |ln, line, s| {
+        if std::mem::take(&mut header) {
+            return Ok(());
+        }
+        if s.len() != 2 {
+            return Err(perr(
+                path,
+                ln,
+                "line",
+                format!("expected 2 tab-separated ids, got {} fields", s.len()),
+            ));
+        }
+        let from = id_field(path, ln, "item id", &line[s[0].0..s[0].1])?;
+        let to = id_field(path, ln, "movie id", &line[s[1].0..s[1].1])?;
+        if out.insert(from, to).is_some() {
+            return Err(perr(
+                path,
+                ln,
+                "item id",
+                format!("item {from} is mapped twice"),
+            ));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The release year of every item of `items` (by item index), from the movies' titles;
+/// `None` for an item without a movie or a year. With `id_map`, an item id is first
+/// translated to a MovieID (see [`load_id_map`]).
+///
+/// ```
+/// use recs::data::{item_years, Movie, Vocab};
+/// let mut items = Vocab::new();
+/// items.index_or_insert(2);
+/// items.index_or_insert(1);
+/// items.index_or_insert(7);
+/// let movies = [
+///     Movie { id: 1, title: "Toy Story (1995)".into(), genres: vec![] },
+///     Movie { id: 2, title: "Memento (2000)".into(), genres: vec![] },
+/// ];
+/// assert_eq!(item_years(&items, &movies, None), [Some(2000), Some(1995), None]);
+/// ```
+pub fn item_years(
+    items: &super::Vocab,
+    movies: &[Movie],
+    id_map: Option<&std::collections::HashMap<i64, i64>>,
+) -> Vec<Option<u16>> {
+    let year: std::collections::HashMap<i64, Option<u16>> =
+        movies.iter().map(|m| (m.id, m.year())).collect();
+    items
+        .ids()
+        .iter()
+        .map(|id| {
+            let movie = match id_map {
+                Some(map) => *map.get(id)?,
+                None => *id,
+            };
+            year.get(&movie).copied().flatten()
+        })
+        .collect()
+}
+
 /// Loads ML-100K `u.item`: `id|title|release date|video release date|IMDb URL|` then 19 genre
 /// flags (see [`ML100K_GENRES`]), Latin-1 encoded.
 ///
@@ -386,6 +481,51 @@ pub fn load_ml100k_users(path: &Path) -> Result<Vec<UserInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_map_errors_name_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.tsv");
+        let err = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            match load_id_map(&path) {
+                Err(Error::Parse { line, field, .. }) => (line, field),
+                other => panic!("expected a parse error, got {other:?}"),
+            }
+        };
+        assert_eq!(err("a\tb\n0\t5\n1\tx\n"), (3, "movie id"));
+        assert_eq!(err("a\tb\n0\t5\n0\t6\n"), (3, "item id"));
+        assert_eq!(err("a\tb\n0\t5\t9\n"), (2, "line"));
+        std::fs::write(&path, "header only\n").unwrap();
+        assert!(load_id_map(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn item_years_through_a_map() {
+        let mut items = super::super::Vocab::new();
+        for id in [0, 1, 2] {
+            items.index_or_insert(id);
+        }
+        let movies = [
+            Movie {
+                id: 10,
+                title: "A (1999)".into(),
+                genres: vec![],
+            },
+            Movie {
+                id: 11,
+                title: "B".into(),
+                genres: vec![],
+            },
+        ];
+        let map: std::collections::HashMap<i64, i64> = [(0, 11), (1, 10)].into_iter().collect();
+        // item 0 -> movie 11 without a year, item 1 -> 1999, item 2 unmapped
+        assert_eq!(
+            item_years(&items, &movies, Some(&map)),
+            [None, Some(1999), None]
+        );
+        assert_eq!(item_years(&items, &movies, None), [None, None, None]);
+    }
 
     #[test]
     fn latin1_decodes_every_byte() {

@@ -1,7 +1,7 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Als, Blend, Bpr, Ease, ItemKnn, Ncf, Persist, Popularity, Recommender};
+use super::{Als, Blend, Bpr, Ease, Fresh, ItemKnn, Ncf, Persist, Popularity, Recommender};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -30,6 +30,8 @@ pub enum AnyModel {
     Ncf(Ncf),
     /// [`Blend`] of other models.
     Blend(Blend),
+    /// [`Fresh`]: another model re-weighted towards new releases.
+    Fresh(Fresh),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -43,6 +45,7 @@ macro_rules! each_model {
             AnyModel::Bpr($m) => $body,
             AnyModel::Ncf($m) => $body,
             AnyModel::Blend($m) => $body,
+            AnyModel::Fresh($m) => $body,
         }
     };
 }
@@ -62,6 +65,7 @@ impl AnyModel {
             Bpr::KIND => AnyModel::Bpr(decode_body(h.body)?),
             Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
             Blend::KIND => AnyModel::Blend(decode_body(h.body)?),
+            Fresh::KIND => AnyModel::Fresh(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -171,5 +175,11 @@ impl From<Ncf> for AnyModel {
 impl From<Blend> for AnyModel {
     fn from(m: Blend) -> Self {
         AnyModel::Blend(m)
+    }
+}
+
+impl From<Fresh> for AnyModel {
+    fn from(m: Fresh) -> Self {
+        AnyModel::Fresh(m)
     }
 }

@@ -1,18 +1,36 @@
 //! Models by name: how the CLI, the server's demo and retraining pick a model from a string.
 
-use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity};
+use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, Fresh, ItemKnn, Ncf, NcfArch, Popularity};
 use crate::data::Interactions;
 use crate::{Error, Result};
 
 /// The model names [`fit_named`] accepts, in the order `recs eval` lists them.
 pub const MODEL_NAMES: &[&str] = &[
-    "pop", "itemknn", "als", "bpr", "ease", "gmf", "mlp", "neumf", "blend",
+    "pop", "itemknn", "als", "bpr", "ease", "gmf", "mlp", "neumf", "blend", "fresh",
 ];
+
+/// What some models need besides the interactions: item metadata.
+///
+/// ```
+/// use recs::model::{fit_named_with, SideInfo};
+/// let train = recs::data::Interactions::empty(2, 3);
+/// let side = SideInfo { item_years: Some(vec![Some(1999), Some(2000), None]) };
+/// let model = fit_named_with("fresh", &train, &side)?;
+/// assert_eq!(recs::Recommender::kind(&model), "fresh");
+/// # Ok::<(), recs::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SideInfo {
+    /// The release year of every item, by item index (see
+    /// [`item_years`](crate::data::item_years)); needed by `fresh`.
+    pub item_years: Option<Vec<Option<u16>>>,
+}
 
 /// Fits the model called `name` with its default parameters.
 ///
 /// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
-/// (EASE + ALS, see [`Blend`]).
+/// (EASE + ALS, see [`Blend`]), `fresh` (EASE re-weighted towards new releases, see [`Fresh`];
+/// it needs item years, so only [`fit_named_with`] can fit it).
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);
@@ -25,6 +43,14 @@ pub const MODEL_NAMES: &[&str] = &[
 /// # Errors
 /// [`Error::InvalidParam`] for an unknown name, else as the model's `fit`.
 pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
+    fit_named_with(name, train, &SideInfo::default())
+}
+
+/// [`fit_named`] with item metadata for the models that use it.
+///
+/// # Errors
+/// As [`fit_named`]; [`Error::InvalidParam`] when `fresh` has no item years.
+pub fn fit_named_with(name: &str, train: &Interactions, side: &SideInfo) -> Result<AnyModel> {
     Ok(match name {
         "pop" | "popularity" => Popularity::params().fit(train)?.into(),
         "itemknn" | "item-knn" => ItemKnn::params().fit(train)?.into(),
@@ -47,6 +73,10 @@ pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
             .into(),
         "neumf" => Ncf::params().arch(NcfArch::NeuMf).fit(train)?.into(),
         "blend" => Blend::params().fit(train)?.into(),
+        "fresh" => Fresh::params()
+            .years(side.item_years.clone().unwrap_or_default())
+            .fit(train)?
+            .into(),
         other => {
             return Err(Error::param(
                 "model",

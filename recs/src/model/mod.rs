@@ -10,6 +10,7 @@ mod bpr;
 mod catalog;
 mod ease;
 mod factors;
+mod fresh;
 mod gram;
 mod item_knn;
 mod ncf;
@@ -21,9 +22,13 @@ pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
 pub use blend::{Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
 pub use bpr::{Bpr, BprParams, BprValidParams};
-pub use catalog::{fit_named, MODEL_NAMES};
+pub use catalog::{fit_named, fit_named_with, SideInfo, MODEL_NAMES};
 pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFAULT_MAX_MEMORY};
 pub use factors::gram;
+pub use fresh::{
+    Fresh, FreshParams, FreshValidParams, FRESH_DEFAULT_BOOST, FRESH_DEFAULT_DECAY_YEARS,
+    FRESH_DEFAULT_EASE_LAMBDA,
+};
 pub use gram::gram_dense;
 pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
 pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
