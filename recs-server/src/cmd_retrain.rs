@@ -76,6 +76,8 @@ pub fn read_config(path: &Path) -> Result<RetrainConfig, Error> {
     };
     rebase(&mut c.run_dir);
     rebase(&mut c.data.path);
+    c.data.movies.iter_mut().for_each(rebase);
+    c.data.item_map.iter_mut().for_each(rebase);
     if !c.registry.contains("://") && Path::new(&c.registry).is_relative() {
         c.registry = base.join(&c.registry).to_string_lossy().into_owned();
     }

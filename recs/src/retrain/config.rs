@@ -85,6 +85,20 @@ impl RetrainConfig {
             return Err(Error::param("run_dir", "a directory", "\"\""));
         }
         self.data.format()?;
+        if self.train.models.iter().any(|m| m == "fresh") && self.data.movies.is_none() {
+            return Err(Error::param(
+                "data.movies",
+                "a movie file with release years (train.models has `fresh`)",
+                "none",
+            ));
+        }
+        if self.data.item_map.is_some() && self.data.movies.is_none() {
+            return Err(Error::param(
+                "data.item_map",
+                "to come with data.movies",
+                "no data.movies",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.gates.max_bad_ratio) {
             return Err(Error::param(
                 "gates.max_bad_ratio",
@@ -177,6 +191,14 @@ pub struct DataConfig {
     /// Snapshots only: `ratings` (default) or `watches`.
     #[serde(default = "default_signal")]
     pub signal: Signal,
+    /// Movie file (ML-1M `movies.dat` or ML-100K `u.item`) whose release years the `fresh`
+    /// model uses. Default none; required when `train.models` has `fresh`.
+    #[serde(default)]
+    pub movies: Option<PathBuf>,
+    /// Item id map (`item<TAB>MovieID` after a header) for data whose item ids are not
+    /// MovieIDs. Default none.
+    #[serde(default)]
+    pub item_map: Option<PathBuf>,
 }
 
 fn default_source() -> SourceKind {
@@ -197,6 +219,8 @@ impl DataConfig {
             path: path.into(),
             format: default_format(),
             signal: Signal::Ratings,
+            movies: None,
+            item_map: None,
         }
     }
 
@@ -207,6 +231,8 @@ impl DataConfig {
             path: dir.into(),
             format: default_format(),
             signal,
+            movies: None,
+            item_map: None,
         }
     }
 

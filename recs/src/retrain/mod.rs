@@ -62,7 +62,7 @@ use std::time::Instant;
 
 use crate::data::{load, Dataset, LoadOptions};
 use crate::eval::{EvalConfig, MetricKind, Report};
-use crate::model::{fit_named, AnyModel, Recommender};
+use crate::model::{fit_named_with, AnyModel, Recommender, SideInfo};
 use crate::registry::{self, Artifact, NewVersion, Registry, Version, VersionMeta};
 use crate::stream::{DriftReport, Profile, SnapshotSet};
 use crate::{Error, Result};
@@ -324,12 +324,40 @@ pub struct Trained {
     pub report: Report,
 }
 
+/// Item metadata from the `[data]` table's movie file (and item map), when it names one.
+fn side_info(data: &Dataset, cfg: &config::DataConfig) -> Result<SideInfo> {
+    let Some(movies) = &cfg.movies else {
+        return Ok(SideInfo::default());
+    };
+    let map = cfg
+        .item_map
+        .as_deref()
+        .map(crate::data::load_id_map)
+        .transpose()?;
+    let movies = crate::data::load_movie_file(movies)?;
+    Ok(SideInfo {
+        item_years: Some(crate::data::item_years(&data.items, &movies, map.as_ref())),
+    })
+}
+
 /// Splits the data as configured, fits every model on the training part and evaluates it on
 /// the held-out part (HR@K and NDCG@K for each configured K, one protocol for all).
 ///
 /// # Errors
 /// Splitter, fit or evaluation errors.
 pub fn train_and_evaluate(data: &Dataset, train: &TrainConfig) -> Result<Vec<Trained>> {
+    train_and_evaluate_with(data, train, &SideInfo::default())
+}
+
+/// [`train_and_evaluate`] with item metadata for the models that use it (`fresh`).
+///
+/// # Errors
+/// As [`train_and_evaluate`].
+pub fn train_and_evaluate_with(
+    data: &Dataset,
+    train: &TrainConfig,
+    side: &SideInfo,
+) -> Result<Vec<Trained>> {
     let split = train.split(data)?;
     let config = EvalConfig::default()
         .ks(train.k.iter().copied())
@@ -340,7 +368,7 @@ pub fn train_and_evaluate(data: &Dataset, train: &TrainConfig) -> Result<Vec<Tra
     let mut out = Vec::with_capacity(train.models.len());
     for name in &train.models {
         let start = Instant::now();
-        let model = fit_named(name, &split.train)?;
+        let model = fit_named_with(name, &split.train, side)?;
         let secs = start.elapsed().as_secs_f64();
         let size = model.to_bytes()?.len() as u64;
         let report = evaluator
@@ -634,7 +662,9 @@ impl Retrain {
         fail_on_gates(rep, Stage::DataGates)?;
 
         // 3. train and evaluate
-        let trained = train_and_evaluate(&data.dataset, &cfg.train).map_err(at(Stage::Train))?;
+        let side = side_info(&data.dataset, &cfg.data).map_err(at(Stage::Train))?;
+        let trained =
+            train_and_evaluate_with(&data.dataset, &cfg.train, &side).map_err(at(Stage::Train))?;
 
         // 4. quality gate
         let served_meta = served.as_ref().map(|s| &s.meta);
@@ -874,9 +904,65 @@ mod tests {
         assert!(c.check().is_err());
         c.train.k = vec![10, 20];
         c.check().unwrap();
-        let mut c = base;
+        let mut c = base.clone();
         c.data.format = "xml".into();
         assert!(c.check().is_err());
+        // `fresh` needs release years; an item map needs a movie file
+        let mut c = base.clone();
+        c.train.models = vec!["fresh".into()];
+        assert!(
+            matches!(
+                c.check(),
+                Err(Error::InvalidParam {
+                    name: "data.movies",
+                    ..
+                })
+            ),
+            "{:?}",
+            c.check()
+        );
+        c.data.movies = Some("movies.dat".into());
+        c.check().unwrap();
+        let mut c = base;
+        c.data.item_map = Some("map.tsv".into());
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn fresh_trains_with_years_from_the_movie_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::data::synth::movielens_like(200, 80, 5_000, 3).unwrap();
+        // a movie per item id, every other one a new release
+        let movies: String = data
+            .items
+            .ids()
+            .iter()
+            .map(|id| {
+                format!(
+                    "{id}::M{id} ({})::Drama\n",
+                    if id % 2 == 0 { 2000 } else { 1980 }
+                )
+            })
+            .collect();
+        let path = dir.path().join("movies.dat");
+        std::fs::write(&path, movies).unwrap();
+        let mut cfg = DataConfig::file("unused");
+        cfg.movies = Some(path);
+        let side = side_info(&data, &cfg).unwrap();
+        let years = side.item_years.clone().unwrap();
+        assert_eq!(years.len(), data.items.len());
+        assert!(years.iter().all(Option::is_some));
+        let train = TrainConfig {
+            models: vec!["fresh".into()],
+            ..TrainConfig::default()
+        };
+        let trained = train_and_evaluate_with(&data, &train, &side).unwrap();
+        assert_eq!(trained[0].model.kind(), "fresh");
+        // without the years the same configuration fails with a parameter error
+        assert!(matches!(
+            train_and_evaluate(&data, &train),
+            Err(Error::InvalidParam { name: "years", .. })
+        ));
     }
 
     #[test]
