@@ -227,13 +227,13 @@ fn eval_fresh_uses_movie_years_and_says_when_they_are_missing() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // HR@1 of user 0's held-out new release: popularity ranks items 1 and 0 first (0.0000);
-    // fresh lifts the 2000 release to the top (1.0000)
+    // HR@1 (third column) of user 0's held-out new release: popularity ranks items 1 and 0
+    // first (0.0000); fresh lifts the 2000 release to the top (1.0000)
     let hr = |model: &str| {
         stdout
             .lines()
             .find(|l| l.starts_with(&format!("| {model} ")))
-            .and_then(|l| l.split('|').nth(2).map(|c| c.trim().to_string()))
+            .and_then(|l| l.split('|').nth(3).map(|c| c.trim().to_string()))
             .unwrap_or_else(|| panic!("no row for {model} in:\n{stdout}"))
     };
     assert_eq!(hr("pop"), "0.0000", "{stdout}");
