@@ -851,26 +851,20 @@ fn load_movielens(
 /// Loads the movie titles and genres of MovieLens: ML-100K ``u.item`` or ML-1M ``movies.dat``
 /// (chosen by file name; both are Latin-1 text).
 ///
-/// Returns columns ``item`` (the MovieLens id), ``title`` and ``genres`` (``|``-joined) as a
-/// pandas DataFrame, or as a dict of lists when pandas is not installed.
+/// Returns columns ``item`` (the MovieLens id), ``title``, ``genres`` (``|``-joined) and
+/// ``year`` (the release year at the end of the title, ``None`` without one) as a pandas
+/// DataFrame, or as a dict of lists when pandas is not installed.
 ///
 /// >>> import os, tempfile
 /// >>> path = os.path.join(tempfile.mkdtemp(), "movies.dat")
 /// >>> _ = open(path, "w").write("1::Toy Story (1995)::Animation|Children's|Comedy\n")
 /// >>> recs.load_movies(path)["title"][0]
 /// 'Toy Story (1995)'
+/// >>> int(recs.load_movies(path)["year"][0])
+/// 1995
 #[pyfunction]
 fn load_movies<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
-    let is_100k = path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("u.item"));
-    let movies = detach(py, move || {
-        if is_100k {
-            recs::data::load_ml100k_items(&path)
-        } else {
-            recs::data::load_movies(&path)
-        }
-    })?;
+    let movies = detach(py, move || recs::data::load_movie_file(&path))?;
     let cols = PyDict::new(py);
     cols.set_item(
         "item",
@@ -887,6 +881,7 @@ fn load_movies<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny
             .map(|m| m.genres.join("|"))
             .collect::<Vec<_>>(),
     )?;
+    cols.set_item("year", movies.iter().map(|m| m.year()).collect::<Vec<_>>())?;
     crate::eval::frame(py, cols)
 }
 

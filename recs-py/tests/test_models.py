@@ -19,6 +19,8 @@ MODELS = [
     (recs.BPR, {"factors": 8, "iterations": 5, "hogwild": False}),
     (recs.ItemKNN, {"neighbors": 20}),
     (recs.EASE, {"lambda_": 10.0}),
+    # release years 1990-2000 over the 40 items of `random_interactions`, every 7th unknown
+    (recs.Fresh, {"years": [None if i % 7 == 0 else 1990 + i % 11 for i in range(40)], "ease_lambda": 10.0}),
     (recs.NCF, {"factors": 4, "mlp_layers": [8, 4], "epochs": 2, "seed": 1}),
     (recs.GMF, {"factors": 4, "epochs": 2}),
     (recs.MLP, {"mlp_layers": [8, 4], "epochs": 2}),
@@ -26,7 +28,7 @@ MODELS = [
 ]
 MODEL_IDS = [cls.__name__ for cls, _ in MODELS]
 # Models with item similarity (similar_items) and latent factors (user_factors, item_factors).
-SIMILAR = {"ALS", "BPR", "ItemKNN", "EASE", "NCF", "GMF", "MLP", "NeuMF"}
+SIMILAR = {"ALS", "BPR", "ItemKNN", "EASE", "Fresh", "NCF", "GMF", "MLP", "NeuMF"}
 FACTORS = {"ALS", "BPR"}
 
 
@@ -292,3 +294,19 @@ def test_recalculate_user_errors(train):
         model.recalculate_user(0, sp.csr_matrix(([1.0], ([0], [n + 5])), shape=(1, n + 6)))
     with pytest.raises(ValueError, match="one row per user"):
         model.recalculate_user([0, 1], train.to_csr()[0])
+
+
+def test_fresh_reweights_the_base_scores_by_release_year(train):
+    with pytest.raises(recs.RecsError, match="years"):
+        recs.Fresh().fit(train)
+    years = [None if i % 5 == 0 else 1996 + i % 5 for i in range(train.n_items)]
+    base = recs.EASE(lambda_=10.0).fit(train)
+    fresh = recs.Fresh(years=years, ease_lambda=10.0, boost=2.0, decay_years=1.0).fit(train)
+    for u in range(train.n_users):
+        ids_b, s_b = base.recommend(u, N=train.n_items)
+        ids_f, s_f = fresh.recommend(u, N=train.n_items)
+        base_score = dict(zip(ids_b.tolist(), s_b.tolist()))
+        for i, s in zip(ids_f.tolist(), s_f.tolist()):
+            w = 1.0 if years[i] is None else 1.0 + 2.0 * np.exp(-(2000 - years[i]) / 1.0)
+            b = base_score[i]
+            assert s == pytest.approx(b * w if b >= 0 else b / w, rel=1e-5, abs=1e-6)

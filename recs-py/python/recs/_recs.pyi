@@ -278,6 +278,20 @@ class EASE(Recommender):
 
     def __init__(self, *, lambda_: float = 1200.0, dropout: float = 0.0, max_memory: int = 4294967296) -> None: ...
 
+class Fresh(Recommender):
+    """A base model re-weighted towards recent releases."""
+
+    def __init__(
+        self,
+        *,
+        years: Optional[Sequence[Optional[int]]] = None,
+        base: str = "ease",
+        boost: float = 0.75,
+        decay_years: float = 0.5,
+        newest_year: Optional[int] = None,
+        ease_lambda: float = 800.0,
+    ) -> None: ...
+
 class NCF(Recommender):
     """Neural collaborative filtering (GMF, MLP or NeuMF)."""
 

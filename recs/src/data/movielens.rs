@@ -226,13 +226,16 @@ pub fn load_movies(path: &Path) -> Result<Vec<Movie>> {
     Ok(out)
 }
 
-/// Loads a movie file by its name: ML-100K `u.item` ([`load_ml100k_items`]), anything else as
-/// ML-1M `movies.dat` ([`load_movies`]).
+/// Loads a movie file by its name: ML-100K `u.item` (or a name starting with it, such as
+/// `u.item.gz`: [`load_ml100k_items`]), anything else as ML-1M `movies.dat` ([`load_movies`]).
 ///
 /// # Errors
 /// As the loader chosen.
 pub fn load_movie_file(path: &Path) -> Result<Vec<Movie>> {
-    if path.file_name().is_some_and(|n| n == "u.item") {
+    if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("u.item"))
+    {
         load_ml100k_items(path)
     } else {
         load_movies(path)
