@@ -297,7 +297,7 @@ def test_recalculate_user_errors(train):
 
 
 def test_fresh_reweights_the_base_scores_by_release_year(train):
-    with pytest.raises(recs.RecsError, match="years"):
+    with pytest.raises(ValueError, match="years"):
         recs.Fresh().fit(train)
     years = [None if i % 5 == 0 else 1996 + i % 5 for i in range(train.n_items)]
     base = recs.EASE(lambda_=10.0).fit(train)

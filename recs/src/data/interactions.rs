@@ -398,6 +398,25 @@ fn merge(records: &[Record], group: &[u32], dups: Duplicates) -> (f32, Option<i6
 }
 
 #[cfg(test)]
+impl Interactions {
+    /// Binary interactions (value 1, no timestamps) from `(user, item)` pairs: the small
+    /// matrices of the model tests.
+    pub(crate) fn from_pairs(n_users: usize, n_items: usize, pairs: &[(u32, u32)]) -> Self {
+        let recs: Vec<Record> = pairs
+            .iter()
+            .map(|&(user, item)| Record {
+                user,
+                item,
+                value: 1.0,
+                timestamp: None,
+            })
+            .collect();
+        Interactions::from_records(n_users, n_items, &recs, Default::default())
+            .expect("test pairs inside the shape")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -415,21 +415,11 @@ impl Persist for Ease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Record;
     use crate::model::{from_bytes, to_bytes};
     use proptest::prelude::*;
 
     fn matrix(pairs: &[(u32, u32)], n_users: usize, n_items: usize) -> Interactions {
-        let recs: Vec<Record> = pairs
-            .iter()
-            .map(|&(u, i)| Record {
-                user: u,
-                item: i,
-                value: 1.0,
-                timestamp: None,
-            })
-            .collect();
-        Interactions::from_records(n_users, n_items, &recs, Default::default()).unwrap()
+        Interactions::from_pairs(n_users, n_items, pairs)
     }
 
     #[test]

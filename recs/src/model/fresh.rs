@@ -106,8 +106,8 @@ impl FreshParams {
         self.0.newest_year = year;
         self
     }
-    /// The release year of every item, by item index (`None` when unknown). Required: one
-    /// entry per item of the training data.
+    /// The release year of every item, by item index (`None` when unknown). Required by
+    /// [`fit`](Fit::fit): one entry per item of the training data.
     pub fn years(mut self, years: Vec<Option<u16>>) -> Self {
         self.0.years = years;
         self
@@ -184,13 +184,6 @@ impl ParamGuard for FreshParams {
                 p.decay_years,
             ));
         }
-        if p.years.is_empty() {
-            return Err(Error::param(
-                "years",
-                "the release year of every item (e.g. from a movies file)",
-                "none",
-            ));
-        }
         Ok(p)
     }
     fn check(self) -> Result<Self::Checked> {
@@ -203,6 +196,15 @@ impl Fit for FreshParams {
     type Model = Fresh;
     fn fit(&self, train: &Interactions) -> Result<Fresh> {
         let p = self.check_ref()?;
+        // checked here, not in `check_ref`: parameters without years are valid to build and
+        // inspect (and to load a fitted model into), only not to fit
+        if p.years.is_empty() {
+            return Err(Error::param(
+                "years",
+                "the release year of every item (e.g. from a movies file)",
+                "none",
+            ));
+        }
         if p.years.len() != train.n_items() {
             return Err(Error::Data(format!(
                 "fresh: {} item years for {} items",
@@ -341,21 +343,11 @@ impl Persist for Fresh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Record;
     use crate::model::{from_bytes, to_bytes, RecOpts};
     use proptest::prelude::*;
 
     fn train(pairs: &[(u32, u32)], users: usize, items: usize) -> Interactions {
-        let recs: Vec<Record> = pairs
-            .iter()
-            .map(|&(u, i)| Record {
-                user: u,
-                item: i,
-                value: 1.0,
-                timestamp: None,
-            })
-            .collect();
-        Interactions::from_records(users, items, &recs, Default::default()).unwrap()
+        Interactions::from_pairs(users, items, pairs)
     }
 
     #[test]
