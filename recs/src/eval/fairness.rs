@@ -677,22 +677,13 @@ pub fn quality_by_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Record, Split, TestCase, TestSet};
+    use crate::data::{Split, TestCase, TestSet};
     use crate::eval::{run, Evaluator, FullRanking};
     use crate::model::{Fit, Popularity, Scored};
     use proptest::prelude::*;
 
     fn interactions(n_users: usize, n_items: usize, pairs: &[(u32, u32)]) -> Interactions {
-        let recs: Vec<Record> = pairs
-            .iter()
-            .map(|&(user, item)| Record {
-                user,
-                item,
-                value: 1.0,
-                timestamp: None,
-            })
-            .collect();
-        Interactions::from_records(n_users, n_items, &recs, Default::default()).unwrap()
+        Interactions::from_pairs(n_users, n_items, pairs)
     }
 
     /// Mean absolute difference over ordered pairs / (2 mean): the textbook definition.

@@ -658,21 +658,11 @@ impl Persist for Bpr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Record;
     use crate::model::{from_bytes, to_bytes, AnyModel};
     use proptest::prelude::*;
 
     fn interactions(n_users: usize, n_items: usize, pairs: &[(u32, u32)]) -> Interactions {
-        let recs: Vec<Record> = pairs
-            .iter()
-            .map(|&(user, item)| Record {
-                user,
-                item,
-                value: 1.0,
-                timestamp: None,
-            })
-            .collect();
-        Interactions::from_records(n_users, n_items, &recs, Default::default()).unwrap()
+        Interactions::from_pairs(n_users, n_items, pairs)
     }
 
     /// Two taste groups: users `< n/2` like even items, the others odd items (with gaps).
