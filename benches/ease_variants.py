@@ -31,14 +31,20 @@ if not os.path.exists(os.path.join(NCF, "ml-1m.train.pairs.gz")):
 U, I = 6040, 3706
 
 
-def load_splits():
-    tr = np.loadtxt(gzip.open(os.path.join(NCF, "ml-1m.train.pairs.gz")), dtype=np.int64)
-    movie_to_item = {}
+def load_movie_to_item():
+    """MovieID -> NCF item, from item_id_map.tsv."""
+    out = {}
     with open(os.path.join(NCF, "item_id_map.tsv")) as f:
         next(f)
         for line in f:
             a, b = line.split()
-            movie_to_item[int(b)] = int(a)
+            out[int(b)] = int(a)
+    return out
+
+
+def load_splits():
+    tr = np.loadtxt(gzip.open(os.path.join(NCF, "ml-1m.train.pairs.gz")), dtype=np.int64)
+    movie_to_item = load_movie_to_item()
     pairs = set(zip(tr[:, 0].tolist(), tr[:, 1].tolist()))
     latest = {}
     with gzip.open(os.path.join(D, "ml-1m/ratings_users0001-2999.dat.gz"), "rt") as f:
@@ -106,12 +112,7 @@ def item_meta():
     """Release year and row-normalized genre indicators per NCF item, from movies.dat."""
     import re
 
-    movie_to_item = {}
-    with open(os.path.join(NCF, "item_id_map.tsv")) as f:
-        next(f)
-        for line in f:
-            a, b = line.split()
-            movie_to_item[int(b)] = int(a)
+    movie_to_item = load_movie_to_item()
     year = np.zeros(I)
     genres, pairs = {}, []
     with open(os.path.join(D, "ml-1m/movies.dat"), encoding="latin1") as f:

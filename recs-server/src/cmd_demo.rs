@@ -72,15 +72,13 @@ pub(crate) fn run(mut args: DemoArgs) -> CliResult {
     let protocol = Protocol::FullRanking {
         exclude_train: true,
     };
+    // demo data has no movie metadata: models run without side information
+    let train_and_print = |out: &OutputArgs| -> CliResult {
+        let reports = train_and_evaluate(&split, &args.models, protocol, &Default::default(), out)?;
+        print_and_write(&reports, out)
+    };
     if args.no_server {
-        let reports = train_and_evaluate(
-            &split,
-            &args.models,
-            protocol,
-            &Default::default(),
-            &args.out,
-        )?;
-        return print_and_write(&reports, &args.out);
+        return train_and_print(&args.out);
     }
 
     // Publish every model of this run to the registry (a temporary one by default).
@@ -98,14 +96,7 @@ pub(crate) fn run(mut args: DemoArgs) -> CliResult {
     let before: Vec<Version> = reg.versions()?;
     args.out.publish = Some(location.clone());
     args.out.promote = false;
-    let reports = train_and_evaluate(
-        &split,
-        &args.models,
-        protocol,
-        &Default::default(),
-        &args.out,
-    )?;
-    print_and_write(&reports, &args.out)?;
+    train_and_print(&args.out)?;
 
     let published: Vec<_> = reg
         .list()?

@@ -208,6 +208,23 @@ fn source_v1() -> Arc<MemorySource> {
     src
 }
 
+/// A server with v1.0 (latest) and v2.0 in an A/B test, and an admin-capable client.
+async fn ab_test_server() -> (TestServer, Client) {
+    let src = source_v1();
+    src.insert("v2.0", popularity(&train()));
+    src.set_latest(Some("v1.0"));
+    let srv = TestServer::start(admin_config(), src, catalog(), true).await;
+    let mut c = srv.client().await;
+    let r = c
+        .admin_post_json(
+            "/admin/rollout",
+            &serde_json::json!({"mode": "ab_test", "a": "v1.0", "b": "v2.0"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    (srv, c)
+}
+
 fn admin_config() -> ServeConfig {
     ServeConfig {
         admin_token: Some(TOKEN.into()),
@@ -779,18 +796,7 @@ async fn slow_requests_time_out_with_json_504() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ab_test_reports_watch_rates_and_latency_tests() {
-    let src = source_v1();
-    src.insert("v2.0", popularity(&train()));
-    src.set_latest(Some("v1.0"));
-    let srv = TestServer::start(admin_config(), src, catalog(), true).await;
-    let mut c = srv.client().await;
-    let r = c
-        .admin_post_json(
-            "/admin/rollout",
-            &serde_json::json!({"mode": "ab_test", "a": "v1.0", "b": "v2.0"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let (srv, mut c) = ab_test_server().await;
     // Known users 10..13; each gets its unseen movies.
     let mut shown = Vec::new();
     for user in 10..14 {
@@ -838,18 +844,7 @@ async fn ab_test_reports_watch_rates_and_latency_tests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_export_the_online_watch_rate_per_arm() {
-    let src = source_v1();
-    src.insert("v2.0", popularity(&train()));
-    src.set_latest(Some("v1.0"));
-    let srv = TestServer::start(admin_config(), src, catalog(), true).await;
-    let mut c = srv.client().await;
-    let r = c
-        .admin_post_json(
-            "/admin/rollout",
-            &serde_json::json!({"mode": "ab_test", "a": "v1.0", "b": "v2.0"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let (srv, mut c) = ab_test_server().await;
     // Users 10..13 get an answer each, user 10 a second one; users 10 and 12 then watch
     // their first recommended movie, user 11 a movie it was not recommended.
     let mut answers: Vec<(i64, String, Vec<i64>)> = Vec::new();

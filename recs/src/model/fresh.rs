@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::fit_named;
 use super::{
-    check_history, AnyModel, BlendParams, Ease, EaseParams, Fit, ParamGuard, Persist, Recommender,
-    Scored,
+    check_history, AnyModel, Ease, EaseParams, Fit, ParamGuard, Persist, Recommender, Scored,
 };
 use crate::data::{Interactions, ItemIdx, UserIdx};
 use crate::{Error, Result};
@@ -214,7 +213,6 @@ impl Fit for FreshParams {
         }
         let base: AnyModel = match p.base.as_str() {
             "ease" => p.ease.fit(train)?.into(),
-            "blend" => BlendParams::default().fit(train)?.into(),
             other => fit_named(other, train)?,
         };
         Fresh::new(p.clone(), base)
