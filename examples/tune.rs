@@ -12,7 +12,9 @@
 //!     ease:lambda=500 als:factors=128,reg=0.01,alpha=1,it=15 blend:ease=1,als=0.5
 //! ```
 //!
-//! Specs: `ease:lambda=L,dropout=P`, `fresh:boost=B,decay=D,<base>.<key>=V...` (the base model
+//! Specs: `ease:lambda=L,dropout=P`, `fresh:boost=B,decay=D,recency=A,rdecay=H,<base>.<key>=V...`
+//! (recency boost A, default 0 here, and decay H in interactions, weighting the history by the
+//! rating times of users 1–2999 in `ml-1m/ratings_users0001-2999.dat.gz`; the base model
 //! is the one named by the `<base>.` prefix, default `ease`; item years from `ml-1m/movies.dat`), `als:factors=K,reg=R,alpha=A,it=N,nu=V,cg=S`,
 //! `knn:k=N,shrink=S`, `bpr`, `pop`, `blend:<member>=<weight>,...` (members at defaults,
 //! with any `ease.lambda=`/`als.factors=`-style overrides given after them).
@@ -23,8 +25,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use recs::data::{
-    item_years, load_id_map, load_movies, load_ncf, open, Interactions, Record, Split, TestCase,
-    TestSet,
+    item_years, load_id_map, load_movies, load_ncf, load_rating_times, open, with_rating_times,
+    Interactions, Record, Split, TestCase, TestSet,
 };
 use recs::eval::{EvalConfig, Protocol};
 use recs::model::{Als, AnyModel, Blend, Bpr, Ease, Fit, Fresh, ItemKnn, Popularity, Recommender};
@@ -89,6 +91,15 @@ fn validation_split(dir: &std::path::Path) -> Res<Split> {
         }
     }
     let train = Interactions::from_records(t.n_users(), t.n_items(), &recs, Default::default())?;
+    // the rating times of users 1..=2999 (NCF user = UserID - 1), for `fresh`'s recency weights
+    let times = load_rating_times(&dir.join("ml-1m/ratings_users0001-2999.dat.gz"))?;
+    let item_map = load_id_map(&ncf.join("item_id_map.tsv"))?;
+    let (train, _) = with_rating_times(
+        &train,
+        &times,
+        |u| Some(i64::from(u) + 1),
+        |i| item_map.get(&i64::from(i)).copied(),
+    )?;
     let mut cases: Vec<TestCase> = latest
         .iter()
         .map(|(&user, &(_, item))| TestCase {
@@ -162,7 +173,11 @@ fn fit_one(
             if let Some(v) = get("decay") {
                 p = p.decay_years(v as f32)
             }
-            p.fit_base(model)?.into()
+            p = p.recency_boost(get("recency").unwrap_or(0.0) as f32);
+            if let Some(v) = get("rdecay") {
+                p = p.recency_decay(v as f32)
+            }
+            p.fit_base_on(model, train)?.into()
         }
         "pop" => Popularity::params().fit(train)?.into(),
         "ease" => {

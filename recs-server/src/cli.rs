@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recs::data::{self, Dataset, Format, LoadOptions, Split};
+use recs::data::{self, Dataset, Format, Interactions, LoadOptions, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
 use recs::model::{fit_named_with, AnyModel, SideInfo, MODEL_NAMES};
 use recs::registry::{self, NewVersion, Version};
@@ -152,9 +152,15 @@ struct EvalArgs {
     #[arg(long)]
     movies: Option<PathBuf>,
     /// Item id map (`item<TAB>MovieID` after a header line), for data whose item ids are not
-    /// MovieIDs, such as the NCF split's item_id_map.tsv.
-    #[arg(long, requires = "movies")]
+    /// MovieIDs, such as the NCF split's item_id_map.tsv; used with --movies and --times.
+    #[arg(long)]
     item_map: Option<PathBuf>,
+    /// MovieLens ratings with timestamps (`UserID::MovieID::Rating::Timestamp`, e.g. ML-1M
+    /// ratings.dat) giving the times of the --train interactions, which the NCF split lacks;
+    /// `fresh` weighs each user's recent history by them. NCF ids: user = UserID − 1, items
+    /// through --item-map. Interactions not found count as older than all found ones.
+    #[arg(long, requires = "train")]
+    times: Option<PathBuf>,
     /// Skip (and count) lines that do not parse instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
@@ -226,7 +232,7 @@ fn eval(args: EvalArgs) -> CliResult {
         ..LoadOptions::default()
     };
     let bar = spinner(args.out.quiet, "loading data");
-    let split = match (&args.data, &args.train, &args.test) {
+    let mut split = match (&args.data, &args.train, &args.test) {
         (Some(path), _, _) => {
             let format = parse_format(&args.format, path)?;
             let (data, report) = data::load(path, &format, &opts)?;
@@ -254,18 +260,63 @@ fn eval(args: EvalArgs) -> CliResult {
             exclude_train: true,
         },
     };
-    let side = side_info(&split, args.movies.as_deref(), args.item_map.as_deref())?;
+    let item_map = args
+        .item_map
+        .as_deref()
+        .map(data::load_id_map)
+        .transpose()?;
+    if let Some(path) = &args.times {
+        split.train = timed_train(&split, path, item_map.as_ref())?;
+    }
+    let side = side_info(&split, args.movies.as_deref(), item_map.as_ref())?;
     let reports = train_and_evaluate(&split, &args.models, protocol, &side, &args.out)?;
     print_and_write(&reports, &args.out)
 }
 
+type IdMap = std::collections::HashMap<i64, i64>;
+
+/// The NCF split's training data with the rating times from `path` (NCF user = UserID − 1;
+/// items through `item_map`).
+fn timed_train(split: &Split, path: &Path, item_map: Option<&IdMap>) -> CliResult<Interactions> {
+    let times = data::load_rating_times(path)?;
+    let (users, items) = (split.users.ids(), split.items.ids());
+    let (train, found) = data::with_rating_times(
+        &split.train,
+        &times,
+        |u| users.get(u as usize).map(|id| id + 1),
+        |i| {
+            let id = *items.get(i as usize)?;
+            match item_map {
+                Some(map) => map.get(&id).copied(),
+                None => Some(id),
+            }
+        },
+    )?;
+    if found == 0 {
+        return Err(format!(
+            "--times {}: none of the training interactions is in it{}",
+            path.display(),
+            if item_map.is_none() {
+                " (do the item ids need --item-map?)"
+            } else {
+                ""
+            }
+        )
+        .into());
+    }
+    eprintln!(
+        "--times: {found} of {} training interactions have a time",
+        train.nnz()
+    );
+    Ok(train)
+}
+
 /// Item metadata for the models that use it: release years from `movies`, through `item_map`.
-fn side_info(split: &Split, movies: Option<&Path>, item_map: Option<&Path>) -> CliResult<SideInfo> {
+fn side_info(split: &Split, movies: Option<&Path>, map: Option<&IdMap>) -> CliResult<SideInfo> {
     let mut side = SideInfo::default();
     if let Some(path) = movies {
         let movies = data::load_movie_file(path)?;
-        let map = item_map.map(data::load_id_map).transpose()?;
-        let years = data::item_years(&split.items, &movies, map.as_ref());
+        let years = data::item_years(&split.items, &movies, map);
         let known = years.iter().filter(|y| y.is_some()).count();
         if known == 0 {
             return Err(format!(

@@ -275,6 +275,32 @@ impl Interactions {
         (u < self.n_users).then(|| self.indptr[u]..self.indptr[u + 1])
     }
 
+    /// The same interactions with `timestamps`, one per stored entry in CSR order
+    /// (see [`indices`](Self::indices)).
+    ///
+    /// ```
+    /// use recs::data::Interactions;
+    /// let m = Interactions::from_csr(3, vec![0, 2, 3], vec![0, 2, 1], vec![1.0; 3])?;
+    /// let m = m.with_timestamps(vec![10, 20, 5])?;
+    /// assert_eq!(m.timestamps_of(0), Some(&[10, 20][..]));
+    /// assert!(m.clone().with_timestamps(vec![1]).is_err());
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Data`] when there is not one timestamp per entry.
+    pub fn with_timestamps(mut self, timestamps: Vec<i64>) -> Result<Self> {
+        if timestamps.len() != self.nnz() {
+            return Err(Error::Data(format!(
+                "{} timestamps for {} interactions",
+                timestamps.len(),
+                self.nnz()
+            )));
+        }
+        self.timestamps = Some(timestamps);
+        Ok(self)
+    }
+
     /// Iterates over all interactions as records, row by row.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         (0..self.n_users).flat_map(move |u| {

@@ -16,8 +16,8 @@ pub use interactions::{Duplicates, Interactions, ItemIdx, Record, UserIdx};
 pub use load::{load, open, Format, LoadOptions, LoadReport, MAX_REPORTED_ERRORS};
 pub use movielens::{
     item_years, latin1_to_string, load_id_map, load_ml100k_items, load_ml100k_ratings,
-    load_ml100k_users, load_movie_file, load_movielens_ratings, load_movies, load_users, Movie,
-    UserInfo, ML100K_GENRES, ML1M_OCCUPATIONS,
+    load_ml100k_users, load_movie_file, load_movielens_ratings, load_movies, load_rating_times,
+    load_users, with_rating_times, Movie, UserInfo, ML100K_GENRES, ML1M_OCCUPATIONS,
 };
 pub use ncf::{load_ncf, load_ncf_with};
 pub use text::{load_delimited, Column, Columns, Delimiter, TextFormat};

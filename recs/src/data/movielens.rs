@@ -288,6 +288,80 @@ pub fn load_id_map(path: &Path) -> Result<std::collections::HashMap<i64, i64>> {
     Ok(out)
 }
 
+/// The time of every rating in a MovieLens ratings file with timestamps
+/// (`UserID::MovieID::Rating::Timestamp`, e.g. ML-1M `ratings.dat`; gzip is read
+/// transparently), by (UserID, MovieID).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("ratings.dat");
+/// std::fs::write(&path, "1::1193::5::978300760\n2::661::3::978302109\n")?;
+/// let times = recs::data::load_rating_times(&path)?;
+/// assert_eq!(times[&(2, 661)], 978302109);
+/// std::fs::write(&path, "1::1193::5\n")?;
+/// assert!(recs::data::load_rating_times(&path).is_err()); // no timestamps
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`load_movielens_ratings`]; [`Error::Data`] when the file has no timestamps.
+pub fn load_rating_times(path: &Path) -> Result<std::collections::HashMap<(i64, i64), i64>> {
+    let (data, _) = load_movielens_ratings(path, &super::LoadOptions::default())?;
+    if data.interactions.timestamps().is_none() {
+        return Err(Error::Data(format!(
+            "{}: no timestamps (expected UserID::MovieID::Rating::Timestamp lines)",
+            path.display()
+        )));
+    }
+    let (users, items) = (data.users.ids(), data.items.ids());
+    Ok(data
+        .interactions
+        .records()
+        .filter_map(|r| {
+            let t = r.timestamp?;
+            Some(((users[r.user as usize], items[r.item as usize]), t))
+        })
+        .collect())
+}
+
+/// `train` with the time of each interaction looked up in `times` (see
+/// [`load_rating_times`]) under `(user_id(user), movie_id(item))`; also returns how many were
+/// found. An interaction without a time gets `i64::MIN`: older than every known one.
+///
+/// # Errors
+/// None in practice; [`Error::Data`] only if the lookup produced a wrong count.
+///
+/// ```
+/// use recs::data::{with_rating_times, Interactions};
+/// let train = Interactions::from_csr(2, vec![0, 2], vec![0, 1], vec![1.0; 2])?;
+/// let times = [((1, 10), 500)].into_iter().collect();
+/// // user index u is UserID u + 1; item index i is MovieID 10 * (i + 1)
+/// let (timed, found) =
+///     with_rating_times(&train, &times, |u| Some(u as i64 + 1), |i| Some(10 * (i as i64 + 1)))?;
+/// assert_eq!((timed.timestamps(), found), (Some(&[500, i64::MIN][..]), 1));
+/// # Ok::<(), recs::Error>(())
+/// ```
+pub fn with_rating_times(
+    train: &super::Interactions,
+    times: &std::collections::HashMap<(i64, i64), i64>,
+    user_id: impl Fn(super::UserIdx) -> Option<i64>,
+    movie_id: impl Fn(super::ItemIdx) -> Option<i64>,
+) -> Result<(super::Interactions, usize)> {
+    let mut found = 0;
+    let mut stamps = Vec::with_capacity(train.nnz());
+    for u in 0..train.n_users() as super::UserIdx {
+        let user = user_id(u);
+        for &i in train.items_of(u) {
+            let t = user
+                .zip(movie_id(i))
+                .and_then(|key| times.get(&key).copied());
+            found += usize::from(t.is_some());
+            stamps.push(t.unwrap_or(i64::MIN));
+        }
+    }
+    Ok((train.clone().with_timestamps(stamps)?, found))
+}
+
 /// The release year of every item of `items` (by item index), from the movies' titles;
 /// `None` for an item without a movie or a year. With `id_map`, an item id is first
 /// translated to a MovieID (see [`load_id_map`]).

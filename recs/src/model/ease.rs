@@ -243,6 +243,75 @@ impl Ease {
     pub fn training_bytes(n_items: usize) -> Option<usize> {
         n_items.checked_mul(n_items)?.checked_mul(12)
     }
+
+    /// Scores of every item for a history whose items weigh `weights[k]` each (1 without
+    /// weights): `Σ_k weights[k] · B[history[k], j]`. [`Fresh`](super::Fresh) weighs recent
+    /// interactions higher this way.
+    ///
+    /// ```
+    /// use recs::model::{Ease, Fit, Recommender};
+    /// let train = recs::data::Interactions::from_csr(3, vec![0, 2, 4], vec![0, 1, 1, 2], vec![1.0; 4])?;
+    /// let ease = Ease::params().lambda(1.0).fit(&train)?;
+    /// let (mut plain, mut doubled) = (vec![0.0; 3], vec![0.0; 3]);
+    /// ease.score_into(0, &[0, 1], &mut plain)?;
+    /// ease.score_weighted_into(&[0, 1], Some(&[2.0, 2.0]), &mut doubled)?;
+    /// assert!(plain.iter().zip(&doubled).all(|(p, d)| (2.0 * p - d).abs() < 1e-6));
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownItem`] for an item out of range; [`Error::Data`] when `out` does not
+    /// have one entry per item or `weights` one per history item.
+    pub fn score_weighted_into(
+        &self,
+        history: &[ItemIdx],
+        weights: Option<&[f32]>,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let n = self.n_items;
+        check_history(history, n)?;
+        check_weights(history, weights)?;
+        if out.len() != n {
+            return Err(Error::Data(format!(
+                "score buffer has {} entries, the model has {n} items",
+                out.len()
+            )));
+        }
+        out.fill(0.0);
+        for (k, &i) in history.iter().enumerate() {
+            let a = weights.map_or(1.0, |w| w[k]);
+            let row = &self.b[i as usize * n..(i as usize + 1) * n];
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += a * w;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`score_weighted_into`](Self::score_weighted_into) for the given items only.
+    ///
+    /// # Errors
+    /// As [`score_weighted_into`](Self::score_weighted_into).
+    pub fn score_items_weighted(
+        &self,
+        history: &[ItemIdx],
+        weights: Option<&[f32]>,
+        items: &[ItemIdx],
+    ) -> Result<Vec<f32>> {
+        let n = self.n_items;
+        check_history(history, n)?;
+        check_history(items, n)?;
+        check_weights(history, weights)?;
+        let mut out = vec![0f32; items.len()];
+        for (k, &i) in history.iter().enumerate() {
+            let a = weights.map_or(1.0, |w| w[k]);
+            let row = &self.b[i as usize * n..(i as usize + 1) * n];
+            for (o, &j) in out.iter_mut().zip(items) {
+                *o += a * row[j as usize];
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Fit for EaseParams {
@@ -321,6 +390,17 @@ impl Fit for EaseParams {
     }
 }
 
+fn check_weights(history: &[ItemIdx], weights: Option<&[f32]>) -> Result<()> {
+    match weights {
+        Some(w) if w.len() != history.len() => Err(Error::Data(format!(
+            "{} history weights for {} history items",
+            w.len(),
+            history.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl Recommender for Ease {
     fn kind(&self) -> &'static str {
         Self::KIND
@@ -329,22 +409,7 @@ impl Recommender for Ease {
         self.n_items
     }
     fn score_into(&self, _user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
-        let n = self.n_items;
-        check_history(history, n)?;
-        if out.len() != n {
-            return Err(Error::Data(format!(
-                "score buffer has {} entries, the model has {n} items",
-                out.len()
-            )));
-        }
-        out.fill(0.0);
-        for &i in history {
-            let row = &self.b[i as usize * n..(i as usize + 1) * n];
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += w;
-            }
-        }
-        Ok(())
+        self.score_weighted_into(history, None, out)
     }
 
     /// `Σ_{i ∈ history} B[i, j]` for the given items only (`|history| · |items|` reads).
@@ -354,17 +419,7 @@ impl Recommender for Ease {
         history: &[ItemIdx],
         items: &[ItemIdx],
     ) -> Result<Vec<f32>> {
-        let n = self.n_items;
-        check_history(history, n)?;
-        check_history(items, n)?;
-        let mut out = vec![0f32; items.len()];
-        for &i in history {
-            let row = &self.b[i as usize * n..(i as usize + 1) * n];
-            for (o, &j) in out.iter_mut().zip(items) {
-                *o += row[j as usize];
-            }
-        }
-        Ok(out)
+        self.score_items_weighted(history, None, items)
     }
 
     /// Below [`DENSE_BATCH_DENSITY`] interactions per (user, item) cell, one sparse row sum per

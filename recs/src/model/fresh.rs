@@ -13,6 +13,18 @@
 //! higher and items the base model rates as irrelevant are not promoted past relevant ones.
 //! The release years are item metadata (the `(1995)` at the end of a MovieLens title, see
 //! [`Movie::year`](crate::data::Movie::year) and [`item_years`](crate::data::item_years)).
+//!
+//! The user's side has a freshness too: what a user rated last says more about the next
+//! rating than what they rated long ago. When the training data has timestamps and the base
+//! is EASE, each history item counts with weight
+//!
+//! `1 + recency_boost · exp(−rank / recency_decay)`, with `rank` = the number of the user's
+//! training interactions strictly newer than this one (0 for the latest; ties share a rank).
+//!
+//! A history item the model has not seen the user rate in training (an event after training)
+//! counts as the newest (rank 0). Users without timestamps have all ranks equal, which ranks
+//! exactly as unweighted. Without timestamps, or with another base model, the history is
+//! unweighted.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +41,10 @@ pub const FRESH_DEFAULT_BOOST: f32 = 0.75;
 pub const FRESH_DEFAULT_DECAY_YEARS: f32 = 0.5;
 /// Default λ of the EASE base of [`Fresh`], chosen on the validation split with the boost.
 pub const FRESH_DEFAULT_EASE_LAMBDA: f32 = 800.0;
+/// Default [`FreshParams::recency_boost`], chosen on the validation split.
+pub const FRESH_DEFAULT_RECENCY_BOOST: f32 = 15.0;
+/// Default [`FreshParams::recency_decay`], chosen on the validation split.
+pub const FRESH_DEFAULT_RECENCY_DECAY: f32 = 5.0;
 
 /// Parameters of [`Fresh`]. Build with [`Fresh::params`]; the item years are required.
 ///
@@ -59,6 +75,8 @@ pub struct FreshValidParams {
     decay_years: f32,
     newest_year: Option<u16>,
     years: Vec<Option<u16>>,
+    recency_boost: f32,
+    recency_decay: f32,
 }
 
 impl Default for FreshParams {
@@ -70,6 +88,8 @@ impl Default for FreshParams {
             decay_years: FRESH_DEFAULT_DECAY_YEARS,
             newest_year: None,
             years: Vec::new(),
+            recency_boost: FRESH_DEFAULT_RECENCY_BOOST,
+            recency_decay: FRESH_DEFAULT_RECENCY_DECAY,
         })
     }
 }
@@ -111,6 +131,21 @@ impl FreshParams {
         self.0.years = years;
         self
     }
+    /// How much more the user's latest interaction counts than an old one: its weight is
+    /// `1 + recency_boost`. Default [`FRESH_DEFAULT_RECENCY_BOOST`]; finite and ≥ 0 (0: all
+    /// history items count the same). Used when the training data has timestamps and the base
+    /// is `ease`.
+    pub fn recency_boost(mut self, boost: f32) -> Self {
+        self.0.recency_boost = boost;
+        self
+    }
+    /// How fast the recency boost fades, in interactions: the `r`-th newest counts with
+    /// `1 + recency_boost · exp(−r / recency_decay)`. Default [`FRESH_DEFAULT_RECENCY_DECAY`];
+    /// finite and > 0.
+    pub fn recency_decay(mut self, interactions: f32) -> Self {
+        self.0.recency_decay = interactions;
+        self
+    }
 
     /// Builds the model from a base model fitted elsewhere.
     ///
@@ -120,6 +155,20 @@ impl FreshParams {
     pub fn fit_base(&self, base: AnyModel) -> Result<Fresh> {
         let p = self.check_ref()?;
         Fresh::new(p.clone(), base)
+    }
+
+    /// [`fit_base`](Self::fit_base) for a base fitted on `train`, whose timestamps (when it has
+    /// them) give the recency weights of the users' histories, as [`fit`](Fit::fit) does.
+    ///
+    /// # Errors
+    /// As [`fit_base`](Self::fit_base).
+    pub fn fit_base_on(&self, base: AnyModel, train: &Interactions) -> Result<Fresh> {
+        let p = self.check_ref()?;
+        let mut model = Fresh::new(p.clone(), base)?;
+        if p.recency_boost > 0.0 && matches!(*model.base, AnyModel::Ease(_)) {
+            model.recency = RecencyRanks::of(train);
+        }
+        Ok(model)
     }
 }
 
@@ -139,6 +188,18 @@ impl FreshValidParams {
     /// The item years.
     pub fn years(&self) -> &[Option<u16>] {
         &self.years
+    }
+    /// The boost of the user's latest interaction.
+    pub fn recency_boost(&self) -> f32 {
+        self.recency_boost
+    }
+    /// The decay of the recency boost, in interactions.
+    pub fn recency_decay(&self) -> f32 {
+        self.recency_decay
+    }
+    /// The weight of a history item of recency rank `rank` (0 = newest).
+    fn history_weight(&self, rank: u32) -> f32 {
+        1.0 + self.recency_boost * (-(rank as f32) / self.recency_decay).exp()
     }
 
     /// The weight of every item.
@@ -175,6 +236,20 @@ impl ParamGuard for FreshParams {
         }
         if !(p.boost.is_finite() && p.boost >= 0.0) {
             return Err(Error::param("boost", "a finite number >= 0", p.boost));
+        }
+        if !(p.recency_boost.is_finite() && p.recency_boost >= 0.0) {
+            return Err(Error::param(
+                "recency_boost",
+                "a finite number >= 0",
+                p.recency_boost,
+            ));
+        }
+        if !(p.recency_decay.is_finite() && p.recency_decay > 0.0) {
+            return Err(Error::param(
+                "recency_decay",
+                "a finite number > 0",
+                p.recency_decay,
+            ));
         }
         if !(p.decay_years.is_finite() && p.decay_years > 0.0) {
             return Err(Error::param(
@@ -215,7 +290,59 @@ impl Fit for FreshParams {
             "ease" => p.ease.fit(train)?.into(),
             other => fit_named(other, train)?,
         };
-        Fresh::new(p.clone(), base)
+        self.fit_base_on(base, train)
+    }
+}
+
+/// Each training interaction's recency rank (the number of the same user's interactions
+/// strictly newer), in the training matrix's CSR layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RecencyRanks {
+    indptr: Vec<usize>,
+    items: Vec<ItemIdx>,
+    ranks: Vec<u32>,
+}
+
+impl RecencyRanks {
+    /// `None` when the data has no timestamps.
+    fn of(train: &Interactions) -> Option<RecencyRanks> {
+        train.timestamps()?;
+        let mut ranks = Vec::with_capacity(train.nnz());
+        let mut newest_first: Vec<i64> = Vec::new();
+        for u in 0..train.n_users() as UserIdx {
+            let ts = train.timestamps_of(u)?;
+            newest_first.clear();
+            newest_first.extend_from_slice(ts);
+            newest_first.sort_unstable_by(|a, b| b.cmp(a));
+            ranks.extend(
+                ts.iter()
+                    .map(|&t| newest_first.partition_point(|&x| x > t) as u32),
+            );
+        }
+        Some(RecencyRanks {
+            indptr: train.indptr().to_vec(),
+            items: train.indices().to_vec(),
+            ranks,
+        })
+    }
+
+    /// The rank of each history item: its training rank, 0 (newest) for an item the user did
+    /// not rate in training and for a user the model has not seen.
+    fn of_history<'a>(
+        &'a self,
+        user: UserIdx,
+        history: &'a [ItemIdx],
+    ) -> impl Iterator<Item = u32> + 'a {
+        let u = user as usize;
+        let (items, ranks): (&[ItemIdx], &[u32]) = if u + 1 < self.indptr.len() {
+            let r = self.indptr[u]..self.indptr[u + 1];
+            (&self.items[r.clone()], &self.ranks[r])
+        } else {
+            (&[], &[])
+        };
+        history
+            .iter()
+            .map(move |i| items.binary_search(i).map_or(0, |k| ranks[k]))
     }
 }
 
@@ -225,6 +352,7 @@ pub struct Fresh {
     params: FreshValidParams,
     base: Box<AnyModel>,
     weights: Vec<f32>,
+    recency: Option<RecencyRanks>,
 }
 
 /// Serialized form: the base as a recs model file.
@@ -232,6 +360,7 @@ pub struct Fresh {
 struct FreshRaw {
     params: FreshValidParams,
     base: Vec<u8>,
+    recency: Option<RecencyRanks>,
 }
 
 impl Serialize for Fresh {
@@ -240,6 +369,7 @@ impl Serialize for Fresh {
         FreshRaw {
             params: self.params.clone(),
             base,
+            recency: self.recency.clone(),
         }
         .serialize(s)
     }
@@ -249,7 +379,9 @@ impl<'de> Deserialize<'de> for Fresh {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let raw = FreshRaw::deserialize(d)?;
         let base = AnyModel::from_bytes(&raw.base).map_err(serde::de::Error::custom)?;
-        Fresh::new(raw.params, base).map_err(serde::de::Error::custom)
+        let mut model = Fresh::new(raw.params, base).map_err(serde::de::Error::custom)?;
+        model.recency = raw.recency;
+        Ok(model)
     }
 }
 
@@ -276,6 +408,7 @@ impl Fresh {
             params,
             base: Box::new(base),
             weights,
+            recency: None,
         })
     }
     /// The parameters the model was built with.
@@ -289,6 +422,29 @@ impl Fresh {
     /// The weight of every item (1 = unchanged).
     pub fn weights(&self) -> &[f32] {
         &self.weights
+    }
+    /// Whether the user's history is weighted by recency (the training data had timestamps,
+    /// the base is EASE and the recency boost is above 0).
+    pub fn weighs_recency(&self) -> bool {
+        self.recency.is_some()
+    }
+    /// The weight of each item of `user`'s `history` (all 1 unless
+    /// [`weighs_recency`](Self::weighs_recency)).
+    pub fn history_weights(&self, user: UserIdx, history: &[ItemIdx]) -> Vec<f32> {
+        match &self.recency {
+            Some(r) => r
+                .of_history(user, history)
+                .map(|rank| self.params.history_weight(rank))
+                .collect(),
+            None => vec![1.0; history.len()],
+        }
+    }
+    /// The EASE base with the history weights, when recency applies.
+    fn weighted_ease(&self, user: UserIdx, history: &[ItemIdx]) -> Option<(&Ease, Vec<f32>)> {
+        match (&self.recency, &*self.base) {
+            (Some(_), AnyModel::Ease(e)) => Some((e, self.history_weights(user, history))),
+            _ => None,
+        }
     }
 }
 
@@ -310,7 +466,10 @@ impl Recommender for Fresh {
     }
     fn score_into(&self, user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
         check_history(history, self.weights.len())?;
-        self.base.score_into(user, history, out)?;
+        match self.weighted_ease(user, history) {
+            Some((ease, w)) => ease.score_weighted_into(history, Some(&w), out)?,
+            None => self.base.score_into(user, history, out)?,
+        }
         for (o, &w) in out.iter_mut().zip(&self.weights) {
             *o = reweight(*o, w);
         }
@@ -322,7 +481,10 @@ impl Recommender for Fresh {
         history: &[ItemIdx],
         items: &[ItemIdx],
     ) -> Result<Vec<f32>> {
-        let scores = self.base.score_items(user, history, items)?;
+        let scores = match self.weighted_ease(user, history) {
+            Some((ease, w)) => ease.score_items_weighted(history, Some(&w), items)?,
+            None => self.base.score_items(user, history, items)?,
+        };
         Ok(scores
             .into_iter()
             .zip(items)
@@ -341,6 +503,7 @@ impl Persist for Fresh {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Record;
     use crate::model::{from_bytes, to_bytes, RecOpts};
     use proptest::prelude::*;
 
@@ -391,6 +554,72 @@ mod tests {
         assert_eq!(reweight(-3.0, 3.0), -1.0);
     }
 
+    /// `pairs` with the given timestamps.
+    fn timed(pairs: &[(u32, u32, i64)], users: usize, items: usize) -> Interactions {
+        let recs: Vec<Record> = pairs
+            .iter()
+            .map(|&(user, item, t)| Record {
+                user,
+                item,
+                value: 1.0,
+                timestamp: Some(t),
+            })
+            .collect();
+        Interactions::from_records(users, items, &recs, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn recency_ranks_and_weights_worked_by_hand() {
+        // user 0 rated item 0 at 100 and items 1 and 2 together at 300: ranks 2, 0, 0
+        let t = timed(&[(0, 0, 100), (0, 1, 300), (0, 2, 300), (1, 3, 50)], 2, 4);
+        let r = RecencyRanks::of(&t).unwrap();
+        assert_eq!(r.ranks, [2, 0, 0, 0]);
+        let model = Fresh::params()
+            .years(vec![None; 4])
+            .ease(Ease::params().lambda(1.0))
+            .recency_boost(2.0)
+            .recency_decay(1.0)
+            .fit(&t)
+            .unwrap();
+        assert!(model.weighs_recency());
+        let old = 1.0 + 2.0 * (-2.0f32).exp();
+        // item 3 was never rated by user 0 in training: it counts as the newest
+        assert_eq!(model.history_weights(0, &[0, 1, 3]), [old, 3.0, 3.0]);
+        // a user the model has not seen: everything is newest
+        assert_eq!(model.history_weights(9, &[0, 1]), [3.0, 3.0]);
+        // the scores are EASE's rows summed with those weights (years unknown: w = 1)
+        let AnyModel::Ease(ease) = model.base() else {
+            panic!("ease base")
+        };
+        let s = model.score_items(0, &[0, 1], &[2, 3]).unwrap();
+        for (k, &j) in [2usize, 3].iter().enumerate() {
+            let by_hand =
+                old * ease.weights_of(0).unwrap()[j] + 3.0 * ease.weights_of(1).unwrap()[j];
+            assert!((s[k] - by_hand).abs() < 1e-6, "{} vs {by_hand}", s[k]);
+        }
+    }
+
+    #[test]
+    fn recency_needs_timestamps_an_ease_base_and_a_boost() {
+        let pairs = [(0, 0, 1), (0, 1, 2), (1, 1, 3)];
+        let years = vec![Some(2000), None];
+        let fit = |p: FreshParams, t: &Interactions| p.years(years.clone()).fit(t).unwrap();
+        assert!(fit(Fresh::params(), &timed(&pairs, 2, 2)).weighs_recency());
+        assert!(!fit(Fresh::params(), &train(&[(0, 0), (0, 1), (1, 1)], 2, 2)).weighs_recency());
+        assert!(!fit(Fresh::params().base("pop"), &timed(&pairs, 2, 2)).weighs_recency());
+        assert!(!fit(Fresh::params().recency_boost(0.0), &timed(&pairs, 2, 2)).weighs_recency());
+        let t = timed(&pairs, 2, 2);
+        let bad = |p: FreshParams| {
+            matches!(
+                p.years(years.clone()).fit(&t),
+                Err(Error::InvalidParam { .. })
+            )
+        };
+        assert!(bad(Fresh::params().recency_boost(-1.0)));
+        assert!(bad(Fresh::params().recency_boost(f32::INFINITY)));
+        assert!(bad(Fresh::params().recency_decay(0.0)));
+    }
+
     proptest! {
         #[test]
         fn boost_zero_ranks_as_base_and_round_trips(
@@ -424,6 +653,43 @@ mod tests {
                     }
                 }
                 for r in &top { prop_assert!(!h.contains(&r.item)); }
+            }
+        }
+
+        #[test]
+        fn recency_with_equal_times_ranks_as_unweighted_and_round_trips(
+            pairs in prop::collection::vec((0u32..6, 0u32..12, 0i64..4), 1..80),
+            boost in 0.5f32..30.0,
+            decay in 0.5f32..10.0,
+            k in 1usize..15,
+        ) {
+            let years = vec![Some(1999); 12];
+            let same: Vec<(u32, u32, i64)> = pairs.iter().map(|&(u, i, _)| (u, i, 7)).collect();
+            let fit = |p: &[(u32, u32, i64)], b: f32| Fresh::params()
+                .years(years.clone())
+                .ease(Ease::params().lambda(2.0))
+                .recency_boost(b)
+                .recency_decay(decay)
+                .fit(&timed(p, 6, 12))
+                .unwrap();
+            let (flat, weighted) = (fit(&same, 0.0), fit(&same, boost));
+            let recent = fit(&pairs, boost);
+            let back: Fresh = from_bytes(&to_bytes(&recent).unwrap()).unwrap();
+            prop_assert!(back.weighs_recency());
+            let opts = RecOpts { k, ..RecOpts::default() };
+            let t = timed(&pairs, 6, 12);
+            let all: Vec<u32> = (0..12).collect();
+            for u in 0..6u32 {
+                let h = t.items_of(u);
+                // equal times: every history item weighs 1 + boost, a common factor
+                let (a, b) = (flat.score_items(u, h, &all).unwrap(), weighted.score_items(u, h, &all).unwrap());
+                for (x, y) in a.iter().zip(&b) {
+                    prop_assert!((x * (1.0 + boost) - y).abs() <= 1e-4 * (1.0 + y.abs()));
+                }
+                let top = recent.recommend(u, h, &opts).unwrap();
+                prop_assert_eq!(back.recommend(u, h, &opts).unwrap(), top.clone());
+                for r in &top { prop_assert!(!h.contains(&r.item) && r.score.is_finite()); }
+                for w in recent.history_weights(u, h) { prop_assert!((1.0..=1.0 + boost).contains(&w)); }
             }
         }
     }
