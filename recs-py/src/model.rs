@@ -944,6 +944,12 @@ py_model! {
     ///     The year of age 0; ``None`` takes the newest year in ``years``.
     /// ease_lambda : float, default 800.0
     ///     L2 regularization of an ``"ease"`` base.
+    /// recency_boost : float, default 15.0
+    ///     With an ``"ease"`` base and training data with ``timestamps``, a user's history item
+    ///     counts ``1 + recency_boost * exp(-rank / recency_decay)`` times, where ``rank`` is the
+    ///     number of the user's interactions newer than it (0: the latest); finite and >= 0.
+    /// recency_decay : float, default 5.0
+    ///     In interactions; finite and > 0.
     ///
     /// >>> train = recs.Interactions.from_arrays([0, 0, 1, 1, 2], [0, 1, 0, 1, 2])
     /// >>> model = recs.Fresh(base="pop", years=[1990, 2000, None]).fit(train)
@@ -956,6 +962,8 @@ py_model! {
         decay_years: f32 = 0.5,
         newest_year: Option<u16> = None,
         ease_lambda: f32 = 800.0; set_fresh_ease_lambda,
+        recency_boost: f32 = 15.0,
+        recency_decay: f32 = 5.0,
     }
 }
 

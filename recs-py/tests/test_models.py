@@ -310,3 +310,30 @@ def test_fresh_reweights_the_base_scores_by_release_year(train):
             w = 1.0 if years[i] is None else 1.0 + 2.0 * np.exp(-(2000 - years[i]) / 1.0)
             b = base_score[i]
             assert s == pytest.approx(b * w if b >= 0 else b / w, rel=1e-5, abs=1e-6)
+
+
+def test_fresh_weighs_recent_history_by_timestamps():
+    # user 0 rated items 0, 1, 2 at times 10, 30, 30 (ranks 2, 0, 0); the others give EASE its weights
+    rng = np.random.default_rng(3)
+    users = [0, 0, 0] + [u for u in range(1, 30) for _ in range(4)]
+    items = [0, 1, 2] + rng.integers(0, 12, size=len(users) - 3).tolist()
+    times = [10, 30, 30] + [100] * (len(users) - 3)
+    timed = recs.Interactions.from_arrays(users, items, timestamps=times, duplicates="first")
+    years = [None] * timed.n_items
+    fresh = recs.Fresh(years=years, ease_lambda=10.0, recency_boost=2.0, recency_decay=1.0).fit(timed)
+    ease = recs.EASE(lambda_=10.0).fit(timed)
+    n = timed.n_items
+
+    def row(i):  # EASE's weights B[i, :], as the scores of the history {i}
+        ids, s = ease.recommend(0, sp.csr_matrix(([1.0], ([0], [i])), shape=(1, n)), N=n, filter_already_liked_items=False)
+        return dict(zip(ids.tolist(), s.tolist()))
+
+    w = {0: 1.0 + 2.0 * np.exp(-2.0), 1: 3.0, 2: 3.0}
+    rows = {i: row(i) for i in w}
+    ids, s = fresh.recommend(0, N=n - 3)
+    assert len(ids) == n - 3 and not {0, 1, 2} & set(ids.tolist())
+    for j, got in zip(ids.tolist(), s.tolist()):
+        assert got == pytest.approx(sum(w[i] * rows[i][j] for i in w), rel=1e-4, abs=1e-6)
+    # without timestamps every history item counts the same: EASE's own ranking
+    plain = recs.Fresh(years=years, ease_lambda=10.0).fit(recs.Interactions.from_arrays(users, items, duplicates="first"))
+    assert plain.recommend(0, N=5)[0].tolist() == ease.recommend(0, N=5)[0].tolist()

@@ -175,6 +175,80 @@ fn serve_reads_the_admin_token_from_the_environment() {
     assert_eq!(admin[2].0, 401);
 }
 
+/// `recs eval --times` gives the NCF split's training interactions their rating times, which
+/// `fresh` weighs the history by.
+#[test]
+fn eval_fresh_weighs_recent_history_with_times() {
+    let dir = tempfile::tempdir().expect("test value");
+    let p = |n: &str| dir.path().join(n);
+    // Items 0 and 2 go together (5 users), items 1 and 3 (4 users). User 0 rated 0, then 4,
+    // then 1, and holds out 3: unweighted, item 0's partner 2 wins; weighted by recency, the
+    // latest item 1's partner 3 does (16 · 4 > 11.05 · 5 with boost 15, decay 5).
+    let mut train = String::from("0\t0\t5\n0\t1\t5\n0\t4\t5\n");
+    for u in 1..=5 {
+        train.push_str(&format!("{u}\t0\t5\n{u}\t2\t5\n"));
+    }
+    for u in 6..=9 {
+        train.push_str(&format!("{u}\t1\t5\n{u}\t3\t5\n"));
+    }
+    std::fs::write(p("train"), train).expect("test value");
+    std::fs::write(p("test"), "0\t3\t5\t400\n").expect("test value");
+    let movies: String = (0..5)
+        .map(|i| format!("{}::Film {i} (1999)::Drama\n", 10 + i))
+        .collect();
+    std::fs::write(p("movies.dat"), movies).expect("test value");
+    let map: String = (0..5).map(|i| format!("{i}\t{}\n", 10 + i)).collect();
+    std::fs::write(p("map.tsv"), format!("ncf\tmovie\n{map}")).expect("test value");
+    // UserID 1 is NCF user 0; the held-out rating's time is in the file too and is not used
+    std::fs::write(
+        p("ratings.dat"),
+        "1::10::5::100\n1::14::5::200\n1::11::5::300\n1::13::5::400\n",
+    )
+    .expect("test value");
+    let path = |n: &str| p(n).display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["eval", "--quiet", "--k", "1", "--models", "fresh"];
+        let (train, test, movies, map) = (
+            path("train"),
+            path("test"),
+            path("movies.dat"),
+            path("map.tsv"),
+        );
+        args.extend(["--train", &train, "--test", &test, "--movies", &movies]);
+        args.extend(["--item-map", &map]);
+        args.extend(extra);
+        Command::new(BIN).args(&args).output().expect("test value")
+    };
+    let hr = |out: &std::process::Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .find(|l| l.starts_with("| fresh "))
+            .and_then(|l| l.split('|').nth(3).map(|c| c.trim().to_string()))
+            .unwrap_or_else(|| panic!("no fresh row in:\n{stdout}"))
+    };
+    assert_eq!(hr(&run(&[])), "0.0000");
+    let times = path("ratings.dat");
+    let timed = run(&["--times", &times]);
+    assert_eq!(hr(&timed), "1.0000");
+    let stderr = String::from_utf8_lossy(&timed.stderr);
+    assert!(
+        stderr.contains("3 of 21 training interactions have a time"),
+        "{stderr}"
+    );
+    // a times file that matches nothing is an error, not a silent no-op
+    std::fs::write(p("other.dat"), "99::10::5::100\n").expect("test value");
+    let other = path("other.dat");
+    let out = run(&["--times", &other]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none of the training interactions"));
+}
+
 /// `recs eval --models fresh` reads release years through `--movies` and `--item-map`; without
 /// them it stops with an error that says what is missing.
 #[test]
