@@ -279,7 +279,7 @@ class EASE(Recommender):
     def __init__(self, *, lambda_: float = 1200.0, dropout: float = 0.0, max_memory: int = 4294967296) -> None: ...
 
 class Fresh(Recommender):
-    """A base model re-weighted towards recent releases."""
+    """A base model re-weighted towards recent releases and the user's recent history."""
 
     def __init__(
         self,
@@ -290,6 +290,8 @@ class Fresh(Recommender):
         decay_years: float = 0.5,
         newest_year: Optional[int] = None,
         ease_lambda: float = 800.0,
+        recency_boost: float = 15.0,
+        recency_decay: float = 5.0,
     ) -> None: ...
 
 class NCF(Recommender):
