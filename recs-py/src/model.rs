@@ -926,7 +926,9 @@ py_model! {
     /// ``base(u, i) * (1 + boost * exp(-age(i) / decay_years))``, where ``age`` is the number of
     /// years between the item's release and ``newest_year`` (a negative base score is divided
     /// by the weight instead). A user's next movie is more often a new release than their
-    /// history suggests; this is the best model of recs on the ML-1M benchmarks.
+    /// history suggests. With an ``"ease"`` base and training data with ``timestamps``, the
+    /// user's latest interactions also count more (``recency_boost``, ``recency_decay``). This
+    /// is the best model of recs on the ML-1M benchmarks.
     ///
     /// Parameters
     /// ----------

@@ -30,7 +30,7 @@ pub enum AnyModel {
     Ncf(Ncf),
     /// [`Blend`] of other models.
     Blend(Blend),
-    /// [`Fresh`]: another model re-weighted towards new releases.
+    /// [`Fresh`]: another model re-weighted towards new releases (and, over EASE, the user's recent history).
     Fresh(Fresh),
 }
 

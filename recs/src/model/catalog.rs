@@ -29,7 +29,7 @@ pub struct SideInfo {
 /// Fits the model called `name` with its default parameters.
 ///
 /// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
-/// (EASE + ALS, see [`Blend`]), `fresh` (EASE re-weighted towards new releases, see [`Fresh`];
+/// (EASE + ALS, see [`Blend`]), `fresh` (EASE re-weighted towards new releases and recent history, see [`Fresh`];
 /// it needs item years, so only [`fit_named_with`] can fit it).
 ///
 /// ```
