@@ -280,7 +280,7 @@ impl Interactions {
     ///
     /// ```
     /// use recs::data::Interactions;
-    /// let m = Interactions::from_csr(3, vec![0, 2, 3], vec![0, 2, 1], vec![1.0; 3])?;
+    /// let m = Interactions::from_csr(3, vec![0, 2, 3], vec![0, 2, 1], vec![1.0; 3], None)?;
     /// let m = m.with_timestamps(vec![10, 20, 5])?;
     /// assert_eq!(m.timestamps_of(0), Some(&[10, 20][..]));
     /// assert!(m.clone().with_timestamps(vec![1]).is_err());

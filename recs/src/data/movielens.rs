@@ -333,7 +333,7 @@ pub fn load_rating_times(path: &Path) -> Result<std::collections::HashMap<(i64, 
 ///
 /// ```
 /// use recs::data::{with_rating_times, Interactions};
-/// let train = Interactions::from_csr(2, vec![0, 2], vec![0, 1], vec![1.0; 2])?;
+/// let train = Interactions::from_csr(2, vec![0, 2], vec![0, 1], vec![1.0; 2], None)?;
 /// let times = [((1, 10), 500)].into_iter().collect();
 /// // user index u is UserID u + 1; item index i is MovieID 10 * (i + 1)
 /// let (timed, found) =

@@ -250,7 +250,8 @@ impl Ease {
     ///
     /// ```
     /// use recs::model::{Ease, Fit, Recommender};
-    /// let train = recs::data::Interactions::from_csr(3, vec![0, 2, 4], vec![0, 1, 1, 2], vec![1.0; 4])?;
+    /// let train =
+    ///     recs::data::Interactions::from_csr(3, vec![0, 2, 4], vec![0, 1, 1, 2], vec![1.0; 4], None)?;
     /// let ease = Ease::params().lambda(1.0).fit(&train)?;
     /// let (mut plain, mut doubled) = (vec![0.0; 3], vec![0.0; 3]);
     /// ease.score_into(0, &[0, 1], &mut plain)?;
