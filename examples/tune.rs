@@ -47,16 +47,12 @@ fn validation_split(dir: &std::path::Path) -> Res<Split> {
         None,
     )?;
     // MovieID -> NCF item
-    let mut map = HashMap::new();
-    for line in std::fs::read_to_string(ncf.join("item_id_map.tsv"))?
-        .lines()
-        .skip(1)
-    {
-        let mut f = line.split('\t');
-        let item: u32 = f.next().ok_or("map")?.parse()?;
-        let movie: u32 = f.next().ok_or("map")?.parse()?;
-        map.insert(movie, item);
-    }
+    // NCF item -> MovieID, and back
+    let item_map = load_id_map(&ncf.join("item_id_map.tsv"))?;
+    let map: HashMap<u32, u32> = item_map
+        .iter()
+        .map(|(&item, &movie)| Ok((u32::try_from(movie)?, u32::try_from(item)?)))
+        .collect::<Res<_>>()?;
     // latest (user, item) by timestamp for users 1..=2999, ties -> later line
     let mut latest: HashMap<u32, (i64, u32)> = HashMap::new();
     let reader = std::io::BufReader::new(open(&dir.join("ml-1m/ratings_users0001-2999.dat.gz"))?);
@@ -93,7 +89,6 @@ fn validation_split(dir: &std::path::Path) -> Res<Split> {
     let train = Interactions::from_records(t.n_users(), t.n_items(), &recs, Default::default())?;
     // the rating times of users 1..=2999 (NCF user = UserID - 1), for `fresh`'s recency weights
     let times = load_rating_times(&dir.join("ml-1m/ratings_users0001-2999.dat.gz"))?;
-    let item_map = load_id_map(&ncf.join("item_id_map.tsv"))?;
     let (train, _) = with_rating_times(
         &train,
         &times,

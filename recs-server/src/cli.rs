@@ -275,6 +275,15 @@ fn eval(args: EvalArgs) -> CliResult {
 
 type IdMap = std::collections::HashMap<i64, i64>;
 
+/// When ids matched nothing and no `--item-map` was given, the likely reason.
+fn item_map_hint(map: Option<&IdMap>) -> &'static str {
+    if map.is_none() {
+        " (do the item ids need --item-map?)"
+    } else {
+        ""
+    }
+}
+
 /// The NCF split's training data with the rating times from `path` (NCF user = UserID − 1;
 /// items through `item_map`).
 fn timed_train(split: &Split, path: &Path, item_map: Option<&IdMap>) -> CliResult<Interactions> {
@@ -296,11 +305,7 @@ fn timed_train(split: &Split, path: &Path, item_map: Option<&IdMap>) -> CliResul
         return Err(format!(
             "--times {}: none of the training interactions is in it{}",
             path.display(),
-            if item_map.is_none() {
-                " (do the item ids need --item-map?)"
-            } else {
-                ""
-            }
+            item_map_hint(item_map)
         )
         .into());
     }
@@ -322,11 +327,7 @@ fn side_info(split: &Split, movies: Option<&Path>, map: Option<&IdMap>) -> CliRe
             return Err(format!(
                 "--movies {}: no item of the data has a movie with a release year{}",
                 path.display(),
-                if map.is_none() {
-                    " (do its item ids need --item-map?)"
-                } else {
-                    ""
-                }
+                item_map_hint(map)
             )
             .into());
         }

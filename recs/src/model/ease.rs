@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::gram::gram_dense;
 use super::{
-    check_history, recommend_with_buffer, select, Fit, ParamGuard, Persist, RecOpts, Recommender,
-    Scored,
+    check_history, check_scores_len, recommend_with_buffer, select, Fit, ParamGuard, Persist,
+    RecOpts, Recommender, Scored,
 };
 use crate::data::{Interactions, ItemIdx, UserIdx};
 use crate::{Error, Result};
@@ -272,12 +272,7 @@ impl Ease {
         let n = self.n_items;
         check_history(history, n)?;
         check_weights(history, weights)?;
-        if out.len() != n {
-            return Err(Error::Data(format!(
-                "score buffer has {} entries, the model has {n} items",
-                out.len()
-            )));
-        }
+        check_scores_len(out, n)?;
         out.fill(0.0);
         for (k, &i) in history.iter().enumerate() {
             let a = weights.map_or(1.0, |w| w[k]);

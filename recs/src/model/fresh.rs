@@ -163,9 +163,8 @@ impl FreshParams {
     /// # Errors
     /// As [`fit_base`](Self::fit_base).
     pub fn fit_base_on(&self, base: AnyModel, train: &Interactions) -> Result<Fresh> {
-        let p = self.check_ref()?;
-        let mut model = Fresh::new(p.clone(), base)?;
-        if p.recency_boost > 0.0 && matches!(*model.base, AnyModel::Ease(_)) {
+        let mut model = self.fit_base(base)?;
+        if model.params.recency_boost > 0.0 && matches!(*model.base, AnyModel::Ease(_)) {
             model.recency = RecencyRanks::of(train);
         }
         Ok(model)
@@ -326,6 +325,20 @@ impl RecencyRanks {
         })
     }
 
+    /// Checks a loaded layout, so that scoring cannot index out of bounds.
+    fn check(&self) -> Result<()> {
+        let nnz = self.items.len();
+        let ok = self.indptr.first() == Some(&0)
+            && self.indptr.windows(2).all(|w| w[0] <= w[1])
+            && self.indptr.last() == Some(&nnz)
+            && self.ranks.len() == nnz;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Data("fresh: inconsistent recency ranks".into()))
+        }
+    }
+
     /// The rank of each history item: its training rank, 0 (newest) for an item the user did
     /// not rate in training and for a user the model has not seen.
     fn of_history<'a>(
@@ -380,6 +393,9 @@ impl<'de> Deserialize<'de> for Fresh {
         let raw = FreshRaw::deserialize(d)?;
         let base = AnyModel::from_bytes(&raw.base).map_err(serde::de::Error::custom)?;
         let mut model = Fresh::new(raw.params, base).map_err(serde::de::Error::custom)?;
+        if let Some(r) = &raw.recency {
+            r.check().map_err(serde::de::Error::custom)?;
+        }
         model.recency = raw.recency;
         Ok(model)
     }

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gram::{gram_row_into, gram_row_work};
-use super::{check_history, top_k, Fit, ParamGuard, Persist, Recommender, Scored};
+use super::{
+    check_history, check_scores_len, top_k, Fit, ParamGuard, Persist, Recommender, Scored,
+};
 use crate::data::{Interactions, ItemIdx, UserIdx};
 use crate::{Error, Result};
 
@@ -356,12 +358,7 @@ impl Recommender for ItemKnn {
     fn score_into(&self, _user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
         let n = self.n_items();
         check_history(history, n)?;
-        if out.len() != n {
-            return Err(Error::Data(format!(
-                "score buffer has {} entries, the model has {n} items",
-                out.len()
-            )));
-        }
+        check_scores_len(out, n)?;
         out.fill(0.0);
         for &i in history {
             let (nb, sims) = self.neighbors_of(i);

@@ -243,6 +243,18 @@ pub trait ParamGuard {
         Self: Sized;
 }
 
+/// Checks that a score buffer has one entry per item of the model.
+pub(crate) fn check_scores_len(out: &[f32], n_items: usize) -> Result<()> {
+    if out.len() == n_items {
+        Ok(())
+    } else {
+        Err(Error::Data(format!(
+            "score buffer has {} entries, the model has {n_items} items",
+            out.len()
+        )))
+    }
+}
+
 /// Checks that a user index is inside the model (for models without fold-in).
 pub(crate) fn check_history(history: &[ItemIdx], n_items: usize) -> Result<()> {
     match history.iter().find(|&&i| i as usize >= n_items) {
