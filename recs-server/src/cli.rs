@@ -110,6 +110,15 @@ enum RegistryCmd {
         /// Only this version.
         version: Option<String>,
     },
+    /// Remove what killed publishers left behind (`.tmp-*` folders) once abandoned: owner
+    /// process gone (same host), or untouched for --older-than seconds. Never a live publish's.
+    Gc {
+        #[command(flatten)]
+        registry: RegistryArg,
+        /// Age in seconds past which an unowned temporary folder counts as abandoned.
+        #[arg(long, default_value_t = 3600)]
+        older_than: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -517,10 +526,12 @@ fn registry(cmd: RegistryCmd) -> CliResult {
     match cmd {
         RegistryCmd::List(r) => {
             let reg = registry::open(&r.registry)?;
-            let latest = reg.latest()?;
-            let rows: Vec<Vec<String>> = reg
-                .list()?
-                .into_iter()
+            // Faulty versions are listed after the good ones, never abort the listing.
+            let found = registry::scan(reg.as_ref())?;
+            let latest = found.latest;
+            let rows: Vec<Vec<String>> = found
+                .good
+                .iter()
                 .map(|m| {
                     let mark = if Some(&m.version) == latest.as_ref() {
                         "*"
@@ -549,6 +560,7 @@ fn registry(cmd: RegistryCmd) -> CliResult {
                     &rows
                 )
             );
+            report_faults(&found)?;
         }
         RegistryCmd::Show(v) => {
             let reg = registry::open(&v.registry.registry)?;
@@ -575,6 +587,7 @@ fn registry(cmd: RegistryCmd) -> CliResult {
             version,
         } => {
             let reg = registry::open(&r.registry)?;
+            let all = version.is_none();
             let results = match version {
                 Some(v) => {
                     let v = Version::parse(&v)?;
@@ -583,6 +596,18 @@ fn registry(cmd: RegistryCmd) -> CliResult {
                 None => registry::verify_all(reg.as_ref())?,
             };
             let mut bad = 0;
+            // Folders with no metadata and a latest pointer at a faulty version are faults too.
+            let found = registry::scan(reg.as_ref())?;
+            if all {
+                for (name, why) in reg.without_meta()? {
+                    bad += 1;
+                    println!("{name}: DAMAGED: {why}");
+                }
+            }
+            if let Some(why) = found.latest_fault() {
+                bad += 1;
+                println!("latest: DAMAGED: {why}");
+            }
             for (v, res) in results {
                 match res {
                     Ok(m) => println!("{v}: ok ({}, {} artifacts)", m.kind, m.artifacts.len()),
@@ -596,6 +621,37 @@ fn registry(cmd: RegistryCmd) -> CliResult {
                 return Err(format!("{bad} damaged version(s)").into());
             }
         }
+        RegistryCmd::Gc {
+            registry: r,
+            older_than,
+        } => {
+            let reg = registry::open(&r.registry)?;
+            let removed = reg.gc(std::time::Duration::from_secs(older_than))?;
+            println!("removed {removed} abandoned item(s) from {}", reg.location());
+        }
+    }
+    Ok(())
+}
+
+/// Prints the faults of a registry scan (stderr) and fails when there is any.
+fn report_faults(found: &registry::Scan) -> CliResult {
+    for (name, why) in &found.faulty {
+        eprintln!("{name}: FAULTY: {why}");
+    }
+    if let Some(why) = found.latest_fault() {
+        eprintln!("latest: FAULTY: {why}");
+    }
+    if found.has_faults() {
+        return Err(format!(
+            "{} faulty version(s){}",
+            found.faulty.len(),
+            if found.latest_fault().is_some() {
+                ", latest among them"
+            } else {
+                ""
+            }
+        )
+        .into());
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use recs::data::{ItemIdx, UserIdx};
 use recs::model::{Recommender, Scored};
-use recs::stream::{parse_line, Event, Rules, Validator};
+use recs::stream::{parse_line, Event, Line, LineReader, Rules, Validator};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ServerError};
@@ -431,35 +431,37 @@ fn handle(st: &AppState, v: &mut FreshValidator, raw: &[u8]) -> bool {
     }
 }
 
+/// Longest live event line accepted, in bytes (the ingest default, `IngestConfig`): a longer
+/// line is skipped to its end without being held in memory, logged with its byte offset.
+pub const MAX_LIVE_LINE_BYTES: usize = 1 << 20;
+
 /// Reads lines until EOF (`follow == false`) or until `stop` (following the file's growth).
+/// Memory is bounded by [`MAX_LIVE_LINE_BYTES`] whatever is appended to the file.
 fn read_lines(
     st: &AppState,
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     follow: bool,
     stop: &AtomicBool,
 ) -> u64 {
     let mut v = FreshValidator::new();
-    let mut line = Vec::with_capacity(256);
+    let mut reader = LineReader::new(reader, MAX_LIVE_LINE_BYTES).follow(follow);
     let mut lines = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) if !follow => break,
-            Ok(0) => std::thread::sleep(Duration::from_millis(50)),
-            Ok(_) if line.last() != Some(&b'\n') && follow => {
-                // A partial line at the end of a growing file: wait for the rest.
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            Ok(_) => {
-                let mut l = &line[..];
-                while let [rest @ .., b'\n' | b'\r'] = l {
-                    l = rest;
-                }
-                if !l.is_empty() {
-                    handle(st, &mut v, l);
+        match reader.next_line() {
+            Ok(None) if !follow => break,
+            // The end of the file so far (a partial last line is kept for the next call).
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Ok(Some(Line::Text { bytes, .. })) => {
+                if !bytes.is_empty() {
+                    handle(st, &mut v, bytes);
                 }
                 lines += 1;
-                line.clear();
+            }
+            Ok(Some(Line::TooLong { offset, len, .. })) => {
+                crate::log(&format!(
+                    "live events: skipped a line too long ({len} bytes at byte offset {offset}, limit {MAX_LIVE_LINE_BYTES})"
+                ));
+                lines += 1;
             }
             Err(e) => {
                 crate::log(&format!("live events: read failed: {e}"));

@@ -28,6 +28,7 @@ use super::{
     check_deletable, prepare, Artifact, ArtifactMeta, Bump, DeleteGuard, NewVersion, PointerAction,
     PointerEntry, Registry, RegistryError, Version, VersionMeta,
 };
+use super::gc::{abandoned, owner_line, AUTO_GC_AGE, OWNER_FILE};
 use crate::{Error, Result};
 
 const POINTER_DIR: &str = "_latest";
@@ -154,6 +155,9 @@ impl LocalRegistry {
         for a in artifacts {
             self.write_file(&tmp.join(a.name), a.bytes)?;
         }
+        // The owner file must not end up in the version.
+        let owner = tmp.join(OWNER_FILE);
+        fs::remove_file(&owner).map_err(|e| Error::io(&owner, e))?;
         for _ in 0..MAX_ATTEMPTS {
             let v = match new.version {
                 Some(v) => v,
@@ -216,6 +220,9 @@ impl Registry for LocalRegistry {
         }
         let tmp = self.root.join(format!("{TMP_PREFIX}{}", unique_id()));
         fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // Who writes this folder, so that `gc` never takes a live publisher's (see gc.rs).
+        let owner = tmp.join(OWNER_FILE);
+        fs::write(&owner, owner_line()).map_err(|e| Error::io(&owner, e))?;
         let meta = match self.commit(&tmp, artifacts, &metas, &new) {
             Ok(m) => m,
             Err(e) => {
@@ -226,6 +233,9 @@ impl Registry for LocalRegistry {
         if new.promote {
             self.move_latest(&meta.version, PointerAction::Promote)?;
         }
+        // Age-guarded clean-up of killed publishers' folders; a failure here is not the
+        // publish's failure (the version is committed), so it is ignored.
+        let _ = self.gc(AUTO_GC_AGE);
         Ok(meta)
     }
 
@@ -239,6 +249,26 @@ impl Registry for LocalRegistry {
             })
             .collect();
         out.sort_unstable();
+        Ok(out)
+    }
+
+    fn without_meta(&self) -> Result<Vec<(String, String)>> {
+        let mut out: Vec<(String, String)> = self
+            .version_names()?
+            .into_iter()
+            .filter_map(|v| {
+                let d = self.version_dir(&v);
+                if !d.is_dir() || fs::symlink_metadata(d.join(TOMBSTONE_FILE)).is_ok() {
+                    return None;
+                }
+                match fs::symlink_metadata(d.join(META_FILE)) {
+                    Ok(m) if m.is_file() => None,
+                    Ok(_) => Some((v.to_string(), format!("{META_FILE} is not a file"))),
+                    Err(e) => Some((v.to_string(), format!("{META_FILE}: {e}"))),
+                }
+            })
+            .collect();
+        out.sort();
         Ok(out)
     }
 
@@ -342,8 +372,7 @@ impl Registry for LocalRegistry {
             let name = name.to_string_lossy();
             let path = entry.path();
             if name.starts_with(TMP_PREFIX) {
-                let md = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
-                if age(&md) >= older_than {
+                if abandoned(&path, older_than) {
                     remove_any(&path).map_err(|e| Error::io(&path, e))?;
                     removed += 1;
                 }

@@ -44,6 +44,7 @@
 //! ```
 
 mod error;
+mod gc;
 mod local;
 mod meta;
 #[cfg(feature = "s3")]
@@ -51,6 +52,7 @@ mod object;
 mod ops;
 
 pub use error::RegistryError;
+pub use gc::AUTO_GC_AGE;
 pub use local::LocalRegistry;
 pub use meta::{
     check_artifact_name, detect_git_sha, git_sha_of, now_rfc3339, sha256_hex, snapshot_of_files,
@@ -60,8 +62,8 @@ pub use meta::{
 #[cfg(feature = "s3")]
 pub use object::ObjectRegistry;
 pub use ops::{
-    load_latest, load_model, publish_model, publish_model_with, rollback, rollback_target, verify,
-    verify_all, verify_artifact,
+    load_latest, load_model, publish_model, publish_model_with, rollback, rollback_target, scan,
+    verify, verify_all, verify_artifact, Scan,
 };
 
 use std::time::Duration;
@@ -183,10 +185,20 @@ pub trait Registry: Send + Sync {
         self.load_artifact(version, MODEL_ARTIFACT)
     }
 
+    /// Version folders that [`versions`](Registry::versions) leaves out because they hold no
+    /// `meta.json` (deleted by hand, or a copy that lost it), as `(folder name, reason)`.
+    /// Backends that cannot tell return none (the default). See [`scan`] for every fault.
+    ///
+    /// # Errors
+    /// I/O or backend errors.
+    fn without_meta(&self) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+
     /// The metadata of every version, oldest first.
     ///
     /// # Errors
-    /// As [`meta`](Registry::meta) for any version.
+    /// As [`meta`](Registry::meta) for any version (see [`scan`] for a listing that goes on).
     fn list(&self) -> Result<Vec<VersionMeta>> {
         self.versions()?.iter().map(|v| self.meta(v)).collect()
     }

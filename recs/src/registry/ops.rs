@@ -219,3 +219,74 @@ pub fn verify_all(reg: &dyn Registry) -> Result<Vec<(Version, Result<VersionMeta
         .map(|v| (v, verify(reg, &v)))
         .collect())
 }
+
+/// Every version of a registry, the readable and the faulty: what `recs registry list` and
+/// `verify` report.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Versions whose `meta.json` reads back, oldest first.
+    pub good: Vec<VersionMeta>,
+    /// Versions (or version folders) that cannot be used, with the reason: no `meta.json`, or
+    /// one that cannot be read or parsed.
+    pub faulty: Vec<(String, String)>,
+    /// The latest pointer.
+    pub latest: Option<Version>,
+}
+
+impl Scan {
+    /// The reason `latest` cannot be served, when it points at a faulty or missing version.
+    pub fn latest_fault(&self) -> Option<String> {
+        let latest = self.latest?;
+        if self.good.iter().any(|m| m.version == latest) {
+            return None;
+        }
+        let name = latest.to_string();
+        Some(
+            self.faulty
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or_else(|| format!("latest -> {name}, which does not exist"), |(_, why)| {
+                    format!("latest -> {name}, which is faulty: {why}")
+                }),
+        )
+    }
+
+    /// Whether any fault was found.
+    pub fn has_faults(&self) -> bool {
+        !self.faulty.is_empty() || self.latest_fault().is_some()
+    }
+}
+
+/// Reads every version's metadata, going on past faulty ones (see [`Scan`]).
+///
+/// ```
+/// use recs::registry::{scan, LocalRegistry, NewVersion, Registry};
+/// let dir = tempfile::tempdir()?;
+/// let reg = LocalRegistry::open(dir.path())?;
+/// let a = reg.publish_bytes(b"a", NewVersion::new("popularity"))?;
+/// let b = reg.publish_bytes(b"b", NewVersion::new("popularity").promote(true))?;
+/// std::fs::remove_file(dir.path().join(b.version.to_string()).join("meta.json"))?;
+/// let s = scan(&reg)?;
+/// assert_eq!(s.good.len(), 1);
+/// assert_eq!(s.good[0].version, a.version);
+/// assert_eq!(s.faulty[0].0, b.version.to_string());
+/// assert!(s.latest_fault().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Only when the versions or the latest pointer cannot be read at all.
+pub fn scan(reg: &dyn Registry) -> Result<Scan> {
+    let mut out = Scan {
+        latest: reg.latest()?,
+        ..Scan::default()
+    };
+    for v in reg.versions()? {
+        match reg.meta(&v) {
+            Ok(m) => out.good.push(m),
+            Err(e) => out.faulty.push((v.to_string(), e.to_string())),
+        }
+    }
+    out.faulty.extend(reg.without_meta()?);
+    Ok(out)
+}

@@ -8,10 +8,13 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::store::SnapshotStore;
+use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, SourceKey};
+use super::content::{hex, ContentMark, Marks};
+use super::lines::{Line, LineReader};
 use super::parse::parse_line;
 use super::snapshot::{Counts, Manifest, OffsetRange, SnapshotFormat, SnapshotWriter};
 use super::validate::{DeadLetter, Rules, Validator};
@@ -168,6 +171,12 @@ pub struct Ingestor {
     ranges: HashMap<(String, i32), OffsetRange>,
     buffered: usize,
     summary: IngestSummary,
+    /// Content marks of file sources (see `content.rs`), and the positions reached since the
+    /// last commit (bytes, lines, digest state), finalised into marks at the next commit.
+    marks: Marks,
+    staged: BTreeMap<String, (u64, i64, Sha256)>,
+    store: SnapshotStore,
+    member: String,
 }
 
 impl Ingestor {
@@ -182,8 +191,12 @@ impl Ingestor {
         if config.max_record_bytes == 0 {
             return Err(Error::param("max_record_bytes", "> 0", 0));
         }
+        let writer = SnapshotWriter::open(&config.dir, &config.member, config.format)?;
+        let mut marks = Marks::load(&config.dir, &config.member)?;
+        // Marks are written before the manifest: drop any of a batch that did not commit.
+        marks.retain_committed(writer.manifest());
         Ok(Ingestor {
-            writer: SnapshotWriter::open(&config.dir, &config.member, config.format)?,
+            writer,
             validator: Validator::new(config.rules.clone())?,
             batch_size: config.batch_size,
             max_record_bytes: config.max_record_bytes,
@@ -192,6 +205,10 @@ impl Ingestor {
             ranges: HashMap::new(),
             buffered: 0,
             summary: IngestSummary::default(),
+            marks,
+            staged: BTreeMap::new(),
+            store: config.dir.clone(),
+            member: config.member.clone(),
         })
     }
 
@@ -240,6 +257,29 @@ impl Ingestor {
                 },
             }
         };
+        self.take(key, result, raw)
+    }
+
+    /// Records a dead letter for a record the caller could not read whole (a line past the
+    /// record limit: `raw` is its start). Skipped like [`Ingestor::push`] when already
+    /// consumed.
+    ///
+    /// # Errors
+    /// As [`Ingestor::push`].
+    pub fn push_dead(&mut self, key: SourceKey, reason: String, raw: &[u8]) -> Result<bool> {
+        if key.offset < self.next_offset(&key.topic, key.partition) {
+            self.summary.already_committed += 1;
+            return Ok(false);
+        }
+        self.take(key, Err(reason), raw)
+    }
+
+    fn take(
+        &mut self,
+        key: SourceKey,
+        result: std::result::Result<Event, String>,
+        raw: &[u8],
+    ) -> Result<bool> {
         let r = self
             .ranges
             .entry((key.topic.clone(), key.partition))
@@ -280,6 +320,20 @@ impl Ingestor {
             return Ok(());
         }
         let ranges: Vec<OffsetRange> = self.ranges.values().cloned().collect();
+        if !self.staged.is_empty() {
+            let mut marks = self.marks.clone();
+            for (topic, (bytes, lines, digest)) in &self.staged {
+                let mark = ContentMark {
+                    bytes: *bytes,
+                    lines: *lines,
+                    sha256: hex(&digest.clone().finalize()),
+                };
+                marks.add(topic, mark);
+            }
+            marks.save(&self.store, &self.member)?;
+            self.marks = marks;
+            self.staged.clear();
+        }
         if let Some(b) = self.writer.commit(&self.events, &self.dead, ranges)? {
             self.summary.counts.add(&b.counts);
             self.summary.batches += 1;
@@ -330,44 +384,87 @@ pub fn ingest_reader(
     config: &IngestConfig,
 ) -> Result<IngestSummary> {
     let mut ing = Ingestor::open(config)?;
-    ingest_lines(&mut ing, name, reader)?;
+    ingest_lines(&mut ing, &format!("file:{name}"), reader, 0, false)?;
     ing.finish()
 }
 
-fn ingest_lines(ing: &mut Ingestor, name: &str, mut reader: impl BufRead) -> Result<()> {
-    let topic = format!("file:{name}");
-    let mut line = Vec::with_capacity(256);
+fn ingest_lines(
+    ing: &mut Ingestor,
+    topic: &str,
+    reader: impl BufRead,
+    skip_lines: i64,
+    by_content: bool,
+) -> Result<()> {
+    let name = topic.strip_prefix("file:").unwrap_or(topic);
+    // Reading is bounded by the record limit: an over-long line is skipped to its end, never
+    // held whole (a 2 GiB line in a small gzip must not take the ingestor to 2 GiB).
+    let mut lines = LineReader::new(reader, ing.max_record_bytes);
+    if by_content {
+        lines = lines.with_digest();
+    }
     let mut offset = 0i64;
+    // The line is copied out so that the reader's position and digest can be read before the
+    // push (the copy is at most the record limit, and reused).
+    let mut scratch: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io(name, e))?;
-        if n == 0 {
-            break;
-        }
-        let mut l = &line[..];
-        while let [rest @ .., b'\n' | b'\r'] = l {
-            l = rest;
-        }
-        if l.iter().all(u8::is_ascii_whitespace) {
+        let too_long = match lines.next_line().map_err(|e| Error::io(name, e))? {
+            None => break,
+            Some(Line::Text { bytes, .. }) => {
+                scratch.clear();
+                scratch.extend_from_slice(bytes);
+                None
+            }
+            Some(Line::TooLong {
+                offset: at,
+                len,
+                prefix,
+            }) => {
+                scratch.clear();
+                scratch.extend_from_slice(prefix);
+                Some((at, len))
+            }
+        };
+        let key = SourceKey {
+            topic: topic.to_owned(),
+            partition: 0,
+            offset,
+        };
+        if too_long.is_none() && scratch.iter().all(u8::is_ascii_whitespace) {
             ing.note_blank();
+        } else if offset < skip_lines {
+            // Known content shared with another source (see `content.rs`).
+            ing.summary.already_committed += 1;
         } else {
-            let key = SourceKey {
-                topic: topic.clone(),
-                partition: 0,
-                offset,
-            };
-            ing.push(key, l)?;
+            if let Some(d) = lines.digest() {
+                // Staged before the push, so a batch this line fills carries its mark.
+                ing.staged
+                    .insert(topic.to_owned(), (lines.position(), offset + 1, d.clone()));
+            }
+            match too_long {
+                None => {
+                    ing.push(key, &scratch)?;
+                }
+                Some((at, len)) => {
+                    let reason = format!(
+                        "line too long: {len} bytes at byte offset {at}, limit {}",
+                        ing.max_record_bytes
+                    );
+                    ing.push_dead(key, reason, &scratch)?;
+                }
+            }
         }
         offset += 1;
     }
     Ok(())
 }
 
-/// Ingests files (gzip-transparent; `-` is stdin), each as its own source named by its path
-/// (`file:<path>`), so re-running resumes after the committed lines of each file (an appended
-/// log is picked up where it stopped). Stdin is named `file:stdin@<ms>`, new each run.
+/// Ingests files (gzip-transparent; `-` is stdin), each as a source known by its content, not
+/// its path: the same bytes through another path, a symlink or after a rename add nothing, a file
+/// that grew adds only its new lines (an appended log is picked up where it stopped), and a
+/// different file under a known name is a new source (`file:<name>@<sha256 of its head>`; see
+/// the `content-<member>.json` marks). Lines are read with memory bounded by the record limit
+/// ([`LineReader`]): a longer line is one dead letter (`line too long`, with its byte offset).
+/// Stdin is named `file:stdin@<ms>`, new each run.
 ///
 /// ```no_run
 /// use recs::stream::{ingest_files, IngestConfig};
@@ -386,14 +483,18 @@ pub fn ingest_files(paths: &[&Path], config: &IngestConfig) -> Result<IngestSumm
             let ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
-            ingest_lines(&mut ing, &format!("stdin@{ms}"), std::io::stdin().lock())?;
+            let topic = format!("file:stdin@{ms}");
+            ingest_lines(&mut ing, &topic, std::io::stdin().lock(), 0, false)?;
         } else {
+            // Identity by content, not by path (see `content.rs`).
+            let source = ing.marks.resolve(p, ing.writer.manifest())?;
             let r = crate::data::open(p)?;
-            let name = p.display().to_string();
             ingest_lines(
                 &mut ing,
-                &name,
+                &source.topic,
                 std::io::BufReader::with_capacity(1 << 16, r),
+                source.skip_lines,
+                true,
             )?;
         }
     }

@@ -19,6 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod content;
 mod drift;
 mod event;
 mod foldin;
@@ -28,6 +29,7 @@ pub mod kafka;
 #[cfg(feature = "kafka-group")]
 pub mod kafka_group;
 mod kpi;
+mod lines;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod parse;
@@ -35,6 +37,7 @@ mod snapshot;
 mod store;
 mod validate;
 
+pub use content::ContentMark;
 pub use drift::{Check, DriftReport, Profile, Thresholds};
 pub use event::{
     Event, EventKind, MovieId, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch,
@@ -45,6 +48,7 @@ pub use ingest::{
     ingest_files, ingest_reader, reason_class, IngestConfig, IngestSummary, Ingestor,
 };
 pub use kpi::{online_kpi, KpiRow};
+pub use lines::{Line, LineReader};
 pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
 pub use snapshot::{
     csv_header, from_csv, to_csv, training_data, BatchInfo, Counts, FileInfo, Manifest,
