@@ -204,7 +204,8 @@ pub(crate) struct OutputArgs {
     /// Publish each trained model, with its metrics and provenance, to this registry.
     #[arg(long)]
     pub(crate) publish: Option<String>,
-    /// With --publish: also point `latest` at the published version.
+    /// With --publish: also point `latest` at the best published model, by the primary
+    /// metric NDCG@k at the first --k (as `recs demo`); ties keep the first listed.
     #[arg(long, requires = "publish")]
     pub(crate) promote: bool,
 }
@@ -361,6 +362,10 @@ pub(crate) fn train_and_evaluate(
     config.check()?;
     let evaluator = protocol.evaluator(config);
     let mut reports = Vec::with_capacity(models.len());
+    // With --promote, the best published model becomes latest once all are evaluated (not
+    // each in turn, which left the last listed one as latest).
+    let primary = format!("ndcg@{}", out.k.first().copied().unwrap_or(10));
+    let mut best: Option<(f64, registry::Version)> = None;
     for name in models {
         let bar = spinner(out.quiet, &format!("training {name}"));
         let start = Instant::now();
@@ -378,9 +383,18 @@ pub(crate) fn train_and_evaluate(
             model.kind()
         ));
         if let Some(location) = &out.publish {
-            publish(location, &model, &report, split, out.promote)?;
+            let version = publish(location, &model, &report, split, false)?;
+            let score = report.get(&primary).unwrap_or(f64::NEG_INFINITY);
+            if best.as_ref().map_or(true, |(b, _)| score > *b) {
+                best = Some((score, version));
+            }
         }
         reports.push(report);
+    }
+    if let (true, Some(location), Some((score, version))) = (out.promote, &out.publish, best) {
+        let reg = registry::open(location)?;
+        reg.set_latest(&version)?;
+        eprintln!("promoted {version} to latest (best {primary} = {score:.4})");
     }
     Ok(reports)
 }
@@ -480,7 +494,7 @@ fn publish(
     report: &Report,
     split: &Split,
     promote: bool,
-) -> CliResult {
+) -> CliResult<registry::Version> {
     let reg = registry::open(location)?;
     let mut meta = NewVersion::new(model.kind())
         .data_snapshot(registry::snapshot_of_interactions(&split.train))
@@ -519,7 +533,7 @@ fn publish(
             ""
         }
     );
-    Ok(())
+    Ok(published.version)
 }
 
 fn registry(cmd: RegistryCmd) -> CliResult {

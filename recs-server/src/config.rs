@@ -52,14 +52,27 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Time limit of one request in ms (504 after). Default 5000; must be > 0.
     pub request_timeout_ms: u64,
-    /// Time limit to receive a request's headers in ms. Default 10000; must be > 0.
+    /// Time limit to receive a request's headers in ms, from the connection's start or the end
+    /// of the previous request (so it also bounds an idle keep-alive connection). Default 3000;
+    /// must be > 0. A slow or idle socket holds a connection slot at most this long.
     pub header_read_timeout_ms: u64,
     /// On shutdown, how long in-flight requests may take to finish, in ms. Default 30000.
     pub shutdown_grace_ms: u64,
     /// Scoring jobs run at once on the blocking pool; others wait. Default 64; must be > 0.
     pub max_concurrent_scoring: usize,
-    /// Open connections accepted at once; others wait in the listen backlog. Default 1024.
+    /// Open connections at once. Default 4096; must be > 0. A connection past it is accepted
+    /// and answered `503` with `Retry-After: 1` at once, never queued.
     pub max_connections: usize,
+    /// Open connections at once from one IP address. Default 256; must be > 0. Past it a new
+    /// connection from that address is answered `503` with `Retry-After: 1` and closed, so one
+    /// host cannot take the slots of the others. Behind a reverse proxy every client has the
+    /// proxy's address: raise it to `max_connections` there and limit clients at the proxy.
+    pub max_connections_per_ip: usize,
+    /// Versions a public client may pick with `GET /recommend/{user}?model=VERSION`. Default
+    /// none: `?model=` answers 404 unless the request carries the admin bearer token (which may
+    /// pick any loaded version). Shadow and canary versions are thus not open to anyone who
+    /// guesses their name; list the versions meant for public comparison here.
+    pub public_models: Vec<String>,
     /// Users remembered for watch-event attribution per experiment. Default 100000.
     pub exposure_capacity: usize,
     /// Confidence level of experiment intervals. Default 0.95; must be in (0, 1).
@@ -92,10 +105,12 @@ impl Default for ServeConfig {
             max_k: 100,
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 5_000,
-            header_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 3_000,
             shutdown_grace_ms: 30_000,
             max_concurrent_scoring: 64,
-            max_connections: 1024,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            public_models: Vec::new(),
             exposure_capacity: 100_000,
             confidence: 0.95,
             kpi_window_secs: 3600.0,
@@ -153,6 +168,7 @@ impl ServeConfig {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("max_concurrent_scoring", self.max_concurrent_scoring as u64),
             ("max_connections", self.max_connections as u64),
+            ("max_connections_per_ip", self.max_connections_per_ip as u64),
             ("exposure_capacity", self.exposure_capacity as u64),
             ("kpi_capacity", self.kpi_capacity as u64),
         ] {

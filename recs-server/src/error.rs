@@ -23,6 +23,7 @@ pub type Body = Full<Bytes>;
 /// | `PayloadTooLarge` | 413 |
 /// | `UnsupportedMediaType` | 415 |
 /// | `NotReady`, `Overloaded` | 503 |
+/// | `BodyTimeout` | 408 |
 /// | `Timeout` | 504 |
 /// | anything else | 500 `internal server error`, detail only logged |
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,10 @@ pub enum ApiError {
     /// The request did not finish within the configured timeout.
     #[error("request timed out after {0} ms")]
     Timeout(u64),
+    /// The client did not send its request body within the request timeout (a slow client,
+    /// not a slow server: 408, not 504).
+    #[error("request body not received within {0} ms")]
+    BodyTimeout(u64),
     /// An error of the recs library.
     #[error(transparent)]
     Core(#[from] recs::Error),
@@ -93,6 +98,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotReady(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Core(e) => match e {
                 E::UnknownItem(_) | E::UnknownUser(_) => StatusCode::NOT_FOUND,
                 E::InvalidParam { .. } | E::Data(_) | E::Parse { .. } => StatusCode::BAD_REQUEST,
@@ -123,6 +129,7 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             StatusCode::GATEWAY_TIMEOUT => "timeout",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
             _ => "internal",
         }
     }

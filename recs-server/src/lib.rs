@@ -46,6 +46,7 @@
 )]
 
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod experiment;
 pub mod foldin;

@@ -1,6 +1,7 @@
 //! Routing and handlers. `handle` is the one entry point: it routes by `(method, path)`, applies
 //! the request timeout, turns every [`ApiError`] into its JSON response and records metrics.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,11 +72,16 @@ where
     let ctx = Ctx {
         start,
         request_id: request_id.clone(),
+        reading_body: AtomicBool::new(false),
     };
     let routed = tokio::time::timeout(st.config().request_timeout(), route(&st, req, &ctx)).await;
     let mut resp = match routed {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
+        // Still waiting for the client's body: the client is slow, not the server.
+        Err(_) if ctx.reading_body.load(Ordering::Relaxed) => {
+            ApiError::BodyTimeout(timeout_ms).into_response()
+        }
         Err(_) => ApiError::Timeout(timeout_ms).into_response(),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -113,6 +119,8 @@ fn incoming_request_id(h: &HeaderMap) -> Option<String> {
 struct Ctx {
     start: Instant,
     request_id: String,
+    /// Set while the request body is being received (a timeout then answers 408).
+    reading_body: AtomicBool,
 }
 
 async fn route<B>(st: &AppState, req: Request<B>, ctx: &Ctx) -> Result<Response<Body>, ApiError>
@@ -125,9 +133,10 @@ where
     let query = query.as_deref();
     match (req.method(), path.as_str()) {
         (&Method::GET, p) if p.starts_with("/recommend/") => {
-            recommend(st, &p["/recommend/".len()..], query, ctx).await
+            let admin = authorize(st, req.headers()).is_ok();
+            recommend(st, &p["/recommend/".len()..], query, admin, ctx).await
         }
-        (&Method::GET, "/healthz") => Ok(healthz(st)?),
+        (&Method::GET, "/healthz") => Ok(healthz(st, authorize(st, req.headers()).is_ok())?),
         (&Method::GET, "/readyz") => readyz(st),
         (&Method::GET, "/metrics") => metrics(st),
         (&Method::GET, "/openapi.json") => Ok(openapi()),
@@ -138,7 +147,7 @@ where
         }
         (&Method::POST, "/switch" | "/admin/switch") => {
             authorize(st, req.headers())?;
-            let form = read_form(st, req).await?;
+            let form = read_form(st, req, ctx).await?;
             switch(st, &form).await
         }
         (&Method::GET, "/admin/rollout") => {
@@ -151,7 +160,7 @@ where
         }
         (&Method::POST, "/admin/rollout") => {
             authorize(st, req.headers())?;
-            let body = read_body(st, req).await?;
+            let body = read_body(st, req, ctx).await?;
             set_rollout(st, &body).await
         }
         (&Method::GET, "/admin/experiment") => {
@@ -171,7 +180,7 @@ where
         }
         (&Method::POST, "/events") => {
             authorize(st, req.headers())?;
-            let body = read_body(st, req).await?;
+            let body = read_body(st, req, ctx).await?;
             events(st, &body)
         }
         (_, p) => match classify(p) {
@@ -225,6 +234,7 @@ async fn recommend(
     st: &AppState,
     raw_user: &str,
     query: Option<&str>,
+    admin: bool,
     ctx: &Ctx,
 ) -> Result<Response<Body>, ApiError> {
     let user_id: i64 = raw_user.parse().map_err(|_| {
@@ -236,8 +246,9 @@ async fn recommend(
     let q = parse_query(query.unwrap_or(""))?;
     let k = match get(&q, "k") {
         None => st.config().default_k,
-        Some(s) => match s.parse::<usize>() {
-            Ok(k) if (1..=st.config().max_k).contains(&k) => k,
+        // Digits only: `parse` alone would take `+5`.
+        Some(s) => match s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<usize>()) {
+            Some(Ok(k)) if (1..=st.config().max_k).contains(&k) => k,
             _ => return Err(bad_k(st, &truncate(s, 32))),
         },
     };
@@ -247,13 +258,21 @@ async fn recommend(
     };
     let (snap, variant, shadow) = match get(&q, "model") {
         Some(name) => {
-            let s = dep.find(name).ok_or_else(|| {
+            // Public callers may pick only the versions the operator opened
+            // (`public_models`); the admin token may pick any loaded one. The answer for a
+            // closed version is the one for a missing version, and lists only open ones.
+            let open = |v: &str| admin || st.config().public_models.iter().any(|p| p == v);
+            let s = dep
+                .find(name)
+                .filter(|s| open(name) || open(&s.meta.version))
+                .ok_or_else(|| {
                 ApiError::NotFound(format!(
-                    "model `{}` is not loaded; loaded: {}",
+                    "model `{}` is not available; available: {}",
                     truncate(name, 64),
                     dep.snapshots()
                         .iter()
                         .map(|s| s.meta.version.as_str())
+                        .filter(|v| open(v))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
@@ -417,10 +436,13 @@ struct VersionInfo<'a> {
     data_snapshot_id: Option<&'a str>,
 }
 
-fn healthz(st: &AppState) -> Result<Response<Body>, ApiError> {
+/// `/healthz`: liveness and what is loaded. The rollout (variants, canary and shadow versions)
+/// is admin information (`GET /admin/rollout`): shown only with the admin bearer token.
+fn healthz(st: &AppState, admin: bool) -> Result<Response<Body>, ApiError> {
     let d = st.current()?;
     let mut versions = Vec::new();
-    if let Some(r) = &d.rollout {
+    let rollout = d.rollout.as_ref().filter(|_| admin);
+    if let Some(r) = rollout {
         let variants = r.variants();
         for s in d.snapshots() {
             let mut vs: Vec<&'static str> = variants
@@ -448,7 +470,7 @@ fn healthz(st: &AppState) -> Result<Response<Body>, ApiError> {
         "status": if d.rollout.is_some() { "ok" } else { "loading" },
         "ready": d.rollout.is_some(),
         "generation": d.generation,
-        "rollout": d.rollout,
+        "rollout": rollout,
         "versions": versions,
         "uptime_s": st.uptime().as_secs_f64(),
         "git_sha": st.config().git_sha,
@@ -523,7 +545,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Reads the whole body, refusing more than `max_body_bytes`.
-async fn read_body<B>(st: &AppState, req: Request<B>) -> Result<Bytes, ApiError>
+async fn read_body<B>(st: &AppState, req: Request<B>, ctx: &Ctx) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -537,7 +559,10 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    ctx.reading_body.store(true, Ordering::Relaxed);
+    let collected = Limited::new(req.into_body(), limit).collect().await;
+    ctx.reading_body.store(false, Ordering::Relaxed);
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -552,7 +577,11 @@ where
 }
 
 /// Reads a form body: `application/x-www-form-urlencoded` or a flat JSON object.
-async fn read_form<B>(st: &AppState, req: Request<B>) -> Result<Vec<(String, String)>, ApiError>
+async fn read_form<B>(
+    st: &AppState,
+    req: Request<B>,
+    ctx: &Ctx,
+) -> Result<Vec<(String, String)>, ApiError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -568,7 +597,7 @@ where
                 .trim()
                 .to_ascii_lowercase()
         });
-    let body = read_body(st, req).await?;
+    let body = read_body(st, req, ctx).await?;
     match ctype.as_deref() {
         Some("application/x-www-form-urlencoded") => {
             let text = std::str::from_utf8(&body)
@@ -729,8 +758,10 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
+                // Two hex digits exactly: `from_str_radix` alone would take `+5`.
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| ApiError::BadRequest("bad percent-encoding in query".into()))?;

@@ -12,8 +12,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use crate::conn::{refuse, Admission};
 use crate::error::ServerError;
 use crate::state::{AppState, Catalog, ModelSource, RegistrySource};
 use crate::ServeConfig;
@@ -83,25 +83,27 @@ impl Server {
             .max_buf_size(MAX_HEAD_BYTES)
             .keep_alive(true);
         let graceful = GracefulShutdown::new();
-        let connections = Arc::new(Semaphore::new(config.max_connections));
+        // Admission, not a queue: a connection over the total or per-IP cap is answered 503
+        // at once (see conn.rs), so slow or idle sockets of one host cannot starve the others.
+        let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                p = Arc::clone(&connections).acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 () = &mut shutdown => break,
             };
-            let stream = match accepted {
-                Ok((stream, _peer)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
                 Err(e) => {
                     crate::log(&format!("accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let permit = match admission.try_admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(_) => {
+                    refuse(stream);
                     continue;
                 }
             };

@@ -76,6 +76,21 @@ impl From<SourceError> for ApiError {
     }
 }
 
+/// A version whose files fail verification (checksum, model header, metadata) is a bad
+/// choice by the caller, answered 400 as documented, not a server fault (500).
+fn damaged_is_bad_request(version: &str, e: SourceError) -> ApiError {
+    use recs::registry::RegistryError as R;
+    match e {
+        SourceError::Core(
+            ref core @ (recs::Error::Format(_)
+            | recs::Error::Registry(
+                R::Checksum { .. } | R::Corrupt { .. } | R::InvalidMeta(_),
+            )),
+        ) => ApiError::BadRequest(format!("version `{version}` cannot be served: {core}")),
+        other => other.into(),
+    }
+}
+
 /// Where versions are loaded from: the registry in production, memory or files in tests.
 /// Methods block (disk, network); the server calls them on the blocking pool.
 pub trait ModelSource: Send + Sync + 'static {
@@ -848,7 +863,7 @@ impl AppState {
         let catalog = Arc::clone(&self.0.catalog);
         let v = version.to_string();
         let snap = tokio::task::spawn_blocking(move || -> Result<Snapshot, ApiError> {
-            let loaded = source.load(&v)?;
+            let loaded = source.load(&v).map_err(|e| damaged_is_bad_request(&v, e))?;
             Snapshot::verify(loaded, &catalog)
         })
         .await

@@ -295,8 +295,15 @@ async fn recommend_happy_path_has_the_documented_shape() {
     // Default k is 10 but only 3 unseen movies exist.
     let v = c.get("/recommend/10").await.json();
     assert_eq!(v["items"], serde_json::json!([102, 103, 104]));
-    // `model=` picks a loaded version by version or name.
-    let v = c.get("/recommend/11?k=1&model=popularity").await.json();
+    // `model=` picks a loaded version by version or name: with the admin token, or for the
+    // versions in `public_models` (none by default, so a public caller gets the 404 of a
+    // missing version).
+    assert_json_error(&c.get("/recommend/11?k=1&model=popularity").await, 404);
+    assert_json_error(&c.get("/recommend/11?k=1&model=v1.0").await, 404);
+    let v = c
+        .send(Method::GET, "/recommend/11?k=1&model=popularity", Some(TOKEN), None, Vec::new())
+        .await
+        .json();
     assert_eq!(
         (v["variant"].as_str(), v["items"][0].as_i64()),
         (Some("override"), Some(100))
@@ -314,6 +321,11 @@ async fn bad_parameters_get_json_400_and_unknown_routes_json_404() {
         "/recommend/10?k=abc",
         "/recommend/10?k=-1",
         "/recommend/10?k=%zz",
+        // A sign is not a digit: neither `k=+5` nor `%+5` (a percent escape) is a number.
+        "/recommend/10?k=+5",
+        "/recommend/10?k=%2B5",
+        "/recommend/10?k=%+5",
+        "/recommend/10?k=5%+5",
         "/recommend/abc",
         "/recommend/1.5",
         "/recommend/",
@@ -420,6 +432,10 @@ async fn readyz_is_503_until_a_model_is_loaded() {
     assert_eq!(c.get("/readyz").await.status, 200);
     let h = c.get("/healthz").await.json();
     assert_eq!(h["ready"], true);
+    // The rollout is admin information (GET /admin/rollout): not on the public /healthz.
+    assert_eq!(h["rollout"], Value::Null, "{h}");
+    assert_eq!(h["versions"], serde_json::json!([]), "{h}");
+    let h = c.admin_get("/healthz").await.json();
     assert_eq!(h["versions"][0]["version"], "v1.0");
     assert_eq!(h["versions"][0]["variants"], serde_json::json!(["fixed"]));
     assert_eq!(h["rollout"]["mode"], "fixed");
@@ -778,6 +794,56 @@ async fn graceful_shutdown_drains_in_flight_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_models_opens_model_override_to_public_callers() {
+    let src = source_v1();
+    src.insert("v2.0", popularity(&train()));
+    let config = ServeConfig {
+        public_models: vec!["v1.0".into()],
+        ..admin_config()
+    };
+    let srv = TestServer::start(config, src, catalog(), true).await;
+    let mut c = srv.client().await;
+    let r = c.get("/recommend/11?k=1&model=v1.0").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["variant"], "override");
+    // Loaded only when served, and not open anyway: both are the same 404.
+    let r = c.get("/recommend/11?k=1&model=v2.0").await;
+    assert_json_error(&r, 404);
+    assert!(!r.body.contains("v2.0`; available: v2.0"), "{}", r.body);
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_admin_body_gets_408_not_504() {
+    use std::io::{Read, Write};
+    let config = ServeConfig {
+        request_timeout_ms: 200,
+        ..admin_config()
+    };
+    let srv = TestServer::start(config, source_v1(), catalog(), true).await;
+    let addr = srv.addr;
+    let (buf, n) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        // Headers in full, then a body that never comes.
+        let head = format!(
+            "POST /admin/rollout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).expect("answered within 5 s");
+        (buf, n)
+    })
+    .await
+    .expect("client task");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_requests_time_out_with_json_504() {
     let src = Arc::new(MemorySource::new());
     src.insert(
@@ -988,8 +1054,12 @@ async fn shadow_mode_answers_from_primary_and_measures_the_shadow() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(shadowed, 4);
-    let h = c.get("/healthz").await.json();
+    let h = c.admin_get("/healthz").await.json();
     assert_eq!(h["versions"][1]["variants"], serde_json::json!(["shadow"]));
+    // Nobody picks the shadow version with `?model=` without the token.
+    let shadow = h["versions"][1]["version"].as_str().unwrap().to_string();
+    assert_json_error(&c.get(&format!("/recommend/10?model={shadow}")).await, 404);
+    assert!(!c.get("/healthz").await.body.contains(&shadow));
     srv.shutdown().await;
 }
 
@@ -1120,7 +1190,10 @@ async fn registry_versions_are_loaded_verified_and_followed() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&model_file, bytes).expect("damage");
-    assert_json_error(&c.admin_get(&format!("/switch?model={v3}")).await, 500);
+    // As docs/server.md says: a version that fails verification is a 400, not a 500.
+    let r = c.admin_get(&format!("/switch?model={v3}")).await;
+    assert_json_error(&r, 400);
+    assert!(r.body.contains("cannot be served"), "{}", r.body);
     assert_eq!(
         c.get("/recommend/12?k=1").await.json()["provenance"]["model_version"],
         "v1.1"

@@ -8,9 +8,15 @@
 //! lines of that source; a file that grew adds only its new lines; a different file, even under
 //! the same name, matches no mark and becomes a new source.
 //!
-//! Marks are written after the manifest: a crash between the two leaves the last batch without
-//! a mark, and the file then matches the previous mark of the same source, whose committed
-//! offsets (in the manifest) still skip the committed lines, so nothing is ingested twice.
+//! Marks are taken at batch boundaries, so a file that shares only part of a source is judged
+//! at the last shared mark: when it ends before the source's next mark it is taken as a shorter
+//! copy and adds nothing; when it goes on past that mark differently it is a new source whose
+//! lines after the shared mark are ingested (the lines between that mark and where the file
+//! differs, at most one batch, come in again: the one case where a duplicate remains).
+//!
+//! Marks are written before the manifest; on opening, marks ahead of the manifest's committed
+//! offsets (a crash between the two writes) are dropped, so a mark never claims lines that were
+//! not committed, and the committed offsets skip what an earlier mark does not cover.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -144,20 +150,27 @@ impl Marks {
             .flat_map(|(topic, list)| {
                 list.iter()
                     .enumerate()
-                    .map(move |(i, m)| (topic, m, i + 1 == list.len()))
+                    .map(move |(i, m)| (topic, m, list.get(i + 1)))
             })
             .filter(|(_, m, _)| digests.get(&m.bytes) == Some(&m.sha256))
-            .max_by_key(|(_, m, latest)| (m.bytes, *latest));
-        if let Some((topic, _, true)) = best {
-            // Same content (maybe grown): the manifest's offsets skip what was committed.
-            return Ok(Resolved {
-                topic: topic.clone(),
-                skip_lines: 0,
-            });
-        }
-        // New content, or a file that shares only an older prefix of a source (a shorter copy,
-        // or one that went on differently): a new source that skips the shared lines.
-        let skip_lines = best.map_or(0, |(_, m, _)| m.lines);
+            .max_by_key(|(_, m, next)| (m.bytes, next.is_none()));
+        let skip_lines = match best {
+            // Same content, maybe grown: the manifest's offsets skip what was committed.
+            Some((topic, _, None)) => {
+                return Ok(Resolved {
+                    topic: topic.clone(),
+                    skip_lines: 0,
+                })
+            }
+            // It matches an older mark and is shorter than the next one: a shorter copy of
+            // what was ingested (marks are per batch, so the lines past the mark cannot be
+            // compared; taken as known rather than ingested twice).
+            Some((_, _, Some(next))) if !digests.contains_key(&next.bytes) => next.lines,
+            // It matches an older mark and then differs: its own lines after the mark are new
+            // (those between the mark and where it differs, at most a batch, come again).
+            Some((_, m, Some(_))) => m.lines,
+            None => 0,
+        };
         let head = if head_len == HEAD_BYTES {
             digests.get(&HEAD_BYTES).cloned()
         } else {

@@ -446,7 +446,7 @@ fn ingest_lines(
                 }
                 Some((at, len)) => {
                     let reason = format!(
-                        "line too long: {len} bytes at byte offset {at}, limit {}",
+                        "parse: line too long: {len} bytes at byte offset {at}, limit {}",
                         ing.max_record_bytes
                     );
                     ing.push_dead(key, reason, &scratch)?;
