@@ -418,6 +418,11 @@ impl FreshValidator {
 /// pipeline, not the server, keeps dead letters). A watch event of an integer movie id is also
 /// joined with the recommendations served before it (experiment outcome and online KPI).
 fn handle(st: &AppState, v: &mut FreshValidator, raw: &[u8]) -> bool {
+    // The same record limit for every source (Kafka payloads are whole messages, bounded by
+    // the broker's `message.max.bytes`; a longer one is skipped like a long line).
+    if raw.len() > MAX_LIVE_LINE_BYTES {
+        return false;
+    }
     match parse_line(raw) {
         Ok(e) if v.ok(&e) => {
             if let Event::Watch(w) = &e {

@@ -169,7 +169,18 @@ impl Marks {
             // It matches an older mark and then differs: its own lines after the mark are new
             // (those between the mark and where it differs, at most a batch, come again).
             Some((_, m, Some(_))) => m.lines,
-            None => 0,
+            None => {
+                // Snapshots written before content marks keyed file sources by path
+                // (`file:<path>`): such a source resumes by path, as it did then.
+                let legacy = format!("file:{}", path.display());
+                if manifest.offsets.contains_key(&legacy) && !self.sources.contains_key(&legacy) {
+                    return Ok(Resolved {
+                        topic: legacy,
+                        skip_lines: 0,
+                    });
+                }
+                0
+            }
         };
         let head = if head_len == HEAD_BYTES {
             digests.get(&HEAD_BYTES).cloned()
