@@ -797,6 +797,7 @@ async fn graceful_shutdown_drains_in_flight_requests() {
 async fn public_models_opens_model_override_to_public_callers() {
     let src = source_v1();
     src.insert("v2.0", popularity(&train()));
+    src.set_latest(Some("v1.0"));
     let config = ServeConfig {
         public_models: vec!["v1.0".into()],
         ..admin_config()
