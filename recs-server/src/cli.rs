@@ -641,7 +641,10 @@ fn registry(cmd: RegistryCmd) -> CliResult {
         } => {
             let reg = registry::open(&r.registry)?;
             let removed = reg.gc(std::time::Duration::from_secs(older_than))?;
-            println!("removed {removed} abandoned item(s) from {}", reg.location());
+            println!(
+                "removed {removed} abandoned item(s) from {}",
+                reg.location()
+            );
         }
     }
     Ok(())

@@ -146,7 +146,10 @@ mod tests {
     fn the_canned_answer_declares_its_body_length() {
         let text = std::str::from_utf8(OVERLOADED).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["error"]["status"], 503);
     }

@@ -247,7 +247,11 @@ async fn recommend(
     let k = match get(&q, "k") {
         None => st.config().default_k,
         // Digits only: `parse` alone would take `+5`.
-        Some(s) => match s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<usize>()) {
+        Some(s) => match s
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<usize>())
+        {
             Some(Ok(k)) if (1..=st.config().max_k).contains(&k) => k,
             _ => return Err(bad_k(st, &truncate(s, 32))),
         },
@@ -266,17 +270,17 @@ async fn recommend(
                 .find(name)
                 .filter(|s| open(name) || open(&s.meta.version))
                 .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "model `{}` is not available; available: {}",
-                    truncate(name, 64),
-                    dep.snapshots()
-                        .iter()
-                        .map(|s| s.meta.version.as_str())
-                        .filter(|v| open(v))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+                    ApiError::NotFound(format!(
+                        "model `{}` is not available; available: {}",
+                        truncate(name, 64),
+                        dep.snapshots()
+                            .iter()
+                            .map(|s| s.meta.version.as_str())
+                            .filter(|v| open(v))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
             (Arc::clone(s), "override", None)
         }
         None => {

@@ -76,7 +76,11 @@ fn check_summary(out: &str, long: u64) {
     let s = &v["summary"];
     assert_eq!(s["counts"]["rate"].as_u64(), Some(3), "{out}");
     assert_eq!(s["counts"]["dead_letter"].as_u64(), Some(1), "{out}");
-    assert_eq!(s["reasons"]["parse: line too long"].as_u64(), Some(1), "{out}");
+    assert_eq!(
+        s["reasons"]["parse: line too long"].as_u64(),
+        Some(1),
+        "{out}"
+    );
     let _ = long;
 }
 
@@ -117,7 +121,8 @@ fn a_huge_line_in_a_small_gzip_is_one_dead_letter_in_bounded_memory() {
     }
     f.write_all(&member(&vec![b'x'; (long % piece) as usize]))
         .unwrap();
-    f.write_all(&member(format!("\n{AFTER}").as_bytes())).unwrap();
+    f.write_all(&member(format!("\n{AFTER}").as_bytes()))
+        .unwrap();
     f.flush().unwrap();
     drop(f);
     let gz_len = std::fs::metadata(&path).unwrap().len();
@@ -204,7 +209,11 @@ impl Drop for Server {
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let code = text
@@ -212,7 +221,10 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (code, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+    (
+        code,
+        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+    )
 }
 
 #[test]
@@ -227,7 +239,11 @@ fn a_huge_line_appended_to_the_followed_events_file_is_skipped_in_bounded_memory
     let mut s = String::new();
     for u in 1..=20u32 {
         for m in 1..=8u32 {
-            s += &format!("{u}::{}::4::{}\n", (u + m) % 12 + 1, 978_300_000 + u * 10 + m);
+            s += &format!(
+                "{u}::{}::4::{}\n",
+                (u + m) % 12 + 1,
+                978_300_000 + u * 10 + m
+            );
         }
     }
     std::fs::write(&ratings, s).unwrap();
@@ -304,7 +320,10 @@ fn a_huge_line_appended_to_the_followed_events_file_is_skipped_in_bounded_memory
             break line;
         }
     };
-    assert!(skipped.contains(&format!("{long} bytes at byte offset 0")), "{skipped}");
+    assert!(
+        skipped.contains(&format!("{long} bytes at byte offset 0")),
+        "{skipped}"
+    );
     // The line after it is read: the new user's answer is folded in (no longer cold start).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -314,7 +333,10 @@ fn a_huge_line_appended_to_the_followed_events_file_is_skipped_in_bounded_memory
         if v["cold_start"] == Value::Bool(false) {
             break;
         }
-        assert!(Instant::now() < deadline, "the line after the long one was not read: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "the line after the long one was not read: {body}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let peak = vm_hwm_kib(pid).unwrap();

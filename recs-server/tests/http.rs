@@ -301,7 +301,13 @@ async fn recommend_happy_path_has_the_documented_shape() {
     assert_json_error(&c.get("/recommend/11?k=1&model=popularity").await, 404);
     assert_json_error(&c.get("/recommend/11?k=1&model=v1.0").await, 404);
     let v = c
-        .send(Method::GET, "/recommend/11?k=1&model=popularity", Some(TOKEN), None, Vec::new())
+        .send(
+            Method::GET,
+            "/recommend/11?k=1&model=popularity",
+            Some(TOKEN),
+            None,
+            Vec::new(),
+        )
         .await
         .json();
     assert_eq!(
@@ -825,7 +831,8 @@ async fn a_slow_admin_body_gets_408_not_504() {
     let addr = srv.addr;
     let (buf, n) = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         // Headers in full, then a body that never comes.
         let head = format!(
             "POST /admin/rollout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\

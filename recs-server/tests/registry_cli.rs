@@ -49,12 +49,18 @@ fn registry_list_and_verify_name_damaged_versions() {
     let out = recs(&["registry", "list"], dir.path());
     assert!(!out.status.success());
     let (stdout, stderr) = text(&out);
-    assert!(stdout.contains("v1.0"), "the good version is listed: {stdout}");
+    assert!(
+        stdout.contains("v1.0"),
+        "the good version is listed: {stdout}"
+    );
     assert!(
         stderr.contains("v1.1: FAULTY: meta.json"),
         "missing metadata named: {stderr}"
     );
-    assert!(stderr.contains("v1.2: FAULTY"), "bad metadata named: {stderr}");
+    assert!(
+        stderr.contains("v1.2: FAULTY"),
+        "bad metadata named: {stderr}"
+    );
     assert!(
         stderr.contains("latest: FAULTY: latest -> v1.1"),
         "the latest pointer named: {stderr}"
@@ -116,7 +122,11 @@ fn registry_gc_reclaims_killed_publishes_only() {
     let _ = live.kill();
     let _ = live.wait();
     assert!(out.status.success());
-    assert!(text(&out).0.contains("removed 2 abandoned"), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("removed 2 abandoned"),
+        "{:?}",
+        text(&out)
+    );
     assert!(!killed.exists() && !old.exists());
     assert!(running.exists() && fresh.exists());
     // The committed version is untouched, and a publish's own folder never stays behind.
@@ -150,7 +160,11 @@ fn eval_publish_promote_promotes_the_best_not_the_last() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reg = LocalRegistry::open(&registry).unwrap();
     let metas = reg.list().unwrap();
     assert_eq!(metas.len(), 2);

@@ -8,17 +8,21 @@ use recs::stream::{ingest_files, IngestConfig, IngestSummary, Rules, SnapshotSet
 
 fn lines(users: std::ops::Range<u32>) -> String {
     users
-        .map(|u| format!("2024-02-01T12:00:00,{u},GET /rate/{}={}\n", u % 17, 1 + u % 5))
+        .map(|u| {
+            format!(
+                "2024-02-01T12:00:00,{u},GET /rate/{}={}\n",
+                u % 17,
+                1 + u % 5
+            )
+        })
         .collect()
 }
 
 fn config(dir: &Path) -> IngestConfig {
-    IngestConfig::new(dir)
-        .batch_size(7)
-        .rules(Rules {
-            now: Some(Ts::parse("2024-03-01T00:00:00").unwrap()),
-            ..Rules::default()
-        })
+    IngestConfig::new(dir).batch_size(7).rules(Rules {
+        now: Some(Ts::parse("2024-03-01T00:00:00").unwrap()),
+        ..Rules::default()
+    })
 }
 
 fn ingest(snap: &Path, file: &Path) -> IngestSummary {

@@ -20,6 +20,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::gc::{abandoned, owner_line, AUTO_GC_AGE, OWNER_FILE};
 use super::meta::{
     check_artifact_key, parse_pointer_name, pointer_name, unique_id, Tombstone, META_FILE,
     TOMBSTONE_FILE,
@@ -28,7 +29,6 @@ use super::{
     check_deletable, prepare, Artifact, ArtifactMeta, Bump, DeleteGuard, NewVersion, PointerAction,
     PointerEntry, Registry, RegistryError, Version, VersionMeta,
 };
-use super::gc::{abandoned, owner_line, AUTO_GC_AGE, OWNER_FILE};
 use crate::{Error, Result};
 
 const POINTER_DIR: &str = "_latest";

@@ -241,14 +241,10 @@ impl Scan {
             return None;
         }
         let name = latest.to_string();
-        Some(
-            self.faulty
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or_else(|| format!("latest -> {name}, which does not exist"), |(_, why)| {
-                    format!("latest -> {name}, which is faulty: {why}")
-                }),
-        )
+        Some(self.faulty.iter().find(|(n, _)| *n == name).map_or_else(
+            || format!("latest -> {name}, which does not exist"),
+            |(_, why)| format!("latest -> {name}, which is faulty: {why}"),
+        ))
     }
 
     /// Whether any fault was found.

@@ -62,10 +62,11 @@ fn marks_name(member: &str) -> String {
 
 pub(crate) fn hex(b: &[u8]) -> String {
     use std::fmt::Write;
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 impl Marks {
@@ -74,9 +75,8 @@ impl Marks {
         let name = marks_name(member);
         match store.get(&name)? {
             None => Ok(Marks::default()),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Serde(format!("{}: {e}", store.describe(&name).display()))
-            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Serde(format!("{}: {e}", store.describe(&name).display()))),
         }
     }
 

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, SourceKey};
 use super::content::{hex, ContentMark, Marks};
+use super::event::{Event, SourceKey};
 use super::lines::{Line, LineReader};
 use super::parse::parse_line;
 use super::snapshot::{Counts, Manifest, OffsetRange, SnapshotFormat, SnapshotWriter};

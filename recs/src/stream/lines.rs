@@ -195,7 +195,11 @@ mod tests {
         while let Some(l) = r.next_line().unwrap() {
             out.push(match l {
                 Line::Text { offset, bytes } => (offset, Some(bytes.to_vec()), bytes.len() as u64),
-                Line::TooLong { offset, len, prefix } => {
+                Line::TooLong {
+                    offset,
+                    len,
+                    prefix,
+                } => {
                     assert_eq!(prefix.len(), limit);
                     (offset, None, len)
                 }
@@ -221,7 +225,10 @@ mod tests {
 
     #[test]
     fn a_long_last_line_without_newline_is_reported() {
-        assert_eq!(all(b"a\nxxxxxxxxxx", 3), vec![(0, Some(b"a".to_vec()), 1), (2, None, 10)]);
+        assert_eq!(
+            all(b"a\nxxxxxxxxxx", 3),
+            vec![(0, Some(b"a".to_vec()), 1), (2, None, 10)]
+        );
     }
 
     #[test]
@@ -247,9 +254,21 @@ mod tests {
         // An empty chunk stands for "end of the input so far".
         let src = Chunks(vec![b"one\ntw", b"", b"o\n"], Vec::new());
         let mut r = LineReader::new(src, 100).follow(true);
-        assert_eq!(r.next_line().unwrap(), Some(Line::Text { offset: 0, bytes: b"one" }));
+        assert_eq!(
+            r.next_line().unwrap(),
+            Some(Line::Text {
+                offset: 0,
+                bytes: b"one"
+            })
+        );
         assert_eq!(r.next_line().unwrap(), None);
-        assert_eq!(r.next_line().unwrap(), Some(Line::Text { offset: 4, bytes: b"two" }));
+        assert_eq!(
+            r.next_line().unwrap(),
+            Some(Line::Text {
+                offset: 4,
+                bytes: b"two"
+            })
+        );
         assert_eq!(r.next_line().unwrap(), None);
     }
 
