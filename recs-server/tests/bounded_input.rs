@@ -71,7 +71,7 @@ fn write_long(w: &mut impl Write, len: u64) {
     }
 }
 
-fn check_summary(out: &str, long: u64) {
+fn check_summary(out: &str) {
     let v: Value = serde_json::from_str(out).unwrap();
     let s = &v["summary"];
     assert_eq!(s["counts"]["rate"].as_u64(), Some(3), "{out}");
@@ -145,7 +145,7 @@ fn a_huge_line_in_a_small_gzip_is_one_dead_letter_in_bounded_memory() {
         peak as f64 / 1024.0
     );
     assert!(ok, "{stdout}");
-    check_summary(&stdout, long);
+    check_summary(&stdout);
     let reason = dead_letter_reason(&out);
     assert_eq!(
         reason,
@@ -190,7 +190,7 @@ fn a_huge_line_on_stdin_is_one_dead_letter_in_bounded_memory() {
         peak as f64 / 1024.0
     );
     assert!(ok, "{stdout}");
-    check_summary(&stdout, long);
+    check_summary(&stdout);
     assert!(dead_letter_reason(&out).starts_with(&format!("parse: line too long: {long} bytes")));
     assert!(peak < BOUND_KIB, "peak RSS {peak} KiB over {BOUND_KIB} KiB");
 }

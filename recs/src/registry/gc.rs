@@ -68,9 +68,8 @@ fn idle_for(dir: &Path) -> Duration {
 pub(crate) fn abandoned(path: &Path, older_than: Duration) -> bool {
     if path.is_dir() {
         if let Ok(line) = fs::read_to_string(path.join(OWNER_FILE)) {
-            match owner_alive(&line) {
-                Some(alive) => return !alive,
-                None => {}
+            if let Some(alive) = owner_alive(&line) {
+                return !alive;
             }
         }
     }
