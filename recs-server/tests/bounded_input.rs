@@ -81,7 +81,6 @@ fn check_summary(out: &str) {
         Some(1),
         "{out}"
     );
-    let _ = long;
 }
 
 fn dead_letter_reason(dir: &Path) -> String {
