@@ -216,8 +216,13 @@ pub fn analyze(a: &ArmStats, b: &ArmStats, rule: &DecisionRule) -> Result<Analys
         }
     }
     let confidence = 1.0 - rule.alpha;
-    let watch_rate =
-        stats::two_proportion_z_test(a.watched, a.recommended, b.watched, b.recommended, confidence);
+    let watch_rate = stats::two_proportion_z_test(
+        a.watched,
+        a.recommended,
+        b.watched,
+        b.recommended,
+        confidence,
+    );
     let error_rate =
         stats::two_proportion_z_test(a.errors, a.requests, b.errors, b.requests, confidence);
     let latency_ms = stats::welch_t_test(&a.latency_ms, &b.latency_ms, confidence);
