@@ -854,15 +854,7 @@ async fn ab_decision_and_promote_change_the_rollout() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let mut b_items = Vec::new();
-    for user in 10..14 {
-        let v = c.get(&format!("/recommend/{user}?k=5")).await.json();
-        if v["variant"] == "B" {
-            for m in v["items"].as_array().expect("items") {
-                b_items.push(serde_json::json!({"user_id": user, "movie_id": m}));
-            }
-        }
-    }
+    // Nothing recommended yet: below the horizon.
     let rep = c.admin_get("/admin/experiment").await.json();
     assert_eq!(
         rep["comparison"]["decision"]["decision"], "keep_running",
@@ -874,6 +866,15 @@ async fn ab_decision_and_promote_change_the_rollout() {
         .await;
     assert_json_error(&r, 409);
     assert!(r.body.contains("keep running"), "{}", r.body);
+    let mut b_items = Vec::new();
+    for user in 10..14 {
+        let v = c.get(&format!("/recommend/{user}?k=5")).await.json();
+        if v["variant"] == "B" {
+            for m in v["items"].as_array().expect("items") {
+                b_items.push(serde_json::json!({"user_id": user, "movie_id": m}));
+            }
+        }
+    }
     // Every B recommendation is watched, no A recommendation is.
     let r = c.admin_post_json("/events", &Value::Array(b_items)).await;
     assert_eq!(r.status, 200, "{}", r.body);
