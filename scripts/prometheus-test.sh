@@ -74,7 +74,10 @@ PROM_PID=$!
 firing() {
     curl -fsS "http://127.0.0.1:$PROM_PORT/api/v1/alerts" 2>/dev/null | python3 -c '
 import json, sys
-alerts = json.load(sys.stdin)["data"]["alerts"]
+try:
+    alerts = json.load(sys.stdin)["data"]["alerts"]
+except ValueError:  # Prometheus not up yet
+    sys.exit(1)
 sys.exit(0 if any(a["labels"]["alertname"] == sys.argv[1] and a["state"] == "firing" for a in alerts) else 1)
 ' "$1"
 }
