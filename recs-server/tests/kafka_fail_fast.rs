@@ -11,7 +11,14 @@ fn unreachable_broker_fails_within_the_connect_timeout() {
     // Port 1 on loopback: nothing listens, every connection attempt is refused.
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_recs"))
-        .args(["ingest", "--kafka", "127.0.0.1:1", "--topics", "watch", "--out"])
+        .args([
+            "ingest",
+            "--kafka",
+            "127.0.0.1:1",
+            "--topics",
+            "watch",
+            "--out",
+        ])
         .arg(dir.path().join("snap"))
         .output()
         .expect("runs");
@@ -19,7 +26,10 @@ fn unreachable_broker_fails_within_the_connect_timeout() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("kafka 127.0.0.1:1"), "{stderr}");
-    assert!(stderr.contains("no broker answered within 10 s"), "{stderr}");
+    assert!(
+        stderr.contains("no broker answered within 10 s"),
+        "{stderr}"
+    );
     // The connect timeout (10 s) plus process start, not a hang.
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
