@@ -2,8 +2,9 @@
 # The one test command (README "Install and test"): formatting, lints, every Rust test including
 # doctests, a dependency audit (cargo-deny), the S3 registry suite against a real S3-protocol
 # server, the Kafka suite against a real Kafka-protocol broker (tansu), the Python suite (with the
-# notebook in a real Jupyter kernel), and the HTTP server fuzzed against its OpenAPI document
-# (schemathesis).
+# notebook in a real Jupyter kernel), the HTTP server fuzzed against its OpenAPI document
+# (schemathesis), and the Prometheus alert rules (promtool check/test, then a real Prometheus
+# scraping a failing `recs serve`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ scripts/deny.sh
 echo "== cargo test (unit, integration, doctests)"
 cargo test --workspace
 # Every suite is required: a missing or failing script fails the run.
-for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh scripts/fuzz-server.sh; do
+for extra in scripts/s3-test.sh scripts/kafka-test.sh scripts/py-test.sh scripts/fuzz-server.sh scripts/prometheus-test.sh; do
   echo "== $extra"
   bash "$extra"
 done

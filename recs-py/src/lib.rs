@@ -4,7 +4,7 @@
 //! data, calls the core with the GIL released ([`detach`]), and converts the result back to
 //! numpy / Python. No algorithm and no range check lives here: the core's `ParamGuard` and
 //! `recs::Error` do that, and [`to_pyerr`] is the one place where core errors become Python
-//! exceptions. One file per area: `data.rs`, `model.rs`, `eval.rs`, `registry.rs`.
+//! exceptions. One file per area: `data.rs`, `model.rs`, `eval.rs`, `experiment.rs`, `registry.rs`.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 
 mod data;
 mod eval;
+mod experiment;
 mod model;
 mod registry;
 
@@ -81,6 +82,7 @@ fn _recs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     data::register(m)?;
     model::register(m)?;
     eval::register(m)?;
+    experiment::register(m)?;
     registry::register(m)?;
     Ok(())
 }

@@ -51,6 +51,9 @@ enum Command {
     Ingest(crate::cmd_stream::IngestArgs),
     /// Drift report between two snapshots or training files; exit 1 when a threshold is crossed.
     Drift(crate::cmd_stream::DriftArgs),
+    /// A/B analysis of logged events: statistics and a decision with its rule.
+    #[command(subcommand)]
+    Experiment(crate::cmd_experiment::ExperimentCmd),
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +227,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => crate::cmd_report::report(args),
         Command::Ingest(args) => crate::cmd_stream::ingest(args),
         Command::Drift(args) => return crate::cmd_stream::drift(args),
+        Command::Experiment(cmd) => crate::cmd_experiment::experiment(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,15 +26,44 @@ pub struct RetrainArgs {
     /// Print the run report as JSON on stdout (default: markdown).
     #[arg(long)]
     json: bool,
+    /// Run again every DURATION (`90s`, `15m`, `6h`, `1d`) in this process instead of once;
+    /// each run re-reads the configuration, and a failed run does not stop the loop.
+    #[arg(long, value_name = "DURATION")]
+    every: Option<String>,
+    /// With --every: stop after this many runs (default: run until killed).
+    #[arg(long, requires = "every")]
+    max_runs: Option<u64>,
+    /// With --every: write the last run's result as Prometheus metrics to this file
+    /// (node-exporter textfile format, replaced atomically after each run).
+    #[arg(long, requires = "every")]
+    metrics_file: Option<PathBuf>,
 }
 
-/// Runs `recs retrain` and maps the run's outcome to the process exit code.
+/// Runs `recs retrain` (once, or on a schedule with `--every`) and maps the outcome of the
+/// (last) run to the process exit code.
 pub fn main(args: RetrainArgs) -> ExitCode {
+    let Some(every) = &args.every else {
+        return ExitCode::from(run_once(&args));
+    };
+    let period = match crate::cmd_retrain_every::parse_duration(every) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --every: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    crate::cmd_retrain_every::run_every(period, args.max_runs, args.metrics_file.as_deref(), || {
+        run_once(&args)
+    })
+}
+
+/// One gated run; its exit code.
+fn run_once(args: &RetrainArgs) -> u8 {
     let config = match read_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     let run = Retrain::new(config).deployer(Box::new(HttpDeployer));
@@ -42,7 +71,7 @@ pub fn main(args: RetrainArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot write the run report: {e}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     if args.json {
@@ -55,7 +84,7 @@ pub fn main(args: RetrainArgs) -> ExitCode {
         report.headline(),
         run.run_dir(&report).join("report.md").display()
     );
-    ExitCode::from(report.exit_code())
+    report.exit_code()
 }
 
 /// Reads and checks a TOML configuration; relative paths become relative to its folder.

@@ -77,6 +77,10 @@ pub struct ServeConfig {
     pub exposure_capacity: usize,
     /// Confidence level of experiment intervals. Default 0.95; must be in (0, 1).
     pub confidence: f64,
+    /// The A/B decision rule of `GET /admin/experiment` and `POST /admin/experiment/promote`
+    /// (`recs::eval::experiment::DecisionRule`: minimum sample, power, lift, latency and error
+    /// guardrails). Its `alpha` is always `1 - confidence`. Default: the library's defaults.
+    pub experiment_rule: recs::eval::experiment::DecisionRule,
     /// Online KPI window: a recommendation counts as watched when the user watches one of its
     /// movies at most this many seconds after it was served. Default 3600; must be > 0.
     pub kpi_window_secs: f64,
@@ -113,6 +117,7 @@ impl Default for ServeConfig {
             public_models: Vec::new(),
             exposure_capacity: 100_000,
             confidence: 0.95,
+            experiment_rule: recs::eval::experiment::DecisionRule::default(),
             kpi_window_secs: 3600.0,
             kpi_capacity: 100_000,
             git_sha: option_env!("RECS_GIT_SHA").unwrap_or("unknown").to_string(),
@@ -123,6 +128,14 @@ impl Default for ServeConfig {
 }
 
 impl ServeConfig {
+    /// The A/B decision rule in force: `experiment_rule` with `alpha = 1 - confidence`.
+    pub fn decision_rule(&self) -> recs::eval::experiment::DecisionRule {
+        recs::eval::experiment::DecisionRule {
+            alpha: 1.0 - self.confidence,
+            ..self.experiment_rule
+        }
+    }
+
     /// Parses a JSON configuration and checks it.
     ///
     /// # Errors
@@ -153,6 +166,9 @@ impl ServeConfig {
     /// [`ServerError::Config`] naming the first field out of range.
     pub fn check(&self) -> Result<(), ServerError> {
         let bad = |m: String| Err(ServerError::Config(m));
+        if let Err(e) = self.decision_rule().check() {
+            return bad(format!("experiment_rule: {e}"));
+        }
         if !(1..=10_000).contains(&self.max_k) {
             return bad(format!("max_k must be in 1..=10000, got {}", self.max_k));
         }

@@ -1,6 +1,7 @@
 //! Experiment tracking: which user saw which recommendations under which variant, which of
 //! them were later watched, and the latency of each arm; [`ExperimentTracker::report`] runs the
-//! tests of [`crate::stats`] on them.
+//! tests of [`crate::stats`] on them and, for canary and A/B rollouts, the decision of
+//! [`recs::eval::experiment::analyze`] (ship B / keep A / keep running, with its rule).
 //!
 //! **KPI.** The watch rate of an arm is `watched / recommended`, where `recommended` counts
 //! distinct (user, movie) pairs shown by the arm (showing the same movie to the same user twice
@@ -19,6 +20,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use recs::eval::experiment::{self as ab, Analysis, ArmStats, DecisionRule};
+
 use crate::rollout::Rollout;
 use crate::stats::{self, ProportionTest, Summary, WelchTest};
 
@@ -29,6 +32,7 @@ pub const MAX_ITEMS_PER_USER: usize = 1000;
 struct Arm {
     version: String,
     requests: u64,
+    errors: u64,
     cold_start: u64,
     recommended: u64,
     watched: u64,
@@ -73,6 +77,8 @@ pub struct ArmReport {
     pub version: String,
     /// Answers given (cold start included).
     pub requests: u64,
+    /// Requests assigned to the arm that failed (scoring error or overload); not in `requests`.
+    pub errors: u64,
     /// Of which cold-start answers.
     pub cold_start: u64,
     /// Distinct (user, movie) pairs recommended (the KPI denominator).
@@ -98,6 +104,20 @@ pub struct LatencySummary {
     pub sd: f64,
 }
 
+impl Arm {
+    /// The counts the decision rule reads. Errors are failed requests on top of the answered
+    /// ones, so the error rate is `errors / (requests + errors)`.
+    fn ab_stats(&self) -> ArmStats {
+        ArmStats {
+            requests: self.requests + self.errors,
+            errors: self.errors,
+            recommended: self.recommended,
+            watched: self.watched,
+            latency_ms: self.latency_ms,
+        }
+    }
+}
+
 impl From<&Summary> for LatencySummary {
     fn from(s: &Summary) -> Self {
         LatencySummary {
@@ -119,6 +139,9 @@ pub struct Comparison {
     pub watch_rate: Option<ProportionTest>,
     /// Welch t-test on latency in ms (`None` until both arms have two requests).
     pub latency_ms: Option<WelchTest>,
+    /// The decision under the server's [`DecisionRule`] (alpha = 1 − confidence), with its
+    /// tests; `None` only for a rule out of range.
+    pub decision: Option<Analysis>,
 }
 
 /// Shadow-mode figures.
@@ -259,6 +282,18 @@ impl ExperimentTracker {
         }
     }
 
+    /// Records a request of `variant` under deployment `generation` that failed after it was
+    /// assigned (the error-rate guardrail of the decision).
+    pub fn record_error(&self, generation: u64, variant: &'static str) {
+        let mut g = self.lock();
+        if g.id != generation {
+            return;
+        }
+        if let Some(arm) = g.arms.get_mut(variant) {
+            arm.errors += 1;
+        }
+    }
+
     /// Records that `user` watched `movie` at `at` (unix seconds; now when `None`).
     /// Returns true when it matched an earlier, not yet watched recommendation.
     pub fn record_watch(&self, user: i64, movie: i64, at: Option<f64>) -> bool {
@@ -296,6 +331,17 @@ impl ExperimentTracker {
 
     /// The current figures with tests at the given confidence level.
     pub fn report(&self, confidence: f64) -> ExperimentReport {
+        self.report_with(&DecisionRule {
+            alpha: 1.0 - confidence,
+            ..DecisionRule::default()
+        })
+    }
+
+    /// The current figures, with intervals at confidence `1 - rule.alpha` and the decision
+    /// under `rule`.
+    pub fn report_with(&self, rule: &DecisionRule) -> ExperimentReport {
+        let rule = *rule;
+        let confidence = 1.0 - rule.alpha;
         let g = self.lock();
         let arms: Vec<ArmReport> = g
             .arms
@@ -304,6 +350,7 @@ impl ExperimentTracker {
                 variant,
                 version: a.version.clone(),
                 requests: a.requests,
+                errors: a.errors,
                 cold_start: a.cold_start,
                 recommended: a.recommended,
                 watched: a.watched,
@@ -334,6 +381,7 @@ impl ExperimentTracker {
                     confidence,
                 ),
                 latency_ms: stats::welch_t_test(&a.latency_ms, &b.latency_ms, confidence),
+                decision: ab::analyze(&a.ab_stats(), &b.ab_stats(), &rule).ok(),
             })
         });
         let shadow = match &g.rollout {

@@ -55,8 +55,10 @@ pub mod probe;
 pub mod rollout;
 mod routes;
 mod server;
+pub mod slo;
 pub mod state;
-pub mod stats;
+/// The A/B statistics, now in the library (`recs::eval::stats`); re-exported for old paths.
+pub use recs::eval::stats;
 
 pub use config::{ServeConfig, ADMIN_TOKEN_ENV};
 pub use error::{ApiError, ServerError};

@@ -2,9 +2,11 @@
 
 mod cli;
 mod cmd_demo;
+mod cmd_experiment;
 mod cmd_fairness;
 mod cmd_report;
 mod cmd_retrain;
+mod cmd_retrain_every;
 mod cmd_stream;
 mod plot;
 

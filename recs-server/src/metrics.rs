@@ -22,7 +22,8 @@
 //! | `recs_online_watched_total` | counter (answers watched within the window) | `model_version`, `variant` |
 //! | `recs_online_watch_rate` | gauge (`watched / recommendations`) | `model_version`, `variant` |
 //!
-//! The three `recs_online_*` metrics are the online KPI of [`OnlineKpi`].
+//! The three `recs_online_*` metrics are the online KPI of [`OnlineKpi`]. Build, uptime, SLO,
+//! deployment and drift gauges are listed in [`crate::slo`].
 //!
 //! Latency histograms use sub-millisecond buckets (from 50 µs) because a popularity or ALS
 //! answer is well under a millisecond.
@@ -159,6 +160,8 @@ pub struct Metrics {
     pub registry_polls: Family<ResultLabels, Counter>,
     /// The online KPI (`recs_online_*`).
     pub online: OnlineKpi,
+    /// Build, uptime, SLO, deployment and drift gauges ([`crate::slo`]).
+    pub ops: crate::slo::OpsMetrics,
 }
 
 impl Default for Metrics {
@@ -194,6 +197,7 @@ impl Metrics {
             shadow_errors: Counter::default(),
             registry_polls: Family::default(),
             online,
+            ops: crate::slo::OpsMetrics::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -287,6 +291,7 @@ impl Metrics {
             "Share of recommendation answers watched within the KPI window, by model version and variant",
             m.online.watch_rate.clone(),
         );
+        m.ops.register(r);
         for mode in Rollout::MODES {
             m.rollout_mode.get_or_create(&ModeLabels { mode }).set(0);
         }
@@ -301,6 +306,9 @@ impl Metrics {
         generation: u64,
     ) {
         self.ready.set(i64::from(rollout.is_some()));
+        if rollout.is_some() {
+            self.ops.deployed_now();
+        }
         self.rollout_generation.set(generation as i64);
         for mode in Rollout::MODES {
             let on = rollout.is_some_and(|r| r.mode() == mode);

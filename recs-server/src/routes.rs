@@ -31,6 +31,7 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("/admin/switch", "switch", "POST"),
     ("/admin/rollout", "rollout", "GET, POST"),
     ("/admin/experiment", "experiment", "GET"),
+    ("/admin/experiment/promote", "experiment_promote", "POST"),
     ("/admin/versions", "versions", "GET"),
     ("/events", "events", "POST"),
 ];
@@ -106,6 +107,30 @@ where
     resp
 }
 
+/// Scores one request on the blocking pool, within the scoring-slot limit; the answer and the
+/// scoring time in seconds (from when a slot was free).
+async fn score(
+    st: &AppState,
+    snap: &Arc<Snapshot>,
+    user_id: i64,
+    k: usize,
+) -> Result<(crate::state::Scoring, f64), ApiError> {
+    let permit = Arc::clone(st.scoring_slots())
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Overloaded)?;
+    let catalog = Arc::clone(st.catalog());
+    let job_snap = Arc::clone(snap);
+    let t0 = Instant::now();
+    let scoring = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        job_snap.recommend(&catalog, user_id, k)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("scoring task failed: {e}")))??;
+    Ok((scoring, t0.elapsed().as_secs_f64()))
+}
+
 /// A client-supplied `x-request-id`, kept when short and plain.
 fn incoming_request_id(h: &HeaderMap) -> Option<String> {
     let v = h.get("x-request-id")?.to_str().ok()?;
@@ -165,8 +190,13 @@ where
         }
         (&Method::GET, "/admin/experiment") => {
             authorize(st, req.headers())?;
-            let report = st.experiment().report(st.config().confidence);
+            let report = st.experiment().report_with(&st.config().decision_rule());
             Ok(json_response(StatusCode::OK, &report))
+        }
+        (&Method::POST, "/admin/experiment/promote") => {
+            authorize(st, req.headers())?;
+            let body = read_body(st, req).await?;
+            promote_winner(st, &body).await
         }
         (&Method::GET, "/admin/versions") => {
             authorize(st, req.headers())?;
@@ -298,20 +328,11 @@ async fn recommend(
     let generation = dep.generation;
     drop(dep);
 
-    let permit = Arc::clone(st.scoring_slots())
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::Overloaded)?;
-    let catalog = Arc::clone(st.catalog());
-    let job_snap = Arc::clone(&snap);
-    let t0 = Instant::now();
-    let scoring = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        job_snap.recommend(&catalog, user_id, k)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("scoring task failed: {e}")))??;
-    let score_secs = t0.elapsed().as_secs_f64();
+    let scored = score(st, &snap, user_id, k).await;
+    // A failure after assignment counts against the arm (the error-rate guardrail of the A/B
+    // decision); requests refused before it (bad input, not ready) belong to no arm.
+    let (scoring, score_secs) =
+        scored.inspect_err(|_| st.experiment().record_error(generation, variant))?;
 
     let version = snap.meta.version.as_str();
     let m = st.metrics();
@@ -495,6 +516,7 @@ fn readyz(st: &AppState) -> Result<Response<Body>, ApiError> {
 }
 
 fn metrics(st: &AppState) -> Result<Response<Body>, ApiError> {
+    st.metrics().ops.refresh(st.uptime().as_secs_f64());
     let text = st
         .metrics()
         .encode()
@@ -652,6 +674,78 @@ async fn switch(st: &AppState, form: &[(String, String)]) -> Result<Response<Bod
             "loaded": out.loaded,
             "load_ms": out.load_ms,
         }),
+    ))
+}
+
+/// `POST /admin/experiment/promote`: ends the current canary or A/B experiment by serving its
+/// winner alone (`fixed` rollout): the treatment on `ship_b`, the control on `keep_a`. Refused
+/// (409) while the decision is `keep_running`, unless the body is `{"force": "A"|"B"}` (an
+/// operator's override, logged in the answer). Guarded by the experiment id: a rollout change
+/// between the analysis and the promotion makes it fail with 409 instead of promoting a stale
+/// winner.
+async fn promote_winner(st: &AppState, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct PromoteBody {
+        #[serde(default)]
+        force: Option<String>,
+    }
+    let req: PromoteBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PromoteBody::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid promote body: {e}")))?
+    };
+    let report = st.experiment().report_with(&st.config().decision_rule());
+    let Some(cmp) = &report.comparison else {
+        return Err(ApiError::Conflict(
+            "no canary or A/B experiment is running: nothing to promote".into(),
+        ));
+    };
+    let version_of = |variant: &str| {
+        report
+            .arms
+            .iter()
+            .find(|a| a.variant == variant)
+            .map(|a| a.version.clone())
+            .ok_or_else(|| ApiError::Internal(format!("arm {variant} missing from the report")))
+    };
+    let decision = cmp.decision.as_ref().map(|d| d.decision);
+    let reason = cmp
+        .decision
+        .as_ref()
+        .map_or_else(String::new, |d| d.reason.clone());
+    let winner = match (req.force.as_deref(), decision) {
+        (Some("A"), _) => cmp.control,
+        (Some("B"), _) => cmp.treatment,
+        (Some(other), _) => {
+            return Err(ApiError::BadRequest(format!(
+                "`force` must be \"A\" (control) or \"B\" (treatment), got `{}`",
+                truncate(other, 16)
+            )))
+        }
+        (None, Some(recs::eval::experiment::Decision::ShipB)) => cmp.treatment,
+        (None, Some(recs::eval::experiment::Decision::KeepA)) => cmp.control,
+        (None, _) => {
+            return Err(ApiError::Conflict(format!(
+                "the experiment has no decision yet (keep running): {reason}"
+            )))
+        }
+    };
+    let version = version_of(winner)?;
+    let out = st
+        .set_rollout(
+            Rollout::Fixed {
+                version: version.clone(),
+            },
+            Some(report.experiment_id),
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "status": "ok", "promoted": version, "variant": winner,
+            "decision": decision, "reason": reason, "forced": req.force.is_some(),
+            "previous": out.previous, "rollout": out.rollout, "generation": out.generation }),
     ))
 }
 

@@ -366,6 +366,19 @@ impl Catalog {
         Self::default()
     }
 
+    /// The `recs drift` profile of the training interactions (external ids; values read as
+    /// ratings unless all are 1), the reference of the drift gauges; `None` without data.
+    pub fn training_profile(&self) -> Option<recs::stream::Profile> {
+        let ds = Dataset {
+            interactions: self.history.clone()?,
+            users: self.users.clone()?,
+            items: self.items.clone()?,
+            order: None,
+        };
+        let explicit = ds.interactions.values().iter().any(|&v| v != 1.0);
+        Some(recs::stream::Profile::from_dataset(&ds, explicit))
+    }
+
     /// The vocabularies and interactions of a data set: known users get their seen movies
     /// filtered, unknown users the popularity ranking of these interactions.
     pub fn from_dataset(ds: Dataset) -> Self {
@@ -732,6 +745,8 @@ impl AppState {
             config.kpi_capacity,
         ));
         metrics.set_rollout(None, &[], 0);
+        metrics.ops.set_build(&config.git_sha);
+        metrics.ops.set_drift_reference(catalog.training_profile());
         let boot_id = {
             let nanos = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -840,6 +855,7 @@ impl AppState {
         let at = at_unix.unwrap_or_else(crate::unix_now);
         let in_experiment = self.0.experiment.record_watch(user_id, movie_id, Some(at));
         let in_kpi = self.0.metrics.online.watched(user_id, movie_id, at);
+        self.0.metrics.ops.observe_watch(user_id, movie_id, at);
         let hit = in_experiment || in_kpi;
         self.0
             .metrics

@@ -396,6 +396,7 @@ async fn admin_endpoints_refuse_without_the_token() {
         (Method::GET, "/admin/rollout"),
         (Method::POST, "/admin/rollout"),
         (Method::GET, "/admin/experiment"),
+        (Method::POST, "/admin/experiment/promote"),
         (Method::GET, "/admin/versions"),
         (Method::POST, "/events"),
     ];
@@ -668,6 +669,11 @@ async fn metrics_parse_and_carry_the_expected_names() {
         &serde_json::json!({"user_id": 10, "movie_id": 102}),
     )
     .await;
+    // Enough watch events of the training population for the drift gauges (100 at least).
+    let watches: Vec<Value> = (0..120)
+        .map(|i| serde_json::json!({"user_id": 10 + i % 4, "movie_id": 100 + i % 5}))
+        .collect();
+    c.admin_post_json("/events", &Value::Array(watches)).await;
     srv.state.follow_latest_once().await.expect("poll");
     let r = c.get("/metrics").await;
     assert_eq!(r.status, 200);
@@ -690,9 +696,28 @@ async fn metrics_parse_and_carry_the_expected_names() {
         "recs_rollout_mode",
         "recs_rollout_split_percent",
         "recs_rollout_generation",
+        "recs_build_info",
+        "recs_start_time_seconds",
+        "recs_uptime_seconds",
+        "recs_slo_objective_ratio",
+        "recs_slo_latency_threshold_seconds",
+        "recs_last_deploy_timestamp_seconds",
+        "recs_drift_value",
+        "recs_drift_threshold",
+        "recs_drift_crossed",
+        "recs_drift_window_events",
     ] {
         assert!(m.contains_key(name), "missing {name}");
     }
+    // The watch events are the training population: no new users, nothing crossed.
+    assert!(
+        m["recs_drift_crossed"]
+            .iter()
+            .any(|(l, v)| l == "subject=\"new_users\",measure=\"rate\"" && *v == 0.0),
+        "{:?}",
+        m["recs_drift_crossed"]
+    );
+    assert_eq!(m["recs_drift_window_events"][0].1, 121.0);
     let req = &m["recs_http_requests_total"];
     assert!(
         req.iter()
@@ -865,6 +890,113 @@ async fn slow_requests_time_out_with_json_504() {
     let srv = TestServer::start(config, src, Catalog::identity(), true).await;
     let r = srv.client().await.get("/recommend/1").await;
     assert_json_error(&r, 504);
+    srv.shutdown().await;
+}
+
+/// The decision of `GET /admin/experiment` and `POST /admin/experiment/promote`: keep running
+/// (promotion refused) until B's watches make it win under a rule sized for this tiny catalog,
+/// then promotion serves B alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ab_decision_and_promote_change_the_rollout() {
+    let src = source_v1();
+    src.insert("v2.0", popularity(&train()));
+    src.set_latest(Some("v1.0"));
+    // Planned for a 1 % baseline and a 90-fold lift at power 0.5: 3 pairs per arm
+    // ((1.959964 · √(2·0.455·0.545))² / 0.89² = 2.41 → 3), so 4 users are enough.
+    let config = ServeConfig {
+        experiment_rule: recs::eval::experiment::DecisionRule {
+            baseline_rate: Some(0.01),
+            min_detectable_lift: 89.0,
+            power: 0.5,
+            min_per_arm: 1,
+            max_latency_increase_ms: 1e6,
+            ..Default::default()
+        },
+        ..admin_config()
+    };
+    let srv = TestServer::start(config, src, catalog(), true).await;
+    let mut c = srv.client().await;
+    // No experiment yet: nothing to promote.
+    let r = c
+        .admin_post_json("/admin/experiment/promote", &serde_json::json!({}))
+        .await;
+    assert_json_error(&r, 409);
+    let r = c
+        .admin_post_json(
+            "/admin/rollout",
+            &serde_json::json!({"mode": "ab_test", "a": "v1.0", "b": "v2.0"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Nothing recommended yet: below the horizon.
+    let rep = c.admin_get("/admin/experiment").await.json();
+    assert_eq!(
+        rep["comparison"]["decision"]["decision"], "keep_running",
+        "{rep}"
+    );
+    assert_eq!(rep["comparison"]["decision"]["required_per_arm"], 3);
+    let r = c
+        .admin_post_json("/admin/experiment/promote", &serde_json::json!({}))
+        .await;
+    assert_json_error(&r, 409);
+    assert!(r.body.contains("keep running"), "{}", r.body);
+    let mut b_items = Vec::new();
+    for user in 10..14 {
+        let v = c.get(&format!("/recommend/{user}?k=5")).await.json();
+        if v["variant"] == "B" {
+            for m in v["items"].as_array().expect("items") {
+                b_items.push(serde_json::json!({"user_id": user, "movie_id": m}));
+            }
+        }
+    }
+    // Every B recommendation is watched, no A recommendation is.
+    let r = c.admin_post_json("/events", &Value::Array(b_items)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rep = c.admin_get("/admin/experiment").await.json();
+    let arms = rep["arms"].as_array().expect("arms");
+    assert!(
+        arms.iter().all(|a| a["recommended"].as_u64() >= Some(3)),
+        "the hash split must give both arms 3 pairs: {rep}"
+    );
+    assert_eq!(rep["comparison"]["decision"]["decision"], "ship_b", "{rep}");
+    let r = c
+        .admin_post_json(
+            "/admin/experiment/promote",
+            &serde_json::json!({"bogus": 1}),
+        )
+        .await;
+    assert_json_error(&r, 400);
+    let r = c
+        .admin_post_json("/admin/experiment/promote", &serde_json::json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["promoted"], "v2.0");
+    let r = c.admin_get("/admin/rollout").await.json();
+    assert_eq!(
+        r["rollout"],
+        serde_json::json!({"mode": "fixed", "version": "v2.0"})
+    );
+    // The experiment ended with the promotion.
+    let r = c
+        .admin_post_json("/admin/experiment/promote", &serde_json::json!({}))
+        .await;
+    assert_json_error(&r, 409);
+    // An operator may force a winner of a running experiment.
+    let r = c
+        .admin_post_json(
+            "/admin/rollout",
+            &serde_json::json!({"mode": "canary", "stable": "v2.0", "canary": "v1.0", "percent": 10}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .admin_post_json(
+            "/admin/experiment/promote",
+            &serde_json::json!({"force": "A"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["promoted"], "v2.0");
     srv.shutdown().await;
 }
 
@@ -1091,6 +1223,7 @@ async fn openapi_is_served_and_documents_every_route() {
         ("/admin/switch", &["post"]),
         ("/admin/rollout", &["get", "post"]),
         ("/admin/experiment", &["get"]),
+        ("/admin/experiment/promote", &["post"]),
         ("/admin/versions", &["get"]),
         ("/events", &["post"]),
     ] {

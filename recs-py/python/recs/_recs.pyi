@@ -193,6 +193,20 @@ class SampledCandidates:
 
 def measure(ids: Any, split: Split, metrics: Sequence[str]) -> Report: ...
 
+def ab_analyze(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    min_detectable_lift: float = 0.1,
+    baseline_rate: Optional[float] = None,
+    min_per_arm: int = 1000,
+    max_latency_increase_ms: float = 5.0,
+    max_error_rate_increase: float = 0.001,
+) -> dict[str, Any]: ...
+def ab_arms_from_events(lines: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
 class Recommender:
     """Base class of every recs model (fit / recommend / similar_items / save / load)."""
 

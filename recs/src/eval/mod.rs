@@ -36,12 +36,14 @@
 //! ```
 
 mod evaluator;
+pub mod experiment;
 pub mod fairness;
 pub mod feedback;
 mod measure;
 mod metrics;
 mod report;
 mod run;
+pub mod stats;
 
 pub use evaluator::{fit_timed, EvalConfig, FullRanking, SampledCandidates};
 pub use measure::measure;

@@ -146,11 +146,31 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::io("tokio runtime", e))
 }
 
+/// How long connecting to the bootstrap brokers may take, retries included.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the bootstrap brokers. rskafka retries a failed connection with exponential
+/// backoff (0.1 s, ×3 each time) but, left alone, forever: an unreachable broker would hang
+/// `recs ingest` silently. The retries are cut at [`CONNECT_TIMEOUT`] with an error that says
+/// what was tried.
 async fn connect(brokers: &[String]) -> Result<Client> {
-    ClientBuilder::new(brokers.to_vec())
-        .build()
-        .await
-        .map_err(|e| kerr(&format!("kafka {}", brokers.join(",")), e))
+    let what = format!("kafka {}", brokers.join(","));
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        ClientBuilder::new(brokers.to_vec()).build(),
+    )
+    .await
+    {
+        Ok(client) => client.map_err(|e| kerr(&what, e)),
+        Err(_) => Err(kerr(
+            &what,
+            format!(
+                "no broker answered within {} s (connection retried with backoff); check that \
+                 the broker runs and that the address is its advertised host:port",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
 /// Consumes the assigned partitions of the configured topics into snapshots until

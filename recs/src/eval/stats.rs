@@ -4,6 +4,15 @@
 //! The special functions follow the classic algorithms (Lanczos log-gamma, series and continued
 //! fraction for the regularized incomplete gamma and beta functions); accuracy is about 1e-10,
 //! far beyond what a p-value needs.
+//!
+//! **Why not `statrs`.** It is more exact (about 1e-15), but a p-value or an interval bound is
+//! read to three or four digits and a decision compares it with a threshold such as 0.05; the
+//! unit tests pin these functions to reference values to 1e-7 or finer, far finer than any
+//! decision here needs. Keeping them avoids a new dependency in the core crate for no
+//! observable change.
+//!
+//! Moved from `recs-server` (issue 16) so that Rust and Python users can run an A/B analysis;
+//! [`crate::eval::experiment`] turns these tests into a decision.
 
 use serde::Serialize;
 
@@ -98,7 +107,7 @@ pub fn erf(x: f64) -> f64 {
 /// Standard normal CDF Φ(x).
 ///
 /// ```
-/// let p = recs_server::stats::normal_cdf(1.959_963_985);
+/// let p = recs::eval::stats::normal_cdf(1.959_963_985);
 /// assert!((p - 0.975).abs() < 1e-9);
 /// ```
 pub fn normal_cdf(x: f64) -> f64 {
@@ -180,7 +189,7 @@ pub fn inc_beta(a: f64, b: f64, x: f64) -> f64 {
 ///
 /// ```
 /// // df = 1 is the Cauchy distribution: F(1) = 3/4.
-/// assert!((recs_server::stats::student_t_cdf(1.0, 1.0) - 0.75).abs() < 1e-9);
+/// assert!((recs::eval::stats::student_t_cdf(1.0, 1.0) - 0.75).abs() < 1e-9);
 /// ```
 pub fn student_t_cdf(t: f64, df: f64) -> f64 {
     if t.is_nan() || df.is_nan() || df <= 0.0 {
@@ -250,7 +259,7 @@ pub struct ProportionTest {
 /// all-one the statistic is 0 and the p-value 1 (no evidence of a difference).
 ///
 /// ```
-/// use recs_server::stats::two_proportion_z_test;
+/// use recs::eval::stats::two_proportion_z_test;
 /// let t = two_proportion_z_test(30, 100, 50, 100, 0.95).expect("test value");
 /// assert!((t.z - 2.886_751).abs() < 1e-5);   // 0.2 / sqrt(0.4 * 0.6 * 0.02)
 /// assert!(t.p_value < 0.01 && t.ci_low > 0.0);
@@ -308,6 +317,24 @@ impl Summary {
         self.mean += delta / self.n as f64;
         self.m2 += delta * (x - self.mean);
     }
+    /// A summary from its count, mean and sample standard deviation, as reports print them
+    /// (a negative or non-finite `sd` counts as 0).
+    ///
+    /// ```
+    /// use recs::eval::stats::Summary;
+    /// let s: Summary = [1.0, 2.0, 3.0].into_iter().collect();
+    /// let t = Summary::from_moments(3, 2.0, 1.0);
+    /// assert_eq!((t.n, t.mean), (s.n, s.mean));
+    /// assert!((t.variance() - s.variance()).abs() < 1e-12);
+    /// ```
+    pub fn from_moments(n: u64, mean: f64, sd: f64) -> Self {
+        let sd = if sd.is_finite() && sd > 0.0 { sd } else { 0.0 };
+        Summary {
+            n,
+            mean,
+            m2: if n > 1 { sd * sd * (n - 1) as f64 } else { 0.0 },
+        }
+    }
     /// Sample variance (n − 1 denominator); 0 with fewer than two observations.
     pub fn variance(&self) -> f64 {
         if self.n < 2 {
@@ -355,7 +382,7 @@ pub struct WelchTest {
 /// two observations.
 ///
 /// ```
-/// use recs_server::stats::{welch_t_test, Summary};
+/// use recs::eval::stats::{welch_t_test, Summary};
 /// let a: Summary = [1.0, 2.0, 3.0, 4.0].into_iter().collect();
 /// let b: Summary = [3.0, 4.0, 5.0, 6.0].into_iter().collect();
 /// let t = welch_t_test(&a, &b, 0.95).expect("test value");
