@@ -349,7 +349,12 @@ impl std::str::FromStr for SplitSpec {
         };
         let t = s.trim().to_ascii_lowercase();
         let (kind, arg) = t.split_once(':').unwrap_or((&t, ""));
-        let count = || arg.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(bad);
+        let count = || {
+            arg.parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(bad)
+        };
         let fraction = || {
             arg.parse::<f64>()
                 .ok()

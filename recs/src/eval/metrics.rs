@@ -536,7 +536,7 @@ mod tests {
             check_unique(&metrics_for(&MetricKind::ALL, &[5, 10], 3))
                 .unwrap()
                 .len(),
-            14
+            16
         );
     }
 

@@ -148,12 +148,19 @@ mod tests {
     use crate::eval::PerUser;
 
     fn report(name: &str, values: &[Option<f64>]) -> Report {
-        let mut r: Report = serde_json::from_str(&format!(
-            r#"{{"name":"{name}","model":"m","split":"s","protocol":{{"FullRanking":{{"exclude_train":true}}}},
-            "k_max":1,"n_items":1,"n_users":0,"n_missing":0,"summary":{{}},"per_user":null,
-            "timings":{{}}}}"#
-        ))
-        .unwrap();
+        let mut r = Report {
+            name: name.to_string(),
+            model: "m".into(),
+            split: "s".into(),
+            protocol: Default::default(),
+            k_max: 1,
+            n_items: 1,
+            n_users: values.len(),
+            n_missing: 0,
+            summary: Default::default(),
+            per_user: None,
+            timings: Default::default(),
+        };
         r.per_user = Some(PerUser {
             users: (0..values.len() as u32).collect(),
             columns: [("hr@1".to_string(), values.to_vec())].into(),
@@ -166,7 +173,10 @@ mod tests {
         // d = (1, 0, 1, -1) → mean 0.25; deviations 0.75, -0.25, 0.75, -1.25;
         // Σ² = 0.5625 + 0.0625 + 0.5625 + 1.5625 = 2.75; var = 2.75 / 3; se = sqrt(var / 4)
         let a = report("a", &[Some(0.0), Some(1.0), Some(0.0), Some(1.0), None]);
-        let b = report("b", &[Some(1.0), Some(1.0), Some(1.0), Some(0.0), Some(1.0)]);
+        let b = report(
+            "b",
+            &[Some(1.0), Some(1.0), Some(1.0), Some(0.0), Some(1.0)],
+        );
         let p = paired(&a, &b, "hr@1").unwrap();
         assert_eq!(p.n, 4);
         assert!((p.diff - 0.25).abs() < 1e-12);

@@ -243,7 +243,10 @@ pub(super) fn fit_fresh(
         let boost = if train.timestamps().is_some() {
             let base: AnyModel = ease.fit(&val.train)?.into();
             let (b, scores) = pick("fresh.recency_boost", FRESH_RECENCY_GRID, |b| {
-                let m = p.clone().recency_boost(b).fit_base_on(base.clone(), &val.train)?;
+                let m = p
+                    .clone()
+                    .recency_boost(b)
+                    .fit_base_on(base.clone(), &val.train)?;
                 validation_recall(&m, &val)
             })?;
             chosen.extend(scores);

@@ -6,6 +6,7 @@
 mod als;
 mod any;
 mod auto;
+mod batch;
 mod blend;
 mod bpr;
 mod catalog;
@@ -26,6 +27,7 @@ pub use auto::{
     als_regularization, ease_lambda, validation_recall, validation_split, AutoOptions, Validation,
     ALS_REGULARIZATION_GRID, AUTO_K, EASE_LAMBDA_GRID, FRESH_RECENCY_GRID,
 };
+pub use batch::recommend_in_chunks;
 pub use blend::{Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
 pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use catalog::{fit_named, fit_named_with, SideInfo, MODEL_NAMES};

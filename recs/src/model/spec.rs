@@ -10,9 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::auto::{self, AutoOptions};
-use super::{
-    Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SideInfo,
-};
+use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SideInfo};
 use crate::data::Interactions;
 use crate::{Error, Result};
 
@@ -161,6 +159,31 @@ impl ModelSpec {
         Ok(self)
     }
 
+    /// The spec with `auto` for the parameters whose `auto` is the recommended default and
+    /// that were not given: `ease:lambda` and, for `fresh`, `lambda` and `recency_boost`.
+    /// (`recs eval` and `recs recommend` fit specs this way; [`fit_named`](super::fit_named)
+    /// keeps the fixed defaults.) `auto` includes the fixed default in its grid, so on
+    /// validation it is never worse than the fixed default.
+    ///
+    /// ```
+    /// let s: recs::model::ModelSpec = "fresh:lambda=300".parse()?;
+    /// assert_eq!(s.with_auto_defaults().to_string(), "fresh:lambda=300,recency_boost=auto");
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    pub fn with_auto_defaults(mut self) -> ModelSpec {
+        let keys: &[&str] = match self.name.as_str() {
+            "ease" => &["lambda"],
+            "fresh" => &["lambda", "recency_boost"],
+            _ => &[],
+        };
+        for k in keys {
+            if self.get(k).is_none() {
+                self.params.push(((*k).to_string(), "auto".to_string()));
+            }
+        }
+        self
+    }
+
     /// The model name (canonical: `pop`, `itemknn`, `als`, ...).
     pub fn name(&self) -> &str {
         &self.name
@@ -276,8 +299,8 @@ fn check_value(model: &str, key: &str, value: &str) -> Result<()> {
     }
     let ok = match key {
         "binarize" | "item_bias" | "hogwild" => value.parse::<bool>().is_ok(),
-        "factors" | "iterations" | "cg_steps" | "seed" | "neighbors" | "epochs"
-        | "batch_size" | "negatives" => value.parse::<u64>().is_ok(),
+        "factors" | "iterations" | "cg_steps" | "seed" | "neighbors" | "epochs" | "batch_size"
+        | "negatives" => value.parse::<u64>().is_ok(),
         _ => value.parse::<f32>().is_ok_and(f32::is_finite),
     };
     if ok {
@@ -323,13 +346,18 @@ fn num<T: FromStr>(spec: &ModelSpec, key: &str) -> Result<Option<T>> {
     match spec.get(key) {
         None => Ok(None),
         Some(v) => v.parse::<T>().map(Some).map_err(|_| {
-            Error::param("model spec value", "a number", format!("{spec} ({key}={v})"))
+            Error::param(
+                "model spec value",
+                "a number",
+                format!("{spec} ({key}={v})"),
+            )
         }),
     }
 }
 
 fn is_auto(spec: &ModelSpec, key: &str) -> bool {
-    spec.get(key).is_some_and(|v| v.eq_ignore_ascii_case("auto"))
+    spec.get(key)
+        .is_some_and(|v| v.eq_ignore_ascii_case("auto"))
 }
 
 fn fit_spec(
@@ -475,14 +503,23 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_the_valid_ones() {
         let e = "ease:lamda=3".parse::<ModelSpec>().unwrap_err().to_string();
-        assert!(e.contains("`lamda`") && e.contains("lambda, dropout"), "{e}");
+        assert!(
+            e.contains("`lamda`") && e.contains("lambda, dropout"),
+            "{e}"
+        );
         let e = "blend:x=1".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("valid keys: none"), "{e}");
         let e = "nope".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("ease"), "{e}");
-        let e = "als:factors=many".parse::<ModelSpec>().unwrap_err().to_string();
+        let e = "als:factors=many"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("als:factors=many"), "{e}");
-        let e = "als:factors=auto".parse::<ModelSpec>().unwrap_err().to_string();
+        let e = "als:factors=auto"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("auto"), "{e}");
         assert!("ease:lambda".parse::<ModelSpec>().is_err());
         assert!("ease:lambda=NaN".parse::<ModelSpec>().is_err());
@@ -492,12 +529,16 @@ mod tests {
 
     #[test]
     fn lists_attach_keys_to_the_model_before() {
-        let l = ModelSpec::parse_list("ease:lambda=auto,dropout=0.2,als,itemknn:neighbors=20")
-            .unwrap();
+        let l =
+            ModelSpec::parse_list("ease:lambda=auto,dropout=0.2,als,itemknn:neighbors=20").unwrap();
         let shown: Vec<String> = l.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
-            ["ease:lambda=auto,dropout=0.2", "als", "itemknn:neighbors=20"]
+            [
+                "ease:lambda=auto,dropout=0.2",
+                "als",
+                "itemknn:neighbors=20"
+            ]
         );
     }
 
