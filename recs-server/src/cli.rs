@@ -353,6 +353,32 @@ fn eval(args: EvalArgs) -> CliResult {
     };
     let reports = train_and_evaluate_specs(&split, &specs, protocol, &side, &args.out, &extra)?;
     print_and_write(&reports, &args.out)?;
+    if args
+        .metrics
+        .iter()
+        .any(|m| !matches!(m.as_str(), "hr" | "ndcg" | "hit_rate"))
+    {
+        // the standard table shows HR and NDCG only: every metric, one column per label
+        let labels: Vec<String> = reports
+            .first()
+            .map(|r| r.summary.keys().cloned().collect())
+            .unwrap_or_default();
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                std::iter::once(r.name.clone())
+                    .chain(labels.iter().map(|l| {
+                        r.summary
+                            .get(l)
+                            .map_or_else(String::new, |v| format!("{v:.4}"))
+                    }))
+                    .collect()
+            })
+            .collect();
+        let mut head = vec!["model".to_string()];
+        head.extend(labels.iter().cloned());
+        println!("{}", recs::eval::markdown_table(&head, &rows));
+    }
     if let Some((a, b)) = compare {
         println!();
         for label in reports[a].summary.keys() {
@@ -436,7 +462,8 @@ fn write_per_user(path: &Path, reports: &[Report], split: &Split) -> CliResult {
             for l in &labels {
                 out.push(',');
                 if let Some(Some(v)) = pu.columns.get(*l).and_then(|c| c.get(row)) {
-                    out.push_str(&v.to_string());
+                    // `+ 0.0` turns a negative zero into 0
+                    out.push_str(&(v + 0.0).to_string());
                 }
             }
             out.push('\n');
