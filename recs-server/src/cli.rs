@@ -32,7 +32,7 @@ enum Command {
     /// Load data, split it, train the chosen models and print the evaluation table
     /// (`recs train` is the same command; add --publish DIR to version the models).
     #[command(alias = "train")]
-    Eval(EvalArgs),
+    Eval(Box<EvalArgs>),
     /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
     #[command(subcommand)]
     Registry(RegistryCmd),
@@ -248,7 +248,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => crate::cmd_demo::run(args),
-        Command::Eval(args) => eval(args),
+        Command::Eval(args) => eval(*args),
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
