@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recs::data::{self, Dataset, Format, Interactions, LoadOptions, Split};
+use recs::data::split::SplitSpec;
+use recs::data::{self, Format, Interactions, LoadOptions, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
-use recs::model::{fit_named_with, AnyModel, SideInfo, MODEL_NAMES};
+use recs::model::{AnyModel, AutoOptions, ModelSpec, SideInfo, Validation, MODEL_NAMES};
 use recs::registry::{self, NewVersion, Version};
 use recs::{Error, Recommender};
 
@@ -31,7 +32,7 @@ enum Command {
     /// Load data, split it, train the chosen models and print the evaluation table
     /// (`recs train` is the same command; add --publish DIR to version the models).
     #[command(alias = "train")]
-    Eval(EvalArgs),
+    Eval(Box<EvalArgs>),
     /// Inspect and manage a model registry (a directory, or s3://bucket/prefix with feature s3).
     #[command(subcommand)]
     Registry(RegistryCmd),
@@ -54,6 +55,9 @@ enum Command {
     /// A/B analysis of logged events: statistics and a decision with its rule.
     #[command(subcommand)]
     Experiment(crate::cmd_experiment::ExperimentCmd),
+    /// Batch top-K for all (or listed) users to CSV or JSON lines, with raw ids, from a model
+    /// spec fitted on the data or a registry version (parallel, in bounded-memory chunks).
+    Recommend(crate::cmd_recommend::RecommendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,23 +148,37 @@ struct EvalArgs {
     /// An interaction file to split (MovieLens ratings.dat, ML-100K u.data, CSV/TSV; .gz ok).
     #[arg(long, conflicts_with_all = ["train", "test"])]
     data: Option<PathBuf>,
-    /// Format of --data: auto (from the file name), ml1m, ml100k, csv, tsv.
+    /// Format of --data: auto (from the file name), ml1m, ml100k, csv, tsv. For csv and tsv a
+    /// header line is detected (its first or second field is not an integer).
     #[arg(long, default_value = "auto")]
     format: String,
-    /// How to split --data: leave-last-out, random:FRACTION, temporal:FRACTION.
+    /// Columns of a CSV/TSV --data by header name or 0-based position, e.g.
+    /// `user=userId,item=movieId,rating=rating,time=timestamp` (rating and time optional;
+    /// without rating every value is 1). Ids may be any integers: they go through vocabularies
+    /// and are written back as given.
+    #[arg(long)]
+    columns: Option<String>,
+    /// How to split --data. `leave-last-out`: each user's latest rating is test;
+    /// `leave-last:N`: each user's N latest; latest = largest timestamp, ties broken by file
+    /// order (without times, file order); users with N or fewer ratings stay wholly in train.
+    /// `random:F`: round(F × n) random ratings of each user (seeded by --seed; users with one
+    /// rating stay in train, every user keeps one); `random-count:N`: N random ones.
+    /// `temporal:F`: the latest F of all ratings (global cut; test users may be unseen);
+    /// `temporal-at:T`: ratings at or after Unix time T.
     #[arg(long, default_value = "leave-last-out")]
     split: String,
     /// Pre-split training file in the NCF format (user\titem\trating[\tts]).
     #[arg(long, requires = "test")]
     train: Option<PathBuf>,
-    /// Pre-split test file in the NCF format (one held-out item per line).
+    /// Pre-split test file in the NCF format: `user\titem[\t...]` lines; a user may have several
+    /// lines (several held-out items).
     #[arg(long, requires = "train")]
     test: Option<PathBuf>,
     /// NCF negatives file `(user,item)\tneg...`; implies the sampled-candidates protocol.
     #[arg(long, requires = "test")]
     negatives: Option<PathBuf>,
-    /// Movie file (ML-1M movies.dat or ML-100K u.item) whose release years the `fresh` model
-    /// uses.
+    /// Movie file (ML-1M movies.dat, ML-100K u.item or ml-latest movies.csv) whose release
+    /// years the `fresh` model uses. An error when no item of the data matches a movie.
     #[arg(long)]
     movies: Option<PathBuf>,
     /// Item id map (`item<TAB>MovieID` after a header line), for data whose item ids are not
@@ -179,13 +197,38 @@ struct EvalArgs {
     /// Seed for random splits and sampled negatives.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Protocol: full (rank every item, training items excluded) or sampled[:N] (rank the
-    /// held-out item among the given negatives, or N sampled ones).
+    /// Protocol: full (rank every item, training items excluded), full-all, or
+    /// sampled[:N[:SEED]] (rank the held-out items among the given negatives, or N sampled
+    /// ones; SEED defaults to --seed).
     #[arg(long)]
     protocol: Option<String>,
-    /// Models to train, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "pop")]
-    models: Vec<String>,
+    /// Models to train, comma-separated specs `NAME[:KEY=VALUE,...]`, e.g.
+    /// `ease:lambda=500,als:factors=128,alpha=1,pop`; keys are the Rust builder / Python
+    /// keyword names; `auto` (ease:lambda, als:regularization, fresh:lambda,
+    /// fresh:recency_boost) is chosen on a validation split carved from the training data.
+    /// `ease` and `fresh` default to their auto values.
+    #[arg(long, default_value = "pop")]
+    models: String,
+    /// A file of model specs, one per line (`#` comments), added to --models.
+    #[arg(long)]
+    models_file: Option<PathBuf>,
+    /// Metrics, comma-separated: hr (hit rate: 1 when any held-out item is in the top K; also
+    /// `hit_rate`), ndcg, recall (hits / number of held-out items), recall_capped (hits /
+    /// min(held-out, K)), precision, map, mrr, coverage. Each at every --k.
+    #[arg(long, value_delimiter = ',', default_value = "hr,ndcg")]
+    metrics: Vec<String>,
+    /// Write every test user's metric values (raw user ids, one row per model and user) to
+    /// this CSV file.
+    #[arg(long)]
+    per_user: Option<PathBuf>,
+    /// Compare two models of --models (`A,B`, by spec text or name) user by user: the mean
+    /// paired difference B − A, its standard error and 95% CI on every metric.
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    compare: Vec<String>,
+    /// Which training interaction of each user the `auto` searches hold out: latest (by time),
+    /// random, or auto (random for a --split random*, latest otherwise).
+    #[arg(long, default_value = "auto")]
+    validation: String,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -218,7 +261,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => crate::cmd_demo::run(args),
-        Command::Eval(args) => eval(args),
+        Command::Eval(args) => eval(*args),
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
@@ -228,6 +271,7 @@ pub fn main() -> ExitCode {
         Command::Ingest(args) => crate::cmd_stream::ingest(args),
         Command::Drift(args) => return crate::cmd_stream::drift(args),
         Command::Experiment(cmd) => crate::cmd_experiment::experiment(cmd),
+        Command::Recommend(args) => crate::cmd_recommend::recommend(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -245,15 +289,25 @@ fn eval(args: EvalArgs) -> CliResult {
         skip_bad_lines: args.skip_bad_lines,
         ..LoadOptions::default()
     };
+    let mut specs = ModelSpec::parse_list(&args.models)?;
+    if let Some(path) = &args.models_file {
+        specs.extend(read_models_file(path)?);
+    }
+    let metrics = args
+        .metrics
+        .iter()
+        .map(|m| m.parse::<MetricKind>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let split_spec: SplitSpec = args.split.parse()?;
     let bar = spinner(args.out.quiet, "loading data");
     let mut split = match (&args.data, &args.train, &args.test) {
         (Some(path), _, _) => {
-            let format = parse_format(&args.format, path)?;
+            let format = parse_format(&args.format, path, args.columns.as_deref())?;
             let (data, report) = data::load(path, &format, &opts)?;
             if report.skipped > 0 {
                 eprintln!("{report}");
             }
-            split_dataset(&data, &args.split, args.seed)?
+            split_spec.apply(&data, args.seed)?
         }
         (None, Some(train), Some(test)) => data::load_ncf(train, test, args.negatives.as_deref())?,
         _ => return Err("give --data FILE, or --train FILE --test FILE".into()),
@@ -265,7 +319,7 @@ fn eval(args: EvalArgs) -> CliResult {
         split.test.len()
     ));
     let protocol = match args.protocol.as_deref() {
-        Some(p) => parse_protocol(p, args.seed)?,
+        Some(p) => Protocol::parse_with_seed(p, args.seed)?,
         None if args.negatives.is_some() => Protocol::SampledCandidates {
             n: 99,
             seed: args.seed,
@@ -283,8 +337,155 @@ fn eval(args: EvalArgs) -> CliResult {
         split.train = timed_train(&split, path, item_map.as_ref())?;
     }
     let side = side_info(&split, args.movies.as_deref(), item_map.as_ref())?;
-    let reports = train_and_evaluate(&split, &args.models, protocol, &side, &args.out)?;
-    print_and_write(&reports, &args.out)
+    let validation = match args.validation.as_str() {
+        "latest" => Validation::Latest,
+        "random" => Validation::Random,
+        "auto" if matches!(split_spec, SplitSpec::Random(_)) && args.data.is_some() => {
+            Validation::Random
+        }
+        "auto" => Validation::Latest,
+        other => {
+            return Err(
+                format!("unknown --validation `{other}`: expected latest, random or auto").into(),
+            )
+        }
+    };
+    let extra = EvalExtra {
+        metrics,
+        per_user: args.per_user.is_some() || !args.compare.is_empty(),
+        auto: AutoOptions {
+            validation,
+            seed: args.seed,
+            ..AutoOptions::default()
+        },
+    };
+    let names: Vec<String> = specs.iter().map(ToString::to_string).collect();
+    let compare = match args.compare.as_slice() {
+        [] => None,
+        [a, b] => Some((find_model(&names, a)?, find_model(&names, b)?)),
+        _ => return Err("--compare takes two models: A,B".into()),
+    };
+    let reports = train_and_evaluate_specs(&split, &specs, protocol, &side, &args.out, &extra)?;
+    print_and_write(&reports, &args.out)?;
+    if args
+        .metrics
+        .iter()
+        .any(|m| !matches!(m.as_str(), "hr" | "ndcg" | "hit_rate"))
+    {
+        // the standard table shows HR and NDCG only: every metric, one column per label
+        let labels: Vec<String> = reports
+            .first()
+            .map(|r| r.summary.keys().cloned().collect())
+            .unwrap_or_default();
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                std::iter::once(r.name.clone())
+                    .chain(labels.iter().map(|l| {
+                        r.summary
+                            .get(l)
+                            .map_or_else(String::new, |v| format!("{v:.4}"))
+                    }))
+                    .collect()
+            })
+            .collect();
+        let mut head = vec!["model".to_string()];
+        head.extend(labels.iter().cloned());
+        println!("{}", recs::eval::markdown_table(&head, &rows));
+    }
+    if let Some((a, b)) = compare {
+        println!();
+        for label in reports[a].summary.keys() {
+            let has = |r: &Report| {
+                r.per_user
+                    .as_ref()
+                    .is_some_and(|p| p.columns.contains_key(label))
+            };
+            if has(&reports[a]) && has(&reports[b]) {
+                println!("{}", recs::eval::paired(&reports[a], &reports[b], label)?);
+            }
+        }
+    }
+    if let Some(path) = &args.per_user {
+        write_per_user(path, &reports, &split)?;
+    }
+    Ok(())
+}
+
+/// The index in `names` of the model called `wanted` (its spec text, or its bare name when
+/// that is unambiguous).
+fn find_model(names: &[String], wanted: &str) -> CliResult<usize> {
+    if let Some(i) = names.iter().position(|n| n == wanted) {
+        return Ok(i);
+    }
+    let by_name: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.split(':').next() == Some(wanted))
+        .map(|(i, _)| i)
+        .collect();
+    match by_name.as_slice() {
+        [i] => Ok(*i),
+        _ => Err(format!(
+            "--compare: `{wanted}` is not exactly one of the models ({})",
+            names.join(" ")
+        )
+        .into()),
+    }
+}
+
+/// Model specs from a file: one per line, blank lines and `#` comments ignored.
+fn read_models_file(path: &Path) -> CliResult<Vec<ModelSpec>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--models-file {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        out.push(
+            line.parse::<ModelSpec>()
+                .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Every model's per-user values as CSV: `model,user,<labels>`, raw user ids.
+fn write_per_user(path: &Path, reports: &[Report], split: &Split) -> CliResult {
+    let labels: std::collections::BTreeSet<&String> = reports
+        .iter()
+        .filter_map(|r| r.per_user.as_ref())
+        .flat_map(|p| p.columns.keys())
+        .collect();
+    let mut out = String::from("model,user");
+    for l in &labels {
+        out.push(',');
+        out.push_str(l);
+    }
+    out.push('\n');
+    for r in reports {
+        let Some(pu) = &r.per_user else { continue };
+        for (row, &u) in pu.users.iter().enumerate() {
+            let raw = split
+                .users
+                .external(u)
+                .map_or_else(|| u.to_string(), |id| id.to_string());
+            out.push_str(&format!("\"{}\",{raw}", r.name.replace('"', "\"\"")));
+            for l in &labels {
+                out.push(',');
+                if let Some(Some(v)) = pu.columns.get(*l).and_then(|c| c.get(row)) {
+                    // `+ 0.0` turns a negative zero into 0
+                    out.push_str(&(v + 0.0).to_string());
+                }
+            }
+            out.push('\n');
+        }
+    }
+    recs::model::write_atomic(path, out.as_bytes())?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 type IdMap = std::collections::HashMap<i64, i64>;
@@ -331,7 +532,11 @@ fn timed_train(split: &Split, path: &Path, item_map: Option<&IdMap>) -> CliResul
 }
 
 /// Item metadata for the models that use it: release years from `movies`, through `item_map`.
-fn side_info(split: &Split, movies: Option<&Path>, map: Option<&IdMap>) -> CliResult<SideInfo> {
+pub(crate) fn side_info(
+    split: &Split,
+    movies: Option<&Path>,
+    map: Option<&IdMap>,
+) -> CliResult<SideInfo> {
     let mut side = SideInfo::default();
     if let Some(path) = movies {
         let movies = data::load_movie_file(path)?;
@@ -350,6 +555,23 @@ fn side_info(split: &Split, movies: Option<&Path>, map: Option<&IdMap>) -> CliRe
     Ok(side)
 }
 
+/// What `recs eval` adds to [`train_and_evaluate`]: metrics, per-user values, `auto` options.
+pub(crate) struct EvalExtra {
+    pub(crate) metrics: Vec<MetricKind>,
+    pub(crate) per_user: bool,
+    pub(crate) auto: AutoOptions,
+}
+
+impl Default for EvalExtra {
+    fn default() -> Self {
+        EvalExtra {
+            metrics: vec![MetricKind::Hr, MetricKind::Ndcg],
+            per_user: false,
+            auto: AutoOptions::default(),
+        }
+    }
+}
+
 pub(crate) fn train_and_evaluate(
     split: &Split,
     models: &[String],
@@ -360,20 +582,43 @@ pub(crate) fn train_and_evaluate(
     if models.is_empty() {
         return Err(format!("no model given; choose from {}", MODEL_NAMES.join(", ")).into());
     }
+    let specs = models
+        .iter()
+        .map(|m| m.parse::<ModelSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
+    train_and_evaluate_specs(split, &specs, protocol, side, out, &EvalExtra::default())
+}
+
+/// Fits every spec (with [`ModelSpec::with_auto_defaults`]), evaluates it and prints the
+/// values chosen for `auto` parameters.
+pub(crate) fn train_and_evaluate_specs(
+    split: &Split,
+    specs: &[ModelSpec],
+    protocol: Protocol,
+    side: &SideInfo,
+    out: &OutputArgs,
+    extra: &EvalExtra,
+) -> CliResult<Vec<Report>> {
     let config = EvalConfig::default()
         .ks(out.k.iter().copied())
-        .metrics([MetricKind::Hr, MetricKind::Ndcg]);
+        .metrics(extra.metrics.iter().copied())
+        .per_user(extra.per_user);
     config.check()?;
     let evaluator = protocol.evaluator(config);
-    let mut reports = Vec::with_capacity(models.len());
+    let mut reports = Vec::with_capacity(specs.len());
     // With --promote, the best published model becomes latest once all are evaluated (not
     // each in turn, which left the last listed one as latest).
     let primary = format!("ndcg@{}", out.k.first().copied().unwrap_or(10));
     let mut best: Option<(f64, registry::Version)> = None;
-    for name in models {
+    for spec in specs {
+        let name = spec.to_string();
         let bar = spinner(out.quiet, &format!("training {name}"));
         let start = Instant::now();
-        let model: AnyModel = fit_named_with(name, &split.train, side)?;
+        let fitted = spec
+            .clone()
+            .with_auto_defaults()
+            .fit_with(&split.train, side, &extra.auto)?;
+        let model: AnyModel = fitted.model;
         let train_seconds = start.elapsed().as_secs_f64();
         bar.set_message(format!("evaluating {name}"));
         let size = model.to_bytes()?.len() as u64;
@@ -386,6 +631,7 @@ pub(crate) fn train_and_evaluate(
             "{name} ({}): trained in {train_seconds:.2} s",
             model.kind()
         ));
+        print_chosen(&name, &fitted.chosen);
         if let Some(location) = &out.publish {
             let version = publish(location, &model, &report, split, false)?;
             let score = report.get(&primary).unwrap_or(f64::NEG_INFINITY);
@@ -403,6 +649,18 @@ pub(crate) fn train_and_evaluate(
     Ok(reports)
 }
 
+/// Prints the values chosen for `auto` parameters and the validation score of each candidate.
+pub(crate) fn print_chosen(name: &str, chosen: &[(String, String)]) {
+    let (picks, scores): (Vec<_>, Vec<_>) = chosen.iter().partition(|(k, _)| !k.contains('@'));
+    for (k, v) in picks {
+        println!("{name}: auto {k} = {v} (validation Recall@20 carved from the training data)");
+    }
+    if !scores.is_empty() {
+        let s: Vec<String> = scores.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{name}: validation {}", s.join(" "));
+    }
+}
+
 pub(crate) fn print_and_write(reports: &[Report], out: &OutputArgs) -> CliResult {
     println!("{}", recs::eval::table_markdown(reports));
     if let Some(path) = &out.json {
@@ -418,8 +676,8 @@ pub(crate) fn print_and_write(reports: &[Report], out: &OutputArgs) -> CliResult
     Ok(())
 }
 
-fn parse_format(name: &str, path: &Path) -> CliResult<Format> {
-    Ok(match name {
+pub(crate) fn parse_format(name: &str, path: &Path, columns: Option<&str>) -> CliResult<Format> {
+    let format = match name {
         "auto" => Format::guess(path),
         "ml1m" | "movielens" => Format::MovieLens,
         "ml100k" => Format::Ml100k,
@@ -431,52 +689,19 @@ fn parse_format(name: &str, path: &Path) -> CliResult<Format> {
             )
             .into())
         }
-    })
-}
-
-fn split_dataset(data: &Dataset, spec: &str, seed: u64) -> CliResult<Split> {
-    let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
-    let fraction = || -> CliResult<f64> {
-        arg.parse::<f64>().map_err(|_| {
-            format!("--split {spec}: expected a fraction after `:`, got `{arg}`").into()
-        })
     };
-    Ok(match kind {
-        "leave-last-out" => data::split::leave_last_out(data)?,
-        "random" => {
-            data::split::random_holdout(data, data::split::Holdout::Fraction(fraction()?), seed)?
+    let mut text = match (format, columns) {
+        (Format::Delimited(t), _) => t,
+        (f, None) => return Ok(f),
+        (_, Some(_)) => {
+            return Err("--columns needs a CSV/TSV file (--format csv or tsv)".into());
         }
-        "temporal" => data::split::temporal_cut(data, data::split::Cut::Fraction(fraction()?))?,
-        other => {
-            return Err(format!(
-                "unknown --split `{other}`: expected leave-last-out, random:F or temporal:F"
-            )
-            .into())
-        }
-    })
-}
-
-fn parse_protocol(spec: &str, seed: u64) -> CliResult<Protocol> {
-    let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
-    Ok(match kind {
-        "full" => Protocol::FullRanking {
-            exclude_train: true,
-        },
-        "sampled" => Protocol::SampledCandidates {
-            n: if arg.is_empty() {
-                99
-            } else {
-                arg.parse()
-                    .map_err(|_| format!("--protocol {spec}: expected a count after `:`"))?
-            },
-            seed,
-        },
-        other => {
-            return Err(
-                format!("unknown --protocol `{other}`: expected full or sampled[:N]").into(),
-            )
-        }
-    })
+    };
+    text.header = data::detect_header(path, &text)?;
+    if let Some(spec) = columns {
+        text.columns = data::parse_columns(spec)?;
+    }
+    Ok(Format::Delimited(text))
 }
 
 pub(crate) fn spinner(quiet: bool, msg: &str) -> ProgressBar {

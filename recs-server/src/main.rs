@@ -4,6 +4,7 @@ mod cli;
 mod cmd_demo;
 mod cmd_experiment;
 mod cmd_fairness;
+mod cmd_recommend;
 mod cmd_report;
 mod cmd_retrain;
 mod cmd_retrain_every;

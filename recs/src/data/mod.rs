@@ -2,6 +2,7 @@
 //!
 //! Everything downstream (models, evaluation, registry, server) consumes these types.
 
+mod csv;
 mod interactions;
 mod load;
 mod movielens;
@@ -12,6 +13,7 @@ pub mod synth;
 mod text;
 mod vocab;
 
+pub use csv::{csv_fields, detect_header, load_movies_csv, parse_columns};
 pub use interactions::{Duplicates, Interactions, ItemIdx, Record, UserIdx};
 pub use load::{load, open, Format, LoadOptions, LoadReport, MAX_REPORTED_ERRORS};
 pub use movielens::{

@@ -227,7 +227,9 @@ pub fn load_movies(path: &Path) -> Result<Vec<Movie>> {
 }
 
 /// Loads a movie file by its name: ML-100K `u.item` (or a name starting with it, such as
-/// `u.item.gz`: [`load_ml100k_items`]), anything else as ML-1M `movies.dat` ([`load_movies`]).
+/// `u.item.gz`: [`load_ml100k_items`]), a `.csv` (or `.csv.gz`) as ml-latest `movies.csv`
+/// ([`load_movies_csv`](super::load_movies_csv)), anything else as ML-1M `movies.dat`
+/// ([`load_movies`]).
 ///
 /// # Errors
 /// As the loader chosen.
@@ -237,6 +239,11 @@ pub fn load_movie_file(path: &Path) -> Result<Vec<Movie>> {
         .is_some_and(|n| n.to_string_lossy().starts_with("u.item"))
     {
         load_ml100k_items(path)
+    } else if path.file_name().is_some_and(|n| {
+        let n = n.to_string_lossy().to_ascii_lowercase();
+        n.ends_with(".csv") || n.ends_with(".csv.gz")
+    }) {
+        super::load_movies_csv(path)
     } else {
         load_movies(path)
     }

@@ -271,6 +271,108 @@ impl Split {
     }
 }
 
+/// A split as text, parsed by one [`FromStr`](std::str::FromStr) for the CLI and the
+/// retraining config.
+///
+/// | text | split | rule |
+/// |---|---|---|
+/// | `leave-last-out` | [`leave_last_out`] | each user's latest interaction is test |
+/// | `leave-last:N` | [`leave_last_n`] | each user's `N` latest are test |
+/// | `random:F` | [`random_holdout`] with [`Holdout::Fraction`] | `round(F × n_u)` random ones per user |
+/// | `random-count:N` | [`random_holdout`] with [`Holdout::Count`] | `N` random ones per user |
+/// | `temporal:F` | [`temporal_cut`] with [`Cut::Fraction`] | the latest `F` of all interactions |
+/// | `temporal-at:T` | [`temporal_cut`] with [`Cut::Timestamp`] | everything at or after Unix time `T` |
+///
+/// "Latest" is the largest timestamp, ties broken by file order (see the module docs). Users
+/// with `N` or fewer interactions (`leave-last`), or with one (`random`), stay wholly in
+/// train; a per-user random split always leaves a user one training interaction.
+///
+/// ```
+/// use recs::data::split::{SplitSpec, Holdout};
+/// assert_eq!("leave-last:3".parse::<SplitSpec>()?, SplitSpec::LeaveLast(3));
+/// assert_eq!("random:0.2".parse::<SplitSpec>()?, SplitSpec::Random(Holdout::Fraction(0.2)));
+/// assert_eq!(SplitSpec::LeaveLast(1).to_string(), "leave-last-out");
+/// assert!("random:1.5".parse::<SplitSpec>().is_err());
+/// # Ok::<(), recs::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SplitSpec {
+    /// Each user's `n` latest interactions.
+    LeaveLast(usize),
+    /// Random interactions of each user (seeded).
+    Random(Holdout),
+    /// A global temporal cut.
+    Temporal(Cut),
+}
+
+impl SplitSpec {
+    /// Splits `data`; `seed` is used by [`SplitSpec::Random`] only. The split is named by the
+    /// spec's text (with `seed=S` for random splits).
+    ///
+    /// # Errors
+    /// The splitter's errors.
+    pub fn apply(&self, data: &Dataset, seed: u64) -> Result<Split> {
+        let s = match *self {
+            SplitSpec::LeaveLast(n) => leave_last_n(data, n)?,
+            SplitSpec::Random(h) => {
+                return Ok(random_holdout(data, h, seed)?.with_name(&format!("{self}:seed={seed}")))
+            }
+            SplitSpec::Temporal(c) => temporal_cut(data, c)?,
+        };
+        Ok(s.with_name(&self.to_string()))
+    }
+}
+
+impl std::fmt::Display for SplitSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SplitSpec::LeaveLast(1) => f.write_str("leave-last-out"),
+            SplitSpec::LeaveLast(n) => write!(f, "leave-last:{n}"),
+            SplitSpec::Random(Holdout::Fraction(x)) => write!(f, "random:{x}"),
+            SplitSpec::Random(Holdout::Count(n)) => write!(f, "random-count:{n}"),
+            SplitSpec::Temporal(Cut::Fraction(x)) => write!(f, "temporal:{x}"),
+            SplitSpec::Temporal(Cut::Timestamp(t)) => write!(f, "temporal-at:{t}"),
+        }
+    }
+}
+
+impl std::str::FromStr for SplitSpec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::param(
+                "split",
+                "leave-last-out, leave-last:N (N >= 1), random:F or temporal:F (F in (0, 1)), \
+                 random-count:N or temporal-at:UNIX_SECONDS",
+                s.to_string(),
+            )
+        };
+        let t = s.trim().to_ascii_lowercase();
+        let (kind, arg) = t.split_once(':').unwrap_or((&t, ""));
+        let count = || {
+            arg.parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(bad)
+        };
+        let fraction = || {
+            arg.parse::<f64>()
+                .ok()
+                .filter(|f| *f > 0.0 && *f < 1.0)
+                .ok_or_else(bad)
+        };
+        Ok(match kind {
+            "leave-last-out" if arg.is_empty() => SplitSpec::LeaveLast(1),
+            "leave-last" => SplitSpec::LeaveLast(count()?),
+            "random" => SplitSpec::Random(Holdout::Fraction(fraction()?)),
+            "random-count" => SplitSpec::Random(Holdout::Count(count()?)),
+            "temporal" => SplitSpec::Temporal(Cut::Fraction(fraction()?)),
+            "temporal-at" => SplitSpec::Temporal(Cut::Timestamp(arg.parse().map_err(|_| bad())?)),
+            _ => return Err(bad()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

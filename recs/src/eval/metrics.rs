@@ -84,9 +84,14 @@ list_metric!(
     Ndcg
 );
 list_metric!(
-    /// Recall: hits in the top `k` divided by `min(|truth|, k)` (so a perfect list scores 1
-    /// even when there are more than `k` held-out items).
+    /// Recall (uncapped, the common definition): hits in the top `k` divided by `|truth|`, so
+    /// with more than `k` held-out items even a perfect list scores `k / |truth|` < 1.
     Recall
+);
+list_metric!(
+    /// Capped recall: hits in the top `k` divided by `min(|truth|, k)` (a perfect list scores 1
+    /// even when there are more than `k` held-out items); label `recall_capped@k`.
+    RecallCapped
 );
 list_metric!(
     /// Precision: hits in the top `k` divided by `k` (a shorter list is padded with misses).
@@ -145,6 +150,21 @@ fn hits(ranked: &[ItemIdx], truth: &[ItemIdx], k: usize) -> usize {
 impl Metric for Recall {
     fn label(&self) -> String {
         format!("recall@{}", self.k)
+    }
+    fn k(&self) -> Option<usize> {
+        Some(self.k)
+    }
+    fn measure(&self, ranked: &[ItemIdx], truth: &[ItemIdx]) -> f64 {
+        if truth.is_empty() {
+            return 0.0;
+        }
+        hits(ranked, truth, self.k) as f64 / truth.len() as f64
+    }
+}
+
+impl Metric for RecallCapped {
+    fn label(&self) -> String {
+        format!("recall_capped@{}", self.k)
     }
     fn k(&self) -> Option<usize> {
         Some(self.k)
@@ -283,8 +303,11 @@ pub enum MetricKind {
     Hr,
     /// [`Ndcg`].
     Ndcg,
-    /// [`Recall`].
+    /// [`Recall`] (uncapped: hits / |truth|).
     Recall,
+    /// [`RecallCapped`] (hits / min(|truth|, k)).
+    #[serde(rename = "recall_capped")]
+    RecallCapped,
     /// [`Precision`].
     Precision,
     /// [`Map`].
@@ -297,10 +320,11 @@ pub enum MetricKind {
 
 impl MetricKind {
     /// Every built-in metric, in report order.
-    pub const ALL: [MetricKind; 7] = [
+    pub const ALL: [MetricKind; 8] = [
         MetricKind::Hr,
         MetricKind::Ndcg,
         MetricKind::Recall,
+        MetricKind::RecallCapped,
         MetricKind::Precision,
         MetricKind::Map,
         MetricKind::Mrr,
@@ -313,6 +337,7 @@ impl MetricKind {
             MetricKind::Hr => "hr",
             MetricKind::Ndcg => "ndcg",
             MetricKind::Recall => "recall",
+            MetricKind::RecallCapped => "recall_capped",
             MetricKind::Precision => "precision",
             MetricKind::Map => "map",
             MetricKind::Mrr => "mrr",
@@ -326,6 +351,7 @@ impl MetricKind {
             MetricKind::Hr => Box::new(Hr::new(k)),
             MetricKind::Ndcg => Box::new(Ndcg::new(k)),
             MetricKind::Recall => Box::new(Recall::new(k)),
+            MetricKind::RecallCapped => Box::new(RecallCapped::new(k)),
             MetricKind::Precision => Box::new(Precision::new(k)),
             MetricKind::Map => Box::new(Map::new(k)),
             MetricKind::Mrr => Box::new(Mrr::new(k)),
@@ -344,13 +370,17 @@ impl FromStr for MetricKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim().to_ascii_lowercase();
+        // `hit_rate` is the long name of `hr` (1 when any held-out item is in the top k)
+        if s == "hit_rate" {
+            return Ok(MetricKind::Hr);
+        }
         MetricKind::ALL
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
                 Error::param(
                     "metric",
-                    "one of hr, ndcg, recall, precision, map, mrr, coverage",
+                    "one of hr (hit_rate), ndcg, recall, recall_capped, precision, map, mrr, coverage",
                     s,
                 )
             })
@@ -449,6 +479,10 @@ mod tests {
         assert!(close(Precision::new(3).measure(&ranked, &truth), 2.0 / 3.0));
         assert!(close(Recall::new(3).measure(&ranked, &truth), 1.0));
         assert!(close(Recall::new(2).measure(&ranked, &truth), 0.5));
+        assert!(close(RecallCapped::new(2).measure(&ranked, &truth), 0.5));
+        // at k = 1 the one hit (item 3) is all a list of one can hold: capped 1/1, uncapped 1/2
+        assert!(close(RecallCapped::new(1).measure(&ranked, &truth), 1.0));
+        assert!(close(Recall::new(1).measure(&ranked, &truth), 0.5));
         assert_eq!(Mrr::new(3).measure(&ranked, &truth), 1.0);
         // at k = 1 only one hit is possible, so the ideal has one item
         assert_eq!(Ndcg::new(1).measure(&ranked, &truth), 1.0);
@@ -502,7 +536,7 @@ mod tests {
             check_unique(&metrics_for(&MetricKind::ALL, &[5, 10], 3))
                 .unwrap()
                 .len(),
-            14
+            16
         );
     }
 
@@ -511,7 +545,7 @@ mod tests {
         let s = serde_json::to_string(&MetricKind::ALL).unwrap();
         assert_eq!(
             s,
-            r#"["hr","ndcg","recall","precision","map","mrr","coverage"]"#
+            r#"["hr","ndcg","recall","recall_capped","precision","map","mrr","coverage"]"#
         );
         let back: Vec<MetricKind> = serde_json::from_str(&s).unwrap();
         assert_eq!(back, MetricKind::ALL);
@@ -564,10 +598,13 @@ mod tests {
             let mut ranked: Vec<u32> = truth.iter().copied().collect();
             ranked.extend(&rest);
             let truth: Vec<u32> = truth.into_iter().collect();
-            for kind in [MetricKind::Hr, MetricKind::Ndcg, MetricKind::Mrr, MetricKind::Map, MetricKind::Recall] {
+            for kind in [MetricKind::Hr, MetricKind::Ndcg, MetricKind::Mrr, MetricKind::Map, MetricKind::RecallCapped] {
                 let m = kind.build(k, 100);
                 prop_assert!(close(m.measure(&ranked, &truth), 1.0), "{}", m.label());
             }
+            // uncapped recall of a perfect list: all k slots hit, out of |truth|
+            let r = Recall::new(k).measure(&ranked, &truth);
+            prop_assert!(close(r, truth.len().min(k) as f64 / truth.len() as f64));
             let p = Precision::new(k).measure(&ranked, &truth);
             prop_assert!(close(p, truth.len().min(k) as f64 / k as f64));
         }

@@ -41,6 +41,7 @@ pub mod fairness;
 pub mod feedback;
 mod measure;
 mod metrics;
+mod paired;
 mod report;
 mod run;
 pub mod stats;
@@ -49,7 +50,9 @@ pub use evaluator::{fit_timed, EvalConfig, FullRanking, SampledCandidates};
 pub use measure::measure;
 pub use metrics::{
     metrics_for, parse_metric, Coverage, Hr, Map, Metric, MetricKind, Mrr, Ndcg, Precision, Recall,
+    RecallCapped,
 };
+pub use paired::{paired, Paired};
 pub use report::{
     markdown_table, table_csv, table_markdown, table_rows, PerUser, Report, TableRow, Timings,
     TABLE_COLUMNS,

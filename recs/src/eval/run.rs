@@ -85,10 +85,21 @@ impl fmt::Display for Protocol {
     }
 }
 
-impl FromStr for Protocol {
-    type Err = Error;
-    /// `sampled` alone means 99 negatives with seed 0.
-    fn from_str(s: &str) -> Result<Self> {
+impl Protocol {
+    /// Parses `full`, `full-all`, `sampled`, `sampled:N` or `sampled:N:SEED`, with `seed` as
+    /// the sampler's seed when the text gives none (the CLI's `--seed`, a config's `seed`).
+    /// [`FromStr`] is this with seed 0; `sampled` alone means 99 negatives.
+    ///
+    /// ```
+    /// use recs::eval::Protocol;
+    /// assert_eq!(Protocol::parse_with_seed("sampled:50", 7)?, Protocol::SampledCandidates { n: 50, seed: 7 });
+    /// assert_eq!(Protocol::parse_with_seed("sampled:50:3", 7)?, Protocol::SampledCandidates { n: 50, seed: 3 });
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] naming the accepted forms.
+    pub fn parse_with_seed(s: &str, seed: u64) -> Result<Self> {
         let bad = || {
             Error::param(
                 "protocol",
@@ -106,7 +117,10 @@ impl FromStr for Protocol {
             },
             Some("sampled") => {
                 let n = parts.next().map_or(Ok(99), str::parse).map_err(|_| bad())?;
-                let seed = parts.next().map_or(Ok(0), str::parse).map_err(|_| bad())?;
+                let seed = parts
+                    .next()
+                    .map_or(Ok(seed), str::parse)
+                    .map_err(|_| bad())?;
                 Protocol::SampledCandidates { n, seed }
             }
             _ => return Err(bad()),
@@ -116,6 +130,14 @@ impl FromStr for Protocol {
         }
         p.check()?;
         Ok(p)
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = Error;
+    /// `sampled` alone means 99 negatives with seed 0 (see [`Protocol::parse_with_seed`]).
+    fn from_str(s: &str) -> Result<Self> {
+        Protocol::parse_with_seed(s, 0)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Models by name: how the CLI, the server's demo and retraining pick a model from a string.
 
-use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, Fresh, ItemKnn, Ncf, NcfArch, Popularity};
+use super::{AnyModel, ModelSpec};
 use crate::data::Interactions;
 use crate::{Error, Result};
 
@@ -51,38 +51,13 @@ pub fn fit_named(name: &str, train: &Interactions) -> Result<AnyModel> {
 /// # Errors
 /// As [`fit_named`]; [`Error::InvalidParam`] when `fresh` has no item years.
 pub fn fit_named_with(name: &str, train: &Interactions, side: &SideInfo) -> Result<AnyModel> {
-    Ok(match name {
-        "pop" | "popularity" => Popularity::params().fit(train)?.into(),
-        "itemknn" | "item-knn" => ItemKnn::params().fit(train)?.into(),
-        "als" => Als::params().fit(train)?.into(),
-        "bpr" => Bpr::params().fit(train)?.into(),
-        "ease" => Ease::params().fit(train)?.into(),
-        // the defaults are tuned for NeuMF's fine-tuning; a standalone GMF or MLP trains like
-        // NeuMF's pre-training stages (see `NcfParams`)
-        "gmf" => Ncf::params()
-            .arch(NcfArch::Gmf)
-            .learning_rate(0.002)
-            .epochs(6)
-            .fit(train)?
-            .into(),
-        "mlp" => Ncf::params()
-            .arch(NcfArch::Mlp)
-            .learning_rate(0.002)
-            .epochs(6)
-            .fit(train)?
-            .into(),
-        "neumf" => Ncf::params().arch(NcfArch::NeuMf).fit(train)?.into(),
-        "blend" => Blend::params().fit(train)?.into(),
-        "fresh" => Fresh::params()
-            .years(side.item_years.clone().unwrap_or_default())
-            .fit(train)?
-            .into(),
-        other => {
-            return Err(Error::param(
-                "model",
-                "one of the names in recs::model::MODEL_NAMES",
-                other,
-            ))
-        }
-    })
+    // One rule for every model name: the spec parser (a bare name is every fixed default).
+    let spec = ModelSpec::new(name).map_err(|_| {
+        Error::param(
+            "model",
+            "one of the names in recs::model::MODEL_NAMES",
+            name,
+        )
+    })?;
+    Ok(spec.fit(train, side)?.model)
 }

@@ -5,6 +5,8 @@
 
 mod als;
 mod any;
+mod auto;
+mod batch;
 mod blend;
 mod bpr;
 mod catalog;
@@ -16,10 +18,16 @@ mod item_knn;
 mod ncf;
 mod persist;
 mod popularity;
+mod spec;
 mod topk;
 
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
+pub use auto::{
+    als_regularization, ease_lambda, validation_recall, validation_split, AutoOptions, Validation,
+    ALS_REGULARIZATION_GRID, AUTO_K, EASE_LAMBDA_GRID, FRESH_RECENCY_GRID,
+};
+pub use batch::recommend_in_chunks;
 pub use blend::{Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
 pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use catalog::{fit_named, fit_named_with, SideInfo, MODEL_NAMES};
@@ -37,6 +45,7 @@ pub use persist::{
     MAGIC,
 };
 pub use popularity::{Popularity, PopularityParams};
+pub use spec::{canonical_name, Fitted, ModelSpec};
 pub use topk::{top_k, top_k_dense, Scored};
 
 use rayon::prelude::*;

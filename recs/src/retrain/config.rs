@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{split, Dataset, Format, Split, TextFormat};
+use crate::data::split::SplitSpec;
+use crate::data::{Dataset, Format, Split, TextFormat};
 use crate::eval::Protocol;
-use crate::model::MODEL_NAMES;
+use crate::model::ModelSpec;
 use crate::stream::Thresholds;
 use crate::{Error, Result};
 
@@ -359,12 +360,14 @@ impl DriftGate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Models to train, by [`crate::model::fit_named`] name (each with its default
-    /// parameters). Default `["als"]`. The best one that passes the quality gate is published.
+    /// Models to train, as [`ModelSpec`] text (`"als"`, `"ease:lambda=500"`,
+    /// `"ease:lambda=auto"`). Default `["als"]`. The best one that passes the quality gate is published.
     pub models: Vec<String>,
-    /// Held-out split: `leave-last-out` (default), `random:F` or `temporal:F` (F = test share).
+    /// Held-out split, as [`SplitSpec`] text: `leave-last-out` (default), `leave-last:N`,
+    /// `random:F`, `random-count:N`, `temporal:F` or `temporal-at:T` (F = test share).
     pub split: String,
-    /// Evaluation protocol: `full` (default; training items excluded) or `sampled:N`.
+    /// Evaluation protocol, as [`Protocol`] text: `full` (default; training items excluded),
+    /// `full-all`, `sampled:N` or `sampled:N:SEED` (without SEED, [`seed`](Self::seed)).
     pub protocol: String,
     /// Cut-offs of the metrics (HR@K and NDCG@K are computed). Default `[10]`.
     pub k: Vec<usize>,
@@ -394,15 +397,7 @@ impl TrainConfig {
             ));
         }
         for m in &self.models {
-            let known = MODEL_NAMES.contains(&m.as_str())
-                || matches!(m.as_str(), "popularity" | "item-knn");
-            if !known {
-                return Err(Error::param(
-                    "train.models",
-                    "names from recs::model::MODEL_NAMES",
-                    m,
-                ));
-            }
+            m.parse::<ModelSpec>()?;
         }
         if self.k.is_empty() || self.k.contains(&0) {
             return Err(Error::param(
@@ -412,23 +407,8 @@ impl TrainConfig {
             ));
         }
         self.protocol()?;
-        let (kind, arg) = self.split.split_once(':').unwrap_or((&self.split, ""));
-        match kind {
-            "leave-last-out" if arg.is_empty() => Ok(()),
-            "random" | "temporal" => match arg.parse::<f64>() {
-                Ok(f) if f > 0.0 && f < 1.0 => Ok(()),
-                _ => Err(Error::param(
-                    "train.split",
-                    "random:F or temporal:F with F in (0, 1)",
-                    &self.split,
-                )),
-            },
-            _ => Err(Error::param(
-                "train.split",
-                "leave-last-out, random:F or temporal:F",
-                &self.split,
-            )),
-        }
+        self.split.parse::<SplitSpec>()?;
+        Ok(())
     }
 
     /// The evaluation protocol.
@@ -436,56 +416,16 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::InvalidParam`] for an unknown protocol.
     pub fn protocol(&self) -> Result<Protocol> {
-        let (kind, arg) = self
-            .protocol
-            .split_once(':')
-            .unwrap_or((&self.protocol, ""));
-        match (kind, arg) {
-            ("full", "") => Ok(Protocol::FullRanking {
-                exclude_train: true,
-            }),
-            ("sampled", n) => {
-                let n = if n.is_empty() { Ok(99) } else { n.parse() };
-                match n {
-                    Ok(n) if n > 0 => Ok(Protocol::SampledCandidates { n, seed: self.seed }),
-                    _ => Err(Error::param(
-                        "train.protocol",
-                        "full or sampled:N with N >= 1",
-                        &self.protocol,
-                    )),
-                }
-            }
-            _ => Err(Error::param(
-                "train.protocol",
-                "full or sampled:N",
-                &self.protocol,
-            )),
-        }
+        Protocol::parse_with_seed(&self.protocol, self.seed)
     }
 
-    /// Splits `data` as `split` says.
+    /// Splits `data` as `split` says ([`SplitSpec`]); the split is named by that text.
     ///
     /// # Errors
     /// [`Error::InvalidParam`] for a bad spec, else the splitter's errors.
     pub fn split(&self, data: &Dataset) -> Result<Split> {
-        let (kind, arg) = self.split.split_once(':').unwrap_or((&self.split, ""));
-        let f = || {
-            arg.parse::<f64>()
-                .map_err(|_| Error::param("train.split", "a fraction after `:`", arg))
-        };
-        let s = match kind {
-            "leave-last-out" => split::leave_last_out(data)?,
-            "random" => split::random_holdout(data, split::Holdout::Fraction(f()?), self.seed)?,
-            "temporal" => split::temporal_cut(data, split::Cut::Fraction(f()?))?,
-            _ => {
-                return Err(Error::param(
-                    "train.split",
-                    "leave-last-out, random:F or temporal:F",
-                    &self.split,
-                ))
-            }
-        };
-        Ok(s.with_name(&self.split))
+        let spec: SplitSpec = self.split.parse()?;
+        Ok(spec.apply(data, self.seed)?.with_name(&self.split))
     }
 }
 

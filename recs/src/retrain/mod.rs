@@ -62,7 +62,7 @@ use std::time::Instant;
 
 use crate::data::{load, Dataset, LoadOptions};
 use crate::eval::{EvalConfig, MetricKind, Report};
-use crate::model::{fit_named_with, AnyModel, Recommender, SideInfo};
+use crate::model::{AnyModel, ModelSpec, Recommender, SideInfo};
 use crate::registry::{self, Artifact, NewVersion, Registry, Version, VersionMeta};
 use crate::stream::{DriftReport, Profile, SnapshotSet};
 use crate::{Error, Result};
@@ -368,7 +368,8 @@ pub fn train_and_evaluate_with(
     let mut out = Vec::with_capacity(train.models.len());
     for name in &train.models {
         let start = Instant::now();
-        let model = fit_named_with(name, &split.train, side)?;
+        let spec: ModelSpec = name.parse()?;
+        let model = spec.fit(&split.train, side)?.model;
         let secs = start.elapsed().as_secs_f64();
         let size = model.to_bytes()?.len() as u64;
         let report = evaluator

@@ -1,0 +1,201 @@
+//! `recs recommend`: batch top-K for all (or listed) users to CSV or JSON lines, with raw ids,
+//! from a model spec fitted on the data or from a registry version.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use recs::data::{self, LoadOptions, Split, TestSet};
+use recs::model::{recommend_in_chunks, AnyModel, AutoOptions, ModelSpec, RecOpts};
+use recs::registry::{self, Version};
+use recs::{Error, Recommender};
+
+use crate::cli::{parse_format, print_chosen, side_info, CliResult};
+
+#[derive(Debug, Args)]
+pub(crate) struct RecommendArgs {
+    /// The interactions (users' histories; with --model also the training data): a MovieLens
+    /// ratings file or a CSV/TSV export, as for `recs eval --data`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Format of --data: auto, ml1m, ml100k, csv, tsv (see `recs eval --help`).
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Columns of a CSV/TSV --data, e.g. `user=userId,item=movieId,rating=rating,time=timestamp`.
+    #[arg(long)]
+    columns: Option<String>,
+    /// A model spec to fit on all of --data, e.g. `ease` or `ease:lambda=500` (auto values
+    /// are chosen on a validation split carved from --data and printed).
+    #[arg(long, conflicts_with = "registry")]
+    model: Option<String>,
+    /// A registry to load the model from instead (its items must be --data's, loaded the same
+    /// way).
+    #[arg(long)]
+    registry: Option<String>,
+    /// The registry version (default: latest).
+    #[arg(long, requires = "registry")]
+    version: Option<String>,
+    /// Movie file for `fresh` (movies.dat, u.item or movies.csv).
+    #[arg(long)]
+    movies: Option<PathBuf>,
+    /// Only these users (raw ids, comma-separated); default every user of --data.
+    #[arg(long, value_delimiter = ',')]
+    users: Vec<i64>,
+    /// Items per user.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Keep the items a user already has in --data (default: leave them out).
+    #[arg(long)]
+    keep_seen: bool,
+    /// Output file; written to FILE.tmp while running, then renamed.
+    #[arg(long)]
+    out: PathBuf,
+    /// Output format: csv (`user,rank,item,score`) or jsonl (one `{"user":..,"items":[..],
+    /// "scores":[..]}` per line); default from the file name (.jsonl/.json → jsonl).
+    #[arg(long)]
+    output_format: Option<String>,
+    /// Users scored per parallel chunk (memory is bounded by the chunk, not the user count).
+    #[arg(long, default_value_t = 4096)]
+    chunk: usize,
+    /// Seed of the `auto` validation split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub(crate) fn recommend(args: RecommendArgs) -> CliResult {
+    let format = parse_format(&args.format, &args.data, args.columns.as_deref())?;
+    let (dataset, report) = data::load(&args.data, &format, &LoadOptions::default())?;
+    if report.skipped > 0 {
+        eprintln!("{report}");
+    }
+    let model: AnyModel = match (&args.model, &args.registry) {
+        (Some(spec), None) => {
+            let spec: ModelSpec = spec.parse()?;
+            // `side_info` reads item years through the dataset's vocabulary
+            let as_split = Split {
+                name: "all".into(),
+                train: dataset.interactions.clone(),
+                test: TestSet::default(),
+                users: dataset.users.clone(),
+                items: dataset.items.clone(),
+            };
+            let side = side_info(&as_split, args.movies.as_deref(), None)?;
+            let fitted = spec.clone().with_auto_defaults().fit_with(
+                &dataset.interactions,
+                &side,
+                &AutoOptions {
+                    seed: args.seed,
+                    ..AutoOptions::default()
+                },
+            )?;
+            print_chosen(&spec.to_string(), &fitted.chosen);
+            fitted.model
+        }
+        (None, Some(location)) => {
+            let reg = registry::open(location)?;
+            let version = match &args.version {
+                Some(v) => Version::parse(v)?,
+                None => reg
+                    .latest()?
+                    .ok_or_else(|| format!("registry {location} has no latest version"))?,
+            };
+            registry::load_model(reg.as_ref(), &version)?
+        }
+        _ => return Err("give --model SPEC or --registry LOCATION".into()),
+    };
+    if model.n_items() != dataset.items.len() {
+        return Err(format!(
+            "the model scores {} items but --data has {}; use the data it was trained on",
+            model.n_items(),
+            dataset.items.len()
+        )
+        .into());
+    }
+    let users: Vec<u32> = if args.users.is_empty() {
+        (0..dataset.users.len() as u32).collect()
+    } else {
+        args.users
+            .iter()
+            .map(|&id| {
+                dataset
+                    .users
+                    .index(id)
+                    .ok_or_else(|| format!("--users: user {id} is not in --data"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let jsonl = match args.output_format.as_deref() {
+        Some("csv") => false,
+        Some("jsonl") | Some("json") => true,
+        Some(other) => {
+            return Err(format!("unknown --output-format `{other}`: expected csv or jsonl").into())
+        }
+        None => args
+            .out
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "json"),
+    };
+    let opts = RecOpts {
+        k: args.k,
+        filter_seen: !args.keep_seen,
+        ..RecOpts::default()
+    };
+    let tmp = tmp_path(&args.out);
+    let file = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    if !jsonl {
+        writeln!(w, "user,rank,item,score").map_err(|e| io_err(&tmp, e))?;
+    }
+    let (uv, iv) = (&dataset.users, &dataset.items);
+    let mut written = 0usize;
+    recommend_in_chunks(
+        model.as_recommender(),
+        &dataset.interactions,
+        &users,
+        &opts,
+        args.chunk,
+        |lists| {
+            let mut buf = String::new();
+            for (u, list) in lists {
+                let user = uv.external(*u).unwrap_or(i64::from(*u));
+                let item = |i: u32| iv.external(i).unwrap_or(i64::from(i));
+                if jsonl {
+                    let items: Vec<i64> = list.iter().map(|s| item(s.item)).collect();
+                    let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
+                    let line = serde_json::json!({"user": user, "items": items, "scores": scores});
+                    buf.push_str(&line.to_string());
+                    buf.push('\n');
+                } else {
+                    for (rank, s) in list.iter().enumerate() {
+                        buf.push_str(&format!(
+                            "{user},{},{},{}\n",
+                            rank + 1,
+                            item(s.item),
+                            s.score
+                        ));
+                    }
+                }
+            }
+            written += lists.len();
+            w.write_all(buf.as_bytes()).map_err(|e| io_err(&tmp, e))
+        },
+    )?;
+    w.flush().map_err(|e| io_err(&tmp, e))?;
+    drop(w);
+    std::fs::rename(&tmp, &args.out).map_err(|e| io_err(&args.out, e))?;
+    eprintln!("wrote {} ({written} users)", args.out.display());
+    Ok(())
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

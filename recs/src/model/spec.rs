@@ -1,0 +1,567 @@
+//! Model specifications: a model name with parameters, as text (`ease:lambda=500`), parsed by
+//! one [`FromStr`] that the CLI, the retraining config and the Python binding share.
+//!
+//! The keys are the names of the Rust builder methods (`Als::params().regularization(0.05)` is
+//! `als:regularization=0.05`), which are also the Python keyword arguments. An unknown key is
+//! an error that names the key and lists the valid ones. A value `auto` (where a model allows
+//! it) is chosen on a validation split carved from the training data (see [`super::auto`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::auto::{self, AutoOptions};
+use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SideInfo};
+use crate::data::Interactions;
+use crate::{Error, Result};
+
+/// One model and its parameters, such as `ease:lambda=500` or `als:factors=128,alpha=1`.
+///
+/// Text form: `NAME` or `NAME:KEY=VALUE[,KEY=VALUE...]`. A list of specs is separated by commas
+/// too ([`ModelSpec::parse_list`]): a piece with `:` or without `=` starts a new model, a
+/// `KEY=VALUE` piece belongs to the model before it.
+///
+/// ```
+/// use recs::model::ModelSpec;
+/// let spec: ModelSpec = "ease:lambda=500".parse()?;
+/// assert_eq!(spec.name(), "ease");
+/// assert_eq!(spec.get("lambda"), Some("500"));
+/// let list = ModelSpec::parse_list("ease:lambda=500,dropout=0.1,als:factors=128,pop")?;
+/// assert_eq!(list.len(), 3);
+/// assert_eq!(list[0].to_string(), "ease:lambda=500,dropout=0.1");
+/// let err = "als:reg=0.1".parse::<ModelSpec>().unwrap_err().to_string();
+/// assert!(err.contains("`reg`") && err.contains("regularization"), "{err}");
+/// # Ok::<(), recs::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelSpec {
+    name: String,
+    params: Vec<(String, String)>,
+}
+
+/// The keys each model accepts, by model name (aliases resolved by [`canonical_name`]).
+fn keys_of(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "pop" => &["min_value"],
+        "itemknn" => &["neighbors", "shrinkage", "binarize"],
+        "als" => &[
+            "factors",
+            "regularization",
+            "alpha",
+            "iterations",
+            "cg_steps",
+            "seed",
+            "reg_exponent",
+        ],
+        "bpr" => &[
+            "factors",
+            "learning_rate",
+            "regularization",
+            "iterations",
+            "seed",
+            "item_bias",
+            "hogwild",
+        ],
+        "ease" => &["lambda", "dropout"],
+        "gmf" | "mlp" | "neumf" => &[
+            "factors",
+            "learning_rate",
+            "epochs",
+            "batch_size",
+            "negatives",
+            "seed",
+        ],
+        "blend" => &[],
+        "fresh" => &[
+            "lambda",
+            "boost",
+            "decay_years",
+            "recency_boost",
+            "recency_decay",
+        ],
+        _ => return None,
+    })
+}
+
+/// The keys that accept `auto`.
+const AUTO_KEYS: &[(&str, &str)] = &[
+    ("ease", "lambda"),
+    ("als", "regularization"),
+    ("fresh", "lambda"),
+    ("fresh", "recency_boost"),
+];
+
+/// The name a model is known by in specs, reports and registries (`popularity` → `pop`,
+/// `item-knn` → `itemknn`); `None` for an unknown name.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "pop" | "popularity" => "pop",
+        "itemknn" | "item-knn" => "itemknn",
+        "als" => "als",
+        "bpr" => "bpr",
+        "ease" => "ease",
+        "gmf" => "gmf",
+        "mlp" => "mlp",
+        "neumf" => "neumf",
+        "blend" => "blend",
+        "fresh" => "fresh",
+        _ => return None,
+    })
+}
+
+fn unknown_model(name: &str) -> Error {
+    Error::param(
+        "model",
+        "one of pop, itemknn, als, bpr, ease, gmf, mlp, neumf, blend, fresh",
+        name,
+    )
+}
+
+impl ModelSpec {
+    /// A spec of `name` with no parameters (every default).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for an unknown model name.
+    pub fn new(name: &str) -> Result<ModelSpec> {
+        let name = canonical_name(name).ok_or_else(|| unknown_model(name))?;
+        Ok(ModelSpec {
+            name: name.to_string(),
+            params: Vec::new(),
+        })
+    }
+
+    /// The spec with `key = value` added (replacing an earlier value of `key`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a key the model does not have (the message lists the valid
+    /// ones) or a value that does not parse.
+    pub fn with(mut self, key: &str, value: &str) -> Result<ModelSpec> {
+        let key = key.trim();
+        let value = value.trim();
+        let valid = keys_of(&self.name).unwrap_or(&[]);
+        if !valid.contains(&key) {
+            return Err(Error::param(
+                "model spec key",
+                "a parameter of the model",
+                format!(
+                    "`{key}` for `{}` (valid keys: {})",
+                    self.name,
+                    if valid.is_empty() {
+                        "none".to_string()
+                    } else {
+                        valid.join(", ")
+                    }
+                ),
+            ));
+        }
+        check_value(&self.name, key, value)?;
+        self.params.retain(|(k, _)| k != key);
+        self.params.push((key.to_string(), value.to_string()));
+        Ok(self)
+    }
+
+    /// The spec with `auto` for the parameters whose `auto` is the recommended default and
+    /// that were not given: `ease:lambda` and, for `fresh`, `lambda` and `recency_boost`.
+    /// (`recs eval` and `recs recommend` fit specs this way; [`fit_named`](super::fit_named)
+    /// keeps the fixed defaults.) `auto` includes the fixed default in its grid, so on
+    /// validation it is never worse than the fixed default.
+    ///
+    /// ```
+    /// let s: recs::model::ModelSpec = "fresh:lambda=300".parse()?;
+    /// assert_eq!(s.with_auto_defaults().to_string(), "fresh:lambda=300,recency_boost=auto");
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    pub fn with_auto_defaults(mut self) -> ModelSpec {
+        let keys: &[&str] = match self.name.as_str() {
+            "ease" => &["lambda"],
+            "fresh" => &["lambda", "recency_boost"],
+            _ => &[],
+        };
+        for k in keys {
+            if self.get(k).is_none() {
+                self.params.push(((*k).to_string(), "auto".to_string()));
+            }
+        }
+        self
+    }
+
+    /// The model name (canonical: `pop`, `itemknn`, `als`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The parameters given, in order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
+    /// The value given for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The keys `name` accepts (the names of its builder methods).
+    ///
+    /// ```
+    /// assert!(recs::model::ModelSpec::keys("ease")?.contains(&"lambda"));
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for an unknown model name.
+    pub fn keys(name: &str) -> Result<&'static [&'static str]> {
+        canonical_name(name)
+            .and_then(keys_of)
+            .ok_or_else(|| unknown_model(name))
+    }
+
+    /// Parses a comma-separated list of specs (`ease:lambda=500,dropout=0.1,als,pop`).
+    ///
+    /// # Errors
+    /// As [`FromStr`]; an empty list or a `KEY=VALUE` before any model is an error.
+    pub fn parse_list(s: &str) -> Result<Vec<ModelSpec>> {
+        let mut out: Vec<ModelSpec> = Vec::new();
+        for piece in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let starts_model = piece.contains(':') || !piece.contains('=');
+            if starts_model {
+                out.push(piece.parse()?);
+            } else {
+                let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+                let last = out.pop().ok_or_else(|| {
+                    Error::param("model spec", "a model name before `KEY=VALUE`", piece)
+                })?;
+                out.push(last.with(k, v)?);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::param("models", "at least one model spec", "''"));
+        }
+        Ok(out)
+    }
+
+    /// Fits the model on `train` with the defaults for `auto` values ([`AutoOptions::default`]).
+    ///
+    /// ```
+    /// use recs::model::ModelSpec;
+    /// let train = recs::data::Interactions::empty(3, 4);
+    /// let spec: ModelSpec = "ease:lambda=250".parse()?;
+    /// let fitted = spec.fit(&train, &Default::default())?;
+    /// assert_eq!(recs::Recommender::kind(&fitted.model), "ease");
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As the model's `fit`; [`Error::InvalidParam`] when `fresh` has no item years.
+    pub fn fit(&self, train: &Interactions, side: &SideInfo) -> Result<Fitted> {
+        self.fit_with(train, side, &AutoOptions::default())
+    }
+
+    /// [`fit`](Self::fit) with the options of the `auto` searches.
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit).
+    pub fn fit_with(
+        &self,
+        train: &Interactions,
+        side: &SideInfo,
+        opts: &AutoOptions,
+    ) -> Result<Fitted> {
+        let mut chosen = Vec::new();
+        let model = fit_spec(self, train, side, opts, &mut chosen)?;
+        Ok(Fitted { model, chosen })
+    }
+}
+
+/// A model fitted from a [`ModelSpec`], with the values chosen for its `auto` parameters.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The model.
+    pub model: AnyModel,
+    /// Each `auto` parameter and the value chosen on validation (as text), plus the
+    /// validation score of each candidate value (`KEY@VALUE` = Recall@20 on validation).
+    pub chosen: Vec<(String, String)>,
+}
+
+fn check_value(model: &str, key: &str, value: &str) -> Result<()> {
+    if value.eq_ignore_ascii_case("auto") {
+        return if AUTO_KEYS.contains(&(model, key)) {
+            Ok(())
+        } else {
+            Err(Error::param(
+                "model spec value",
+                "a number (`auto` is accepted by ease:lambda, als:regularization, \
+                 fresh:lambda and fresh:recency_boost)",
+                format!("{model}:{key}={value}"),
+            ))
+        };
+    }
+    let ok = match key {
+        "binarize" | "item_bias" | "hogwild" => value.parse::<bool>().is_ok(),
+        "factors" | "iterations" | "cg_steps" | "seed" | "neighbors" | "epochs" | "batch_size"
+        | "negatives" => value.parse::<u64>().is_ok(),
+        _ => value.parse::<f32>().is_ok_and(f32::is_finite),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "model spec value",
+            "a value of the parameter's type (integer, finite number or true/false)",
+            format!("{model}:{key}={value}"),
+        ))
+    }
+}
+
+impl FromStr for ModelSpec {
+    type Err = Error;
+    /// `NAME` or `NAME:KEY=VALUE[,KEY=VALUE...]`.
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, rest) = s.trim().split_once(':').unwrap_or((s.trim(), ""));
+        let mut spec = ModelSpec::new(name)?;
+        for piece in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = piece.split_once('=').ok_or_else(|| {
+                Error::param("model spec", "KEY=VALUE after `NAME:`", piece.to_string())
+            })?;
+            spec = spec.with(k, v)?;
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        for (i, (k, v)) in self.params.iter().enumerate() {
+            write!(f, "{}{k}={v}", if i == 0 { ':' } else { ',' })?;
+        }
+        Ok(())
+    }
+}
+
+// Values were checked by `with`, so the parses below only fail for a spec built by hand with
+// bad text, which cannot happen through the public API; they still return errors, not panics.
+fn num<T: FromStr>(spec: &ModelSpec, key: &str) -> Result<Option<T>> {
+    match spec.get(key) {
+        None => Ok(None),
+        Some(v) => v.parse::<T>().map(Some).map_err(|_| {
+            Error::param(
+                "model spec value",
+                "a number",
+                format!("{spec} ({key}={v})"),
+            )
+        }),
+    }
+}
+
+fn is_auto(spec: &ModelSpec, key: &str) -> bool {
+    spec.get(key)
+        .is_some_and(|v| v.eq_ignore_ascii_case("auto"))
+}
+
+fn fit_spec(
+    spec: &ModelSpec,
+    train: &Interactions,
+    side: &SideInfo,
+    opts: &AutoOptions,
+    chosen: &mut Vec<(String, String)>,
+) -> Result<AnyModel> {
+    macro_rules! set {
+        ($p:ident, $key:literal, $ty:ty, $method:ident) => {
+            if let Some(v) = num::<$ty>(spec, $key)? {
+                $p = $p.$method(v);
+            }
+        };
+    }
+    Ok(match spec.name() {
+        "pop" => {
+            let mut p = Popularity::params();
+            set!(p, "min_value", f32, min_value);
+            p.fit(train)?.into()
+        }
+        "itemknn" => {
+            let mut p = ItemKnn::params();
+            set!(p, "neighbors", usize, neighbors);
+            set!(p, "shrinkage", f32, shrinkage);
+            set!(p, "binarize", bool, binarize);
+            p.fit(train)?.into()
+        }
+        "als" => {
+            let mut p = Als::params();
+            set!(p, "factors", usize, factors);
+            set!(p, "alpha", f32, alpha);
+            set!(p, "iterations", usize, iterations);
+            set!(p, "cg_steps", usize, cg_steps);
+            set!(p, "seed", u64, seed);
+            set!(p, "reg_exponent", f32, reg_exponent);
+            if is_auto(spec, "regularization") {
+                let (reg, scores) = auto::als_regularization(&p, train, opts)?;
+                chosen.push(("als.regularization".into(), reg.to_string()));
+                chosen.extend(scores);
+                p = p.regularization(reg);
+            } else {
+                set!(p, "regularization", f32, regularization);
+            }
+            p.fit(train)?.into()
+        }
+        "bpr" => {
+            let mut p = Bpr::params();
+            set!(p, "factors", usize, factors);
+            set!(p, "learning_rate", f32, learning_rate);
+            set!(p, "regularization", f32, regularization);
+            set!(p, "iterations", usize, iterations);
+            set!(p, "seed", u64, seed);
+            set!(p, "item_bias", bool, item_bias);
+            set!(p, "hogwild", bool, hogwild);
+            p.fit(train)?.into()
+        }
+        "ease" => {
+            let mut p = Ease::params();
+            set!(p, "dropout", f32, dropout);
+            if is_auto(spec, "lambda") {
+                let (lambda, scores) = auto::ease_lambda(&p, train, opts)?;
+                chosen.push(("ease.lambda".into(), lambda.to_string()));
+                chosen.extend(scores);
+                p = p.lambda(lambda);
+            } else {
+                set!(p, "lambda", f32, lambda);
+            }
+            p.fit(train)?.into()
+        }
+        "gmf" | "mlp" | "neumf" => {
+            // the defaults are tuned for NeuMF's fine-tuning; a standalone GMF or MLP trains
+            // like NeuMF's pre-training stages (see `NcfParams`)
+            let mut p = match spec.name() {
+                "gmf" => Ncf::params()
+                    .arch(NcfArch::Gmf)
+                    .learning_rate(0.002)
+                    .epochs(6),
+                "mlp" => Ncf::params()
+                    .arch(NcfArch::Mlp)
+                    .learning_rate(0.002)
+                    .epochs(6),
+                _ => Ncf::params().arch(NcfArch::NeuMf),
+            };
+            set!(p, "factors", usize, factors);
+            set!(p, "learning_rate", f32, learning_rate);
+            set!(p, "epochs", usize, epochs);
+            set!(p, "batch_size", usize, batch_size);
+            set!(p, "negatives", usize, negatives);
+            set!(p, "seed", u64, seed);
+            p.fit(train)?.into()
+        }
+        "blend" => Blend::params().fit(train)?.into(),
+        "fresh" => auto::fit_fresh(spec, train, side, opts, chosen)?.into(),
+        other => return Err(unknown_model(other)),
+    })
+}
+
+/// The parameters of a `fresh` spec other than the `auto` ones, applied to `p`.
+pub(super) fn fresh_fixed(
+    spec: &ModelSpec,
+    mut p: super::FreshParams,
+) -> Result<super::FreshParams> {
+    macro_rules! set {
+        ($key:literal, $method:ident) => {
+            if let Some(v) = num::<f32>(spec, $key)? {
+                p = p.$method(v);
+            }
+        };
+    }
+    set!("boost", boost);
+    set!("decay_years", decay_years);
+    set!("recency_decay", recency_decay);
+    if !is_auto(spec, "recency_boost") {
+        set!("recency_boost", recency_boost);
+    }
+    if !is_auto(spec, "lambda") {
+        if let Some(l) = num::<f32>(spec, "lambda")? {
+            p = p.ease(Ease::params().lambda(l));
+        }
+    }
+    Ok(p)
+}
+
+pub(super) fn fresh_auto_keys(spec: &ModelSpec) -> (bool, bool) {
+    (is_auto(spec, "lambda"), is_auto(spec, "recency_boost"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_aliases() {
+        let s: ModelSpec = "Popularity".parse().unwrap();
+        assert_eq!(s.to_string(), "pop");
+        let s: ModelSpec = " als : factors=128 , alpha = 1 ".parse().unwrap();
+        assert_eq!(s.to_string(), "als:factors=128,alpha=1");
+        assert_eq!(s.to_string().parse::<ModelSpec>().unwrap(), s);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_valid_ones() {
+        let e = "ease:lamda=3".parse::<ModelSpec>().unwrap_err().to_string();
+        assert!(
+            e.contains("`lamda`") && e.contains("lambda, dropout"),
+            "{e}"
+        );
+        let e = "blend:x=1".parse::<ModelSpec>().unwrap_err().to_string();
+        assert!(e.contains("valid keys: none"), "{e}");
+        let e = "nope".parse::<ModelSpec>().unwrap_err().to_string();
+        assert!(e.contains("nope") && e.contains("ease"), "{e}");
+        let e = "als:factors=many"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("als:factors=many"), "{e}");
+        let e = "als:factors=auto"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auto"), "{e}");
+        assert!("ease:lambda".parse::<ModelSpec>().is_err());
+        assert!("ease:lambda=NaN".parse::<ModelSpec>().is_err());
+        assert!(ModelSpec::parse_list("lambda=3,ease").is_err());
+        assert!(ModelSpec::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn lists_attach_keys_to_the_model_before() {
+        let l =
+            ModelSpec::parse_list("ease:lambda=auto,dropout=0.2,als,itemknn:neighbors=20").unwrap();
+        let shown: Vec<String> = l.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "ease:lambda=auto,dropout=0.2",
+                "als",
+                "itemknn:neighbors=20"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fixed_value_reaches_the_fitted_model() {
+        let recs: Vec<crate::data::Record> = (0..20u32)
+            .map(|k| crate::data::Record {
+                user: k % 5,
+                item: (k * 7) % 6,
+                value: 1.0,
+                timestamp: None,
+            })
+            .collect();
+        let train = Interactions::from_records(5, 6, &recs, Default::default()).unwrap();
+        let fitted = "ease:lambda=37"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&train, &SideInfo::default())
+            .unwrap();
+        match fitted.model {
+            AnyModel::Ease(e) => assert_eq!(e.fitted_params().lambda(), 37.0),
+            other => panic!("expected EASE, got {}", crate::Recommender::kind(&other)),
+        }
+        assert!(fitted.chosen.is_empty());
+    }
+}
