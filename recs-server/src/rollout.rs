@@ -232,6 +232,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    // Pinned buckets: users must keep their arm when the hash's splitmix64 finaliser moves to
+    // the shared `recs::util::rng`. Reference: an independent Python FNV-1a + finaliser.
+    #[test]
+    fn pinned_buckets() {
+        let got: Vec<u32> = [0, 7, -1, 123_456_789].map(bucket).to_vec();
+        assert_eq!(got, [2731, 2576, 2704, 899]);
+    }
+
     fn canary(p: f64) -> Rollout {
         Rollout::Canary {
             stable: "v1".into(),

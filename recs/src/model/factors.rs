@@ -768,6 +768,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    // Pinned streams: the exact numbers must survive the move of every generator into one
+    // module (seeds are recorded in reports and model files). Reference values from an
+    // independent Python reimplementation of the published algorithms (Vigna's splitmix64,
+    // xoshiro256**/++), which also agrees with this code before the move.
+    #[test]
+    fn pinned_rng_stream() {
+        let mut r = Rng::new(7, 1);
+        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        assert_eq!(got, [15068862340908800810, 4947436840658157891, 3615367987620402658]);
+        let mut r = Rng::new(3, 0);
+        let got: Vec<usize> = (0..3).map(|_| r.below(1000)).collect();
+        assert_eq!(got, [700, 612, 72]);
+    }
+
     fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
     }
