@@ -26,6 +26,7 @@ pub mod prelude;
 pub mod registry;
 pub mod retrain;
 pub mod stream;
+pub mod util;
 
 pub use data::{Dataset, Interactions, Split};
 pub use error::{Error, Result};
