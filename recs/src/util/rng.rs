@@ -1,4 +1,8 @@
-//! A small, fast, seedable random number generator (xoshiro256\*\* seeded by splitmix64).
+//! The seeded random number generators of recs, all in this one module: [`Rng`]
+//! (xoshiro256\*\*, splits and synthetic data), xoshiro256++ (NCF training), SplitMix64
+//! streams (ALS/BPR initialisation and sampling, the evaluation's negative samples) and the
+//! [`mix64`] finaliser (stable hashing, e.g. rollout buckets). Each keeps its exact stream: the
+//! `pinned_*` tests hold reference values from an independent implementation.
 //!
 //! recs does not depend on `rand`: splits, synthetic data and models only need a reproducible
 //! stream of numbers, and the exact stream must never change under a dependency upgrade, since
@@ -27,7 +31,18 @@
 /// ```
 pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
+    mix64(*state)
+}
+
+/// The splitmix64 output function (Stafford's "Mix13"): a bijective 64-bit mixer, for stable
+/// hashes that must not depend on the process (unlike `std`'s `RandomState`).
+///
+/// ```
+/// use recs::util::rng::mix64;
+/// assert_eq!(mix64(0), 0);
+/// assert_ne!(mix64(1), mix64(2));
+/// ```
+pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -146,6 +161,122 @@ impl Rng {
     }
 }
 
+/// SplitMix64 as a generator (Steele, Lea & Flood 2014): one word of state, fast, good enough for
+/// initialisation and sampling; not cryptographic. Used where a model or the evaluation needs
+/// many cheap independent streams.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// The generator whose state is `seed` (its first output is `mix64(seed + γ)`).
+    pub(crate) fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// Stream `stream` of `seed`, decorrelated by an odd multiplier (so that chunk `c` of
+    /// epoch `e` can have its own reproducible stream); one output is skipped.
+    pub(crate) fn stream(seed: u64, stream: u64) -> Self {
+        let mut r = SplitMix64(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        r.next_u64();
+        r
+    }
+
+    /// The next 64 random bits.
+    #[inline]
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        splitmix64(&mut self.0)
+    }
+
+    /// Uniform in `[0, 1)` with 24 bits of precision.
+    #[inline]
+    pub(crate) fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+    }
+
+    /// Uniform in `0..n` (`n >= 1`), by Lemire's multiply-and-reject (no bias).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        let threshold = n.wrapping_neg() % n;
+        loop {
+            let m = u128::from(self.next_u64()) * u128::from(n);
+            if (m as u64) >= threshold {
+                return (m >> 64) as u64;
+            }
+        }
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by a 32-bit multiply-shift without rejection (bias below
+    /// 2⁻³²·n): the inner loops of BPR and ALS, whose streams are pinned to it.
+    #[inline]
+    pub(crate) fn below_fast(&mut self, n: usize) -> usize {
+        ((self.next_u64() >> 32).wrapping_mul(n as u64) >> 32) as usize
+    }
+}
+
+/// xoshiro256++ (Blackman & Vigna), seeded through SplitMix64: the NCF trainer's generator.
+#[derive(Debug, Clone)]
+pub(crate) struct Xoshiro256PlusPlus {
+    s: [u64; 4],
+}
+
+impl Xoshiro256PlusPlus {
+    /// A generator for stream `stream` of `seed`: different streams are independent.
+    pub(crate) fn new(seed: u64, stream: u64) -> Self {
+        let mut st = stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let mut x = seed ^ splitmix64(&mut st);
+        let s = [
+            splitmix64(&mut x),
+            splitmix64(&mut x),
+            splitmix64(&mut x),
+            splitmix64(&mut x),
+        ];
+        Xoshiro256PlusPlus { s }
+    }
+
+    /// The next 64 random bits.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let out = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        out
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by Lemire's multiply-shift (bias below 2⁻³²·n).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub(crate) fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+    }
+
+    /// Uniform in `[-limit, limit)`.
+    pub(crate) fn symmetric(&mut self, limit: f32) -> f32 {
+        (2.0 * self.unit() - 1.0) * limit
+    }
+
+    /// Standard normal (Box–Muller).
+    pub(crate) fn normal(&mut self) -> f32 {
+        let u1 = ((self.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+        let u2 = (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    }
+
+    /// Fisher–Yates shuffle.
+    pub(crate) fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,10 +289,24 @@ mod tests {
     fn pinned_streams() {
         let mut r = Rng::seed_from_u64(42);
         let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(got, [1546998764402558742, 6990951692964543102, 12544586762248559009]);
+        assert_eq!(
+            got,
+            [
+                1546998764402558742,
+                6990951692964543102,
+                12544586762248559009
+            ]
+        );
         let mut r = Rng::stream(7, 3);
         let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(got, [11875554044348660601, 2842913538616516330, 13892151972270765738]);
+        assert_eq!(
+            got,
+            [
+                11875554044348660601,
+                2842913538616516330,
+                13892151972270765738
+            ]
+        );
     }
 
     #[test]
@@ -227,6 +372,111 @@ mod tests {
         let mut r = Rng::seed_from_u64(3);
         let mut v: Vec<u32> = (0..100).collect();
         r.shuffle(&mut v);
+        assert_ne!(v, (0..100).collect::<Vec<_>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pinned_splitmix64_streams() {
+        // Reference values as in `pinned_streams` (independent Python implementation).
+        let mut r = SplitMix64::stream(7, 1);
+        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                15068862340908800810,
+                4947436840658157891,
+                3615367987620402658
+            ]
+        );
+        let mut r = SplitMix64::stream(3, 0);
+        let got: Vec<usize> = (0..3).map(|_| r.below_fast(1000)).collect();
+        assert_eq!(got, [700, 612, 72]);
+        let mut r = SplitMix64::new(5);
+        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                7134611160154358618,
+                13877614986023876344,
+                4292726422858613063
+            ]
+        );
+        assert_eq!(mix64(0x0123_4567_89ab_cdef), 12880392674509918508);
+    }
+
+    #[test]
+    fn splitmix64_below_is_unbiased_in_range() {
+        let mut r = SplitMix64::new(9);
+        let mut counts = [0usize; 7];
+        for _ in 0..70_000 {
+            counts[r.below(7) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn pinned_xoshiro256plusplus_stream() {
+        let mut r = Xoshiro256PlusPlus::new(7, 1);
+        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                2675095315878516564,
+                15395003783363268802,
+                14998224326974010354
+            ]
+        );
+    }
+
+    #[test]
+    fn xoshiro256plusplus_streams_are_reproducible_and_distinct() {
+        let a: Vec<u64> = (0..4)
+            .map(|_| Xoshiro256PlusPlus::new(7, 1).next_u64())
+            .collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]));
+        let mut r1 = Xoshiro256PlusPlus::new(7, 1);
+        let mut r2 = Xoshiro256PlusPlus::new(7, 2);
+        let mut r3 = Xoshiro256PlusPlus::new(8, 1);
+        let (x1, x2, x3) = (r1.next_u64(), r2.next_u64(), r3.next_u64());
+        assert!(x1 != x2 && x1 != x3 && x2 != x3);
+    }
+
+    #[test]
+    fn xoshiro256plusplus_below_is_roughly_uniform() {
+        let mut r = Xoshiro256PlusPlus::new(1, 0);
+        let mut counts = [0usize; 7];
+        for _ in 0..70_000 {
+            counts[r.below(7)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn xoshiro256plusplus_normal_has_unit_moments() {
+        let mut r = Xoshiro256PlusPlus::new(3, 0);
+        let xs: Vec<f64> = (0..50_000).map(|_| r.normal() as f64).collect();
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.03,
+            "{mean} {var}"
+        );
+        let u: Vec<f32> = (0..1000).map(|_| r.symmetric(0.5)).collect();
+        assert!(u.iter().all(|v| (-0.5..0.5).contains(v)));
+    }
+
+    #[test]
+    fn xoshiro256plusplus_shuffle_is_a_permutation() {
+        let mut v: Vec<u32> = (0..100).collect();
+        Xoshiro256PlusPlus::new(5, 0).shuffle(&mut v);
         assert_ne!(v, (0..100).collect::<Vec<_>>());
         v.sort_unstable();
         assert_eq!(v, (0..100).collect::<Vec<_>>());

@@ -17,7 +17,7 @@ use super::layers::{
     dense_forward, gather, gmf_backward, gmf_forward, mm, mm_nt, mm_tn, relu_backward,
     relu_forward,
 };
-use super::rng::Rng;
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use super::NcfArch;
 
 /// Position of one dense layer in the flat dense buffer.
@@ -192,7 +192,7 @@ impl Net {
         if gmf != (self.factors > 0) {
             return Err(format!("{:?} with {} GMF factors", self.arch, self.factors));
         }
-        if mlp && (self.widths.len() < 2 || self.widths[0] % 2 != 0) {
+        if mlp && (self.widths.len() < 2 || !self.widths[0].is_multiple_of(2)) {
             return Err(format!("{:?} with MLP sizes {:?}", self.arch, self.widths));
         }
         if (!mlp && !self.widths.is_empty()) || self.widths.contains(&0) {
@@ -455,7 +455,7 @@ impl Net {
 
 #[cfg(test)]
 mod tests {
-    use super::super::rng::Rng;
+    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use super::*;
     use proptest::prelude::*;
 
