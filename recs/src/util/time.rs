@@ -31,7 +31,11 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 /// Writes `YYYY-MM-DDTHH:MM:SS` of `unix_ms` (milliseconds since the epoch, UTC), then `.mmm`
 /// when `always_millis` or when the milliseconds are not zero. No zone suffix.
-pub(crate) fn write_utc(out: &mut impl fmt::Write, unix_ms: i64, always_millis: bool) -> fmt::Result {
+pub(crate) fn write_utc(
+    out: &mut impl fmt::Write,
+    unix_ms: i64,
+    always_millis: bool,
+) -> fmt::Result {
     let days = unix_ms.div_euclid(86_400_000);
     let rem = unix_ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
