@@ -24,10 +24,8 @@ mod event;
 mod foldin;
 mod ingest;
 #[cfg(feature = "kafka")]
-#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
 #[cfg(feature = "kafka-group")]
-#[cfg_attr(docsrs, doc(cfg(feature = "kafka-group")))]
 pub mod kafka_group;
 mod kpi;
 #[cfg(feature = "parquet")]
@@ -37,7 +35,7 @@ mod snapshot;
 mod store;
 mod validate;
 
-pub use drift::{Check, DriftReport, Profile, Thresholds};
+pub use drift::{popularity_buckets, Check, DriftReport, Profile, Thresholds};
 pub use event::{
     Event, EventKind, MovieId, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch,
     SCHEMA_VERSION,
@@ -46,14 +44,15 @@ pub use foldin::FoldIn;
 pub use ingest::{
     ingest_files, ingest_reader, reason_class, IngestConfig, IngestSummary, Ingestor,
 };
-pub use kpi::{online_kpi, KpiRow};
+pub use kpi::{
+    online_kpi, watch_attributed, KpiCounts, KpiRow, WatchAttribution, KPI_DEFAULT_WINDOW_SECS,
+};
 pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
 pub use snapshot::{
     csv_header, from_csv, to_csv, training_data, BatchInfo, Counts, FileInfo, Manifest,
     OffsetRange, SnapshotFormat, SnapshotSet, SnapshotWriter, TrainingData, MANIFEST_VERSION,
 };
 #[cfg(feature = "s3")]
-#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use store::ObjectPrefix;
 pub use store::SnapshotStore;
 pub use validate::{Catalog, DeadLetter, Rules, Validator};
