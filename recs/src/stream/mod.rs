@@ -24,8 +24,10 @@ mod event;
 mod foldin;
 mod ingest;
 #[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
 #[cfg(feature = "kafka-group")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka-group")))]
 pub mod kafka_group;
 mod kpi;
 #[cfg(feature = "parquet")]
@@ -53,6 +55,7 @@ pub use snapshot::{
     OffsetRange, SnapshotFormat, SnapshotSet, SnapshotWriter, TrainingData, MANIFEST_VERSION,
 };
 #[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use store::ObjectPrefix;
 pub use store::SnapshotStore;
 pub use validate::{Catalog, DeadLetter, Rules, Validator};
