@@ -322,7 +322,11 @@ mod tests {
         // HR@2 and NDCG@2 for the one activity attribute.
         assert_eq!(out.models[0].groups.len(), 2);
         assert_eq!(lines[0], "training pop");
-        // Nobody's test item (4) was ever consumed, so popularity never ranks it.
-        assert_eq!(out.models[0].summary["hr@3"], 0.0);
+        // By hand: training counts 3, 2, 1, 0, 0 for items 0..4; the test item is 4 for every
+        // user. Never first (HR@1 = 0). In the top 3 of the unseen items: users 1 (unseen 2, 3,
+        // 4) and 2 (unseen 1, 3, 4) have it; users 0 and 3 have 3 other unseen items before or
+        // tied with it (a tie counts against the test item), so HR@3 = 2/4.
+        assert_eq!(out.models[0].summary["hr@1"], 0.0);
+        assert_eq!(out.models[0].summary["hr@3"], 0.5);
     }
 }
