@@ -33,7 +33,7 @@ pub fn main(args: RetrainArgs) -> ExitCode {
     let config = match read_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            tracing::error!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -41,7 +41,7 @@ pub fn main(args: RetrainArgs) -> ExitCode {
     let report = match run.run() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot write the run report: {e}");
+            tracing::error!("cannot write the run report: {e}");
             return ExitCode::from(1);
         }
     };
@@ -50,7 +50,7 @@ pub fn main(args: RetrainArgs) -> ExitCode {
     } else {
         println!("{}", report.to_markdown());
     }
-    eprintln!(
+    tracing::info!(
         "recs retrain: {} (report: {})",
         report.headline(),
         run.run_dir(&report).join("report.md").display()

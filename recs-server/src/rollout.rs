@@ -219,12 +219,7 @@ pub fn bucket(user_id: i64) -> u32 {
         h ^= u64::from(byte);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h % u64::from(BUCKETS)) as u32
+    (recs::util::rng::mix64(h) % u64::from(BUCKETS)) as u32
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ impl Server {
             let stream = match accepted {
                 Ok((stream, _peer)) => stream,
                 Err(e) => {
-                    crate::log(&format!("accept failed: {e}"));
+                    tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -187,7 +187,7 @@ pub async fn serve(
     }));
     let initial = state.load_initial().await;
     if let Err(e) = &initial {
-        crate::log(&format!("initial model load failed: {e}"));
+        tracing::error!("initial model load failed: {e}");
         if poll.is_none() {
             let _ = stop_tx.send(());
             let _ = running.await;
@@ -203,7 +203,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 if let Err(e) = st.follow_latest_once().await {
-                    crate::log(&format!("registry poll failed: {e}"));
+                    tracing::warn!("registry poll failed: {e}");
                 }
             }
         })

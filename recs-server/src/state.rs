@@ -931,7 +931,7 @@ impl AppState {
                 o.loaded,
                 o.load_ms
             )),
-            Err(e) => crate::log(&format!("deployment refused: {e}")),
+            Err(e) => tracing::warn!("deployment refused: {e}"),
         }
         result
     }
