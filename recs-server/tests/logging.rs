@@ -41,11 +41,18 @@ fn json_lines_carry_level_and_message() {
 fn text_is_the_default_and_rust_log_filters() {
     let out = failing_drift(&[], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ERROR") && stderr.contains("unknown threshold `bogus`"), "{stderr}");
+    assert!(
+        stderr.contains("ERROR") && stderr.contains("unknown threshold `bogus`"),
+        "{stderr}"
+    );
     assert!(serde_json::from_str::<serde_json::Value>(stderr.trim()).is_err());
     let quiet = failing_drift(&[], Some("off"));
     assert_eq!(quiet.status.code(), Some(2));
-    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
 }
 
 #[test]

@@ -147,4 +147,3 @@ pub fn load<M: Persist>(path: impl AsRef<Path>) -> Result<M> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     from_bytes(&bytes)
 }
-

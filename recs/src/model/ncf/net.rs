@@ -17,8 +17,8 @@ use super::layers::{
     dense_forward, gather, gmf_backward, gmf_forward, mm, mm_nt, mm_tn, relu_backward,
     relu_forward,
 };
-use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use super::NcfArch;
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 
 /// Position of one dense layer in the flat dense buffer.
 #[derive(Debug, Clone, Copy)]
@@ -455,8 +455,8 @@ impl Net {
 
 #[cfg(test)]
 mod tests {
-    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use super::*;
+    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use proptest::prelude::*;
 
     /// Mean BCE of a batch, and the ReLU sign pattern (to skip finite differences across a kink).

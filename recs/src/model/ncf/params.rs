@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::net::Net;
 use super::optim::NcfOptimizer;
-use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use super::train::{train_stage, Stage, TrainData};
 use super::{EpochStats, Ncf, NcfArch};
 use crate::data::Interactions;
 use crate::model::{Fit, ParamGuard};
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use crate::{Error, Result};
 
 /// Parameters of [`Ncf`]. Build with [`Ncf::params`]; every setter documents its default and

@@ -12,9 +12,9 @@ use rayon::prelude::*;
 use super::layers::scatter_add;
 use super::net::{Groups, Net, Work};
 use super::optim::{catch_up, update, update_row, NcfOptimizer, Schedule, Step};
-use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use super::{EpochStats, NcfArch};
 use crate::data::Interactions;
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use crate::{Error, Result};
 
 /// Settings of one training stage (GMF or MLP pre-training, or the final model).
@@ -776,9 +776,9 @@ pub(crate) fn train_stage(
 
 #[cfg(test)]
 mod tests {
-    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use super::*;
     use crate::data::Record;
+    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use proptest::prelude::*;
 
     proptest! {
