@@ -9,7 +9,7 @@ use clap::Args;
 use recs::data::{self, Format, LoadOptions, Split};
 use recs::eval::fairness::{study, Demographics, GroupQuality, StudyConfig};
 use recs::eval::feedback::FeedbackConfig;
-use recs::model::write_atomic;
+use recs::util::write_atomic;
 use recs::Error;
 
 use crate::plot::{self, GapRow, LineOpts, Series};
@@ -111,7 +111,7 @@ pub(crate) use recs::eval::fairness::FairnessStudy as FairnessOutput;
 
 fn progress(quiet: bool, msg: &str) {
     if !quiet {
-        eprintln!("{msg}");
+        tracing::info!("{msg}");
     }
 }
 
@@ -406,7 +406,7 @@ pub(crate) fn gaps_svg(out: &FairnessOutput, attribute: &str, metric: &str) -> O
 
 fn write_file(path: &Path, text: &str) -> CmdResult {
     write_atomic(path, text.as_bytes())?;
-    eprintln!("wrote {}", path.display());
+    tracing::info!("wrote {}", path.display());
     Ok(())
 }
 

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use recs::model::write_atomic;
 use recs::stream::{popularity_buckets, DriftReport, Profile, Thresholds};
+use recs::util::write_atomic;
 
 use crate::cmd_fairness::{
     analyse, feedback_plots, feedback_svg, gaps_svg, lorenz_svg, AnalysisArgs, CmdResult,
@@ -373,7 +373,7 @@ pub(crate) fn report(args: ReportArgs) -> CmdResult {
     };
     let html = render(fairness.as_ref(), drift)?;
     write_atomic(&args.out, html.as_bytes())?;
-    eprintln!("wrote {}", args.out.display());
+    tracing::info!("wrote {}", args.out.display());
     Ok(())
 }
 
