@@ -51,14 +51,17 @@ def watch(ts, user, movie):
     return json.dumps({"type": "watch", "ts": ts, "user_id": user, "movie_id": movie, "minute": 0})
 
 
+T = 1_700_000_000  # JSON event times are unix seconds
+
+
 def test_online_kpi_counts_watches_in_the_window():
     events = [
-        resp(1_000, 1, ["a", "b"]),
-        watch(1_000, 1, "b"),  # same instant: counted
-        resp(1_000, 2, ["c"]),
-        watch(62_000, 2, "c"),  # 61 s later: outside a 60 s window
-        resp(1_000, 3, ["d"], status=503),  # failed: not counted
-        watch(2_000, 3, "d").encode(),  # bytes lines work too
+        resp(T, 1, ["a", "b"]),
+        watch(T, 1, "b"),  # same instant: counted
+        resp(T, 2, ["c"]),
+        watch(T + 61, 2, "c"),  # 61 s later: outside a 60 s window
+        resp(T, 3, ["d"], status=503),  # failed: not counted
+        watch(T + 1, 3, "d").encode(),  # bytes lines work too
     ]
     (row,) = recs.online_kpi(events, window_secs=60)
     assert (row["model_version"], row["variant"]) == ("v1", "A")
@@ -70,7 +73,7 @@ def test_online_kpi_counts_watches_in_the_window():
 
 def test_online_kpi_names_the_bad_line():
     with pytest.raises(ValueError, match="line 2"):
-        recs.online_kpi([watch(1, 1, "a"), "{not json"])
+        recs.online_kpi([watch(T, 1, "a"), "{not json"])
     with pytest.raises(ValueError):
         recs.online_kpi([], window_secs=-1)
 
