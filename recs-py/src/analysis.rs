@@ -18,10 +18,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fairness_study, m)?)?;
     m.add_function(wrap_pyfunction!(online_kpi, m)?)?;
     m.add_function(wrap_pyfunction!(watch_attributed, m)?)?;
-    m.add(
-        "KPI_DEFAULT_WINDOW_SECS",
-        recs::stream::KPI_DEFAULT_WINDOW_SECS,
-    )?;
     Ok(())
 }
 
@@ -34,6 +30,11 @@ fn json_to_py<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
 /// at `k` and `ks`, full ranking), the exposure of the top-`k` lists, HR/NDCG by user group
 /// (activity bands; gender, age and occupation with an ML-1M `users` file) and, with
 /// `rounds > 0`, the feedback-loop simulation. Returns the fairness.json content as a dict.
+///
+/// >>> ds = recs.Dataset.from_arrays([1, 1, 2, 2, 3, 3], [10, 20, 10, 30, 20, 30])
+/// >>> out = recs.fairness_study(recs.leave_last_out(ds), ["pop"], k=1, activity_bands=1)
+/// >>> out["models"][0]["kind"], out["n_test_users"]
+/// ('popularity', 3)
 #[pyfunction]
 #[pyo3(signature = (split, models = vec!["pop".to_string()], *, k = 10, ks = vec![],
     activity_bands = 4, rounds = 0, taste_model = None, taste_k = 50, p_liked = 0.9,
@@ -89,7 +90,13 @@ fn fairness_study<'py>(
 /// ingest log); a `reco_response` counts as converted when its user watches one of its movies
 /// within `window_secs` (the rule of `watch_attributed`). One dict per (model_version,
 /// variant), sorted: responses, converted, recommended, watched, conversion, item_share.
-/// Raises ValueError naming the first line that is not a valid event.
+/// Raises ValueError naming the first line that is not a valid event. JSON `ts` values are
+/// unix seconds; the default window is one hour.
+///
+/// >>> shown = '{"type": "reco_response", "ts": 1700000000, "request_id": "r1", "user_id": 7, "status": 200, "latency_ms": 3, "k": 1, "movie_ids": ["42"]}'
+/// >>> seen = '{"type": "watch", "ts": 1700000600, "user_id": 7, "movie_id": "42", "minute": 0}'
+/// >>> recs.online_kpi([shown, seen])[0]["conversion"]
+/// 1.0
 #[pyfunction]
 #[pyo3(signature = (events, window_secs = recs::stream::KPI_DEFAULT_WINDOW_SECS))]
 fn online_kpi<'py>(
@@ -123,7 +130,10 @@ fn online_kpi<'py>(
 }
 
 /// The KPI's attribution rule: a watch at `watched_at` counts for an answer served at
-/// `served_at` when `served_at <= watched_at <= served_at + window_secs`.
+/// `served_at` when `served_at <= watched_at <= served_at + window_secs` (default one hour).
+///
+/// >>> recs.watch_attributed(0.0, 3600.0), recs.watch_attributed(0.0, 3600.5)
+/// (True, False)
 #[pyfunction]
 #[pyo3(signature = (served_at, watched_at, window_secs = recs::stream::KPI_DEFAULT_WINDOW_SECS))]
 fn watch_attributed(served_at: f64, watched_at: f64, window_secs: f64) -> bool {

@@ -79,8 +79,8 @@ def test_online_kpi_names_the_bad_line():
 
 
 def test_watch_attribution_rule():
-    assert recs.KPI_DEFAULT_WINDOW_SECS == 3600.0
     assert recs.watch_attributed(10.0, 10.0)
+    assert recs.watch_attributed(10.0, 3610.0) and not recs.watch_attributed(10.0, 3610.5)
     assert recs.watch_attributed(10.0, 70.0, 60.0)
     assert not recs.watch_attributed(10.0, 70.5, 60.0)
     assert not recs.watch_attributed(10.0, 9.0)

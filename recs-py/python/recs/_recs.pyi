@@ -412,8 +412,6 @@ class Registry:
 
 # Fairness study and online KPI (recs::eval::fairness::study, recs::stream::online_kpi).
 
-KPI_DEFAULT_WINDOW_SECS: float
-
 def fairness_study(
     split: Split,
     models: Sequence[str] = ...,
