@@ -4,7 +4,7 @@
 //! all 6040 users by blocked GEMM) and whole fits on 1M and 5M interactions (20M with
 //! `RECS_BENCH_20M=1`: minutes per sample).
 //!
-//! `cargo bench -p recs --bench als` (set `RAYON_NUM_THREADS` to fix the thread count).
+//! `cargo bench -p recs-benches --bench als` (set `RAYON_NUM_THREADS` to fix the thread count).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use recs::data::synth::SynthParams;

@@ -34,7 +34,7 @@ for s in "${seeds[@]}"; do
         | sed "s/^{/{\"seed\": $s, /" >>"$out/implicit.jsonl"
     specs+=("als:factors=64,reg=0.01,iterations=15,alpha=0,seed=$s")
 done
-cargo bench -q -p recs --bench models -- --data "$data" "${specs[@]}" 2>/dev/null >"$out/recs.jsonl"
+cargo bench -q -p recs-benches --bench models -- --data "$data" "${specs[@]}" 2>/dev/null >"$out/recs.jsonl"
 "$venv/bin/python" - "$out/implicit.jsonl" "$out/recs.jsonl" "${seeds[@]}" <<'PY' | tee "$root/target/als_seeds.md"
 import json, sys, statistics as st
 imp = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

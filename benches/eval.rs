@@ -2,7 +2,7 @@
 //! training items excluded, K=10) and P2 (99 listed negatives). Skips without the data
 //! (`RECS_DATA_DIR`, default `shared/data` beside the workspace).
 //!
-//! `cargo bench -p recs --bench eval`
+//! `cargo bench -p recs-benches --bench eval`
 
 #[path = "../recs/tests/eval_support/ncf.rs"]
 mod ncf;

@@ -2,7 +2,7 @@
 //! broker, on 200 000 generated records (70 % watch log lines, 15 % rate log lines, 5 %
 //! recommendation log lines, 9 % JSON events, 1 % invalid), and parse + validate alone.
 //!
-//! Run: `cargo bench -p recs --bench ingest` (events/s = the `thrpt` line); add
+//! Run: `cargo bench -p recs-benches --bench ingest` (events/s = the `thrpt` line); add
 //! `--features parquet` for the Parquet snapshot figure (`parse_validate_write_parquet`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -3,7 +3,7 @@
 //! popularity-skewed).
 //!
 //! ```text
-//! cargo bench -p recs --bench knn
+//! cargo bench -p recs-benches --bench knn
 //! ```
 
 use criterion::{criterion_group, criterion_main, Criterion};

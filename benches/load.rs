@@ -4,7 +4,7 @@
 //! Data: `RECS_DATA_DIR` or `../shared/data` relative to the workspace; the file benchmarks are
 //! skipped with a message when it is absent.
 //!
-//! Run: `cargo bench -p recs --bench load` (`RECS_BENCH_LARGE=1` adds 20M synthetic
+//! Run: `cargo bench -p recs-benches --bench load` (`RECS_BENCH_LARGE=1` adds 20M synthetic
 //! interactions in the ML-20M shape).
 
 use std::io::Read;

@@ -4,7 +4,7 @@
 //! the 99 given negatives).
 //!
 //! ```text
-//! cargo bench -p recs --bench models -- [--data DIR] [--split test|validation] [--per-user] SPEC...
+//! cargo bench -p recs-benches --bench models -- [--data DIR] [--split test|validation] [--per-user] SPEC...
 //! SPEC = name[:key=value,...]     e.g.  item-knn:neighbors=20  ease:lambda=500
 //! ```
 //!

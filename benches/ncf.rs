@@ -7,8 +7,8 @@
 //! Skips without the data (`RECS_DATA_DIR`, default `shared/data` beside the workspace).
 //!
 //! ```text
-//! cargo bench -p recs --bench ncf                       # the default acceptance table
-//! cargo bench -p recs --bench ncf -- models=neumf epochs=10 factors=16 val=1
+//! cargo bench -p recs-benches --bench ncf                       # the default acceptance table
+//! cargo bench -p recs-benches --bench ncf -- models=neumf epochs=10 factors=16 val=1
 //! ```
 //!
 //! Options (`key=value`): `models` (comma list of gmf, mlp, neumf, neumf-pre: NeuMF from the

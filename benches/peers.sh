@@ -49,7 +49,7 @@ else
 fi
 
 echo "== recs (${specs[*]})" >&2
-cargo bench -p recs --bench models -- --data "$data" "${specs[@]}" | tee "$out/recs.jsonl"
+cargo bench -p recs-benches --bench models -- --data "$data" "${specs[@]}" | tee "$out/recs.jsonl"
 
 {
     echo "ML-1M NCF split, $threads threads, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

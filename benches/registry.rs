@@ -4,7 +4,7 @@
 //! Until ALS lands, the model is a Popularity over 650 000 items (2.6 MB of f32), which goes
 //! through the same path: read, registry sha256 check, model-header sha256 check, decode.
 //!
-//! `cargo bench -p recs --bench registry`
+//! `cargo bench -p recs-benches --bench registry`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -4,8 +4,8 @@
 //! lower bound for later rows, so run one model per process to attribute memory: see below).
 //!
 //! ```text
-//! cargo bench -p recs --bench scaling                       # 1M, all models
-//! RECS_SCALING_SIZES=1M,5M,20M RECS_SCALING_MODELS=als cargo bench -p recs --bench scaling
+//! cargo bench -p recs-benches --bench scaling                       # 1M, all models
+//! RECS_SCALING_SIZES=1M,5M,20M RECS_SCALING_MODELS=als cargo bench -p recs-benches --bench scaling
 //! ```
 //!
 //! Sizes: `1M` = 6,040 users × 3,706 items (ML-1M shape), `5M` = 30,000 × 8,000,

@@ -8,7 +8,7 @@
 //! items the user has not rated in the validation training set (seed 0; as P2).
 //!
 //! ```sh
-//! RECS_DATA_DIR=../shared/data cargo run --release -p recs --example tune -- \
+//! RECS_DATA_DIR=../shared/data cargo run --release -p recs-benches --example tune -- \
 //!     ease:lambda=500 als:factors=128,reg=0.01,alpha=1,it=15 blend:ease=1,als=0.5
 //! ```
 //!

@@ -61,8 +61,8 @@ if [ -z "${CARGO_TEST_ARGS:-}" ]; then
   echo "== cargo test -p recs-server --test foldin (recs serve --events-kafka)"
   # shellcheck disable=SC2086
   cargo test ${CARGO_FLAGS:-} -p recs-server --test foldin -- serve_follows_kafka
-  echo "== cargo test -p recs-server --test kafka_group (recs ingest --group, two processes)"
+  echo "== cargo test -p recs-server --features kafka-group --test kafka_group (recs ingest --group, two processes)"
   # shellcheck disable=SC2086
-  cargo test ${CARGO_FLAGS:-} -p recs-server --test kafka_group
+  cargo test ${CARGO_FLAGS:-} -p recs-server --features kafka-group --test kafka_group
 fi
 echo "== kafka tests passed"

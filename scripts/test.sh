@@ -17,6 +17,20 @@ echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo clippy -p recs --all-targets --features s3,kafka,parquet,kafka-group -D warnings"
 cargo clippy -p recs --all-targets --features s3,kafka,parquet,kafka-group -- -D warnings
+echo "== cargo clippy -p recs-server --all-targets --features kafka-group,s3 -D warnings"
+# The consumer-group code of the CLI is behind a non-default feature; same recs features as above.
+cargo clippy -p recs-server --all-targets --features kafka-group,s3 -- -D warnings
+echo "== rust-version (MSRV) = the highest rust-version the dependencies declare"
+python3 scripts/msrv.py
+echo "== cargo doc -p recs (all features, warnings are errors)"
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps -p recs --features s3,kafka,parquet,kafka-group
+echo "== cargo package -p recs --list (publishable: no files or targets outside the crate)"
+package_log=$(cargo package -p recs --no-verify --list --allow-dirty 2>&1 >/dev/null)
+if [ -n "$package_log" ]; then
+  echo "$package_log"
+  echo "cargo package -p recs warned (see above)"
+  exit 1
+fi
 echo "== cargo deny (dependency audit: licenses, bans, sources; advisories when reachable)"
 scripts/deny.sh
 echo "== cargo test (unit, integration, doctests)"

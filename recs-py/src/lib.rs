@@ -4,7 +4,8 @@
 //! data, calls the core with the GIL released ([`detach`]), and converts the result back to
 //! numpy / Python. No algorithm and no range check lives here: the core's `ParamGuard` and
 //! `recs::Error` do that, and [`to_pyerr`] is the one place where core errors become Python
-//! exceptions. One file per area: `data.rs`, `model.rs`, `eval.rs`, `experiment.rs`, `registry.rs`.
+//! exceptions. One file per area: `data.rs`, `model.rs`, `eval.rs`, `experiment.rs`, `registry.rs`,
+//! `analysis.rs` (fairness study, KPI).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,6 +16,7 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 
+mod analysis;
 mod data;
 mod eval;
 mod experiment;
@@ -84,5 +86,6 @@ fn _recs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     eval::register(m)?;
     experiment::register(m)?;
     registry::register(m)?;
+    analysis::register(m)?;
     Ok(())
 }

@@ -18,6 +18,10 @@ use recs::{Error, Recommender};
 #[derive(Debug, Parser)]
 #[command(name = "recs", version, about, long_about = None)]
 pub struct Cli {
+    /// Log lines on stderr as `text` or `json` (one object per line); levels from `RUST_LOG`
+    /// (e.g. `RUST_LOG=warn`), `info` by default.
+    #[arg(long, global = true, default_value = "text", value_parser = parse_log_format)]
+    log_format: recs_server::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -259,6 +263,7 @@ pub(crate) struct OutputArgs {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    recs_server::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Demo(args) => crate::cmd_demo::run(args),
         Command::Eval(args) => eval(*args),
@@ -276,10 +281,14 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_log_format(s: &str) -> Result<recs_server::LogFormat, String> {
+    s.parse()
 }
 
 pub(crate) type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -305,7 +314,7 @@ fn eval(args: EvalArgs) -> CliResult {
             let format = parse_format(&args.format, path, args.columns.as_deref())?;
             let (data, report) = data::load(path, &format, &opts)?;
             if report.skipped > 0 {
-                eprintln!("{report}");
+                tracing::warn!("{report}");
             }
             split_spec.apply(&data, args.seed)?
         }
@@ -524,7 +533,7 @@ fn timed_train(split: &Split, path: &Path, item_map: Option<&IdMap>) -> CliResul
         )
         .into());
     }
-    eprintln!(
+    tracing::info!(
         "--times: {found} of {} training interactions have a time",
         train.nnz()
     );
@@ -666,12 +675,12 @@ pub(crate) fn print_and_write(reports: &[Report], out: &OutputArgs) -> CliResult
     if let Some(path) = &out.json {
         let json =
             serde_json::to_string_pretty(reports).map_err(|e| Error::Serde(e.to_string()))?;
-        recs::model::write_atomic(path, json.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        recs::util::write_atomic(path, json.as_bytes())?;
+        tracing::info!("wrote {}", path.display());
     }
     if let Some(path) = &out.csv {
-        recs::model::write_atomic(path, recs::eval::table_csv(reports).as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        recs::util::write_atomic(path, recs::eval::table_csv(reports).as_bytes())?;
+        tracing::info!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -751,7 +760,7 @@ fn publish(
         )],
         meta,
     )?;
-    eprintln!(
+    tracing::info!(
         "published {} ({}) to {}{}",
         published.version,
         published.kind,

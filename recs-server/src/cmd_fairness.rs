@@ -3,18 +3,14 @@
 //!
 //! The analysis itself ([`analyse`]) is shared with `recs report`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::Args;
-use recs::data::{self, Format, LoadOptions, Split, UserIdx};
-use recs::eval::fairness::{exposure, quality_by_group, Exposure, GroupQuality, UserGroups};
-use recs::eval::feedback::{simulate, FeedbackConfig, FeedbackReport};
-use recs::eval::{measure, metrics_for, run, MetricKind, Protocol, Report};
-use recs::model::{fit_named, write_atomic, MODEL_NAMES};
-use recs::{Error, Recommender};
-use serde::{Deserialize, Serialize};
+use recs::data::{self, Format, LoadOptions, Split};
+use recs::eval::fairness::{study, Demographics, GroupQuality, StudyConfig};
+use recs::eval::feedback::FeedbackConfig;
+use recs::util::write_atomic;
+use recs::Error;
 
 use crate::plot::{self, GapRow, LineOpts, Series};
 
@@ -110,107 +106,24 @@ pub(crate) struct AnalysisArgs {
     pub(crate) quiet: bool,
 }
 
-/// The results for one model.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ModelFairness {
-    /// The name given on the command line.
-    pub(crate) name: String,
-    /// The model's kind.
-    pub(crate) kind: String,
-    /// Seconds to fit on the training data.
-    pub(crate) train_seconds: f64,
-    /// Summary of the evaluation (HR and NDCG at every cut-off, full ranking).
-    pub(crate) summary: BTreeMap<String, f64>,
-    /// Exposure of the top-K lists of all test users.
-    pub(crate) exposure: Exposure,
-    /// HR@K and NDCG@K by group, for every attribute.
-    pub(crate) groups: Vec<GroupQuality>,
-    /// The feedback loop, when simulated.
-    pub(crate) feedback: Option<FeedbackReport>,
-}
-
-/// Everything `recs fairness` writes to fairness.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct FairnessOutput {
-    /// The split's name.
-    pub(crate) split: String,
-    /// Training users.
-    pub(crate) n_users: usize,
-    /// Catalogue size.
-    pub(crate) n_items: usize,
-    /// Training interactions.
-    pub(crate) n_interactions: usize,
-    /// Test users (lists measured).
-    pub(crate) n_test_users: usize,
-    /// Protocol of the lists (always full ranking, training items excluded).
-    pub(crate) protocol: String,
-    /// List length of the exposure and group metrics.
-    pub(crate) k: usize,
-    /// Cut-offs of the summary metrics.
-    pub(crate) ks: Vec<usize>,
-    /// Attributes the users were grouped by, with the number of groups.
-    pub(crate) attributes: BTreeMap<String, usize>,
-    /// Feedback settings, when simulated.
-    pub(crate) feedback: Option<FeedbackConfig>,
-    /// One entry per model.
-    pub(crate) models: Vec<ModelFairness>,
-}
+/// Everything `recs fairness` writes to fairness.json (the library's study result).
+pub(crate) use recs::eval::fairness::FairnessStudy as FairnessOutput;
 
 fn progress(quiet: bool, msg: &str) {
     if !quiet {
-        eprintln!("{msg}");
+        tracing::info!("{msg}");
     }
 }
 
-/// Fits each model, runs it once under full ranking to `max(ks, k)`, and derives the summary,
-/// the exposure, the group metrics and (with rounds) the feedback loop from that run.
+/// Runs the library's fairness study ([`recs::eval::fairness::study`]) with the arguments:
+/// loads `--users` (the error names the file) and reports progress unless quiet.
 pub(crate) fn analyse(
     split: &Split,
     ncf_ids: bool,
     args: &AnalysisArgs,
     ks: &[usize],
 ) -> CmdResult<FairnessOutput> {
-    if args.models.is_empty() {
-        return Err(format!("no model given; choose from {}", MODEL_NAMES.join(", ")).into());
-    }
-    if args.k == 0 || ks.contains(&0) {
-        return Err("cut-offs must be >= 1".into());
-    }
-    let mut all_ks: Vec<usize> = ks.iter().copied().chain([args.k]).collect();
-    all_ks.sort_unstable();
-    all_ks.dedup();
-    let k_max = all_ks.iter().copied().max().unwrap_or(args.k);
-
-    let mut groupings: Vec<UserGroups> = Vec::new();
-    if let Some(path) = &args.users {
-        let info = data::load_users(path)?;
-        let offset = args.user_id_offset.unwrap_or(i64::from(ncf_ids));
-        for g in UserGroups::demographics(&info, &split.users, offset) {
-            let assigned = split
-                .test
-                .cases
-                .iter()
-                .filter(|c| g.of_user.get(c.user as usize).copied().flatten().is_some())
-                .count();
-            if assigned == 0 {
-                return Err(format!(
-                    "no test user matched a record of {} (user-id offset {offset}); check --user-id-offset",
-                    path.display()
-                )
-                .into());
-            }
-            groupings.push(g);
-        }
-    }
-    let test_users: Vec<UserIdx> = split.test.cases.iter().map(|c| c.user).collect();
-    if args.activity_bands > 0 {
-        groupings.push(UserGroups::activity(
-            &split.train,
-            &test_users,
-            args.activity_bands,
-        )?);
-    }
-    let feedback_config = (args.rounds > 0).then(|| {
+    let feedback = (args.rounds > 0).then(|| {
         FeedbackConfig::default()
             .rounds(args.rounds)
             .k(args.k)
@@ -219,85 +132,32 @@ pub(crate) fn analyse(
             .p_other(args.p_other)
             .seed(args.seed)
     });
-    if let Some(c) = &feedback_config {
-        c.check()?;
-    }
-    let oracle = match (&feedback_config, &args.taste_model) {
-        (Some(_), Some(name)) => {
-            progress(args.quiet, &format!("fitting taste model {name}"));
-            Some(fit_named(name, &split.train)?)
-        }
-        _ => None,
-    };
-
-    let protocol = Protocol::FullRanking {
-        exclude_train: true,
-    };
-    let metrics = metrics_for(
-        &[MetricKind::Hr, MetricKind::Ndcg],
-        &all_ks,
-        split.train.n_items(),
-    );
-    let mut models = Vec::with_capacity(args.models.len());
-    for name in &args.models {
-        progress(args.quiet, &format!("training {name}"));
-        let start = Instant::now();
-        let model = fit_named(name, &split.train)?;
-        let train_seconds = start.elapsed().as_secs_f64();
-        progress(
-            args.quiet,
-            &format!("{name}: trained in {train_seconds:.2} s; ranking"),
-        );
-        let r = run(model.as_recommender(), split, &protocol, k_max)?;
-        let report: Report = measure(&r, &split.test, &metrics)?;
-        let exp = exposure(&r, &split.train, args.k)?;
-        let mut groups = Vec::new();
-        for g in &groupings {
-            for m in ["hr", "ndcg"] {
-                groups.push(quality_by_group(&report, g, &format!("{m}@{}", args.k))?);
-            }
-        }
-        let feedback = match &feedback_config {
-            Some(c) => {
-                progress(
-                    args.quiet,
-                    &format!("{name}: feedback loop, {} rounds", c.rounds),
-                );
-                let oracle_ref = oracle.as_ref().map(|o| o.as_recommender());
-                Some(simulate(
-                    |d| fit_named(name, d),
-                    &split.train,
-                    oracle_ref,
-                    c,
-                )?)
-            }
-            None => None,
-        };
-        models.push(ModelFairness {
-            name: name.clone(),
-            kind: model.kind().to_string(),
-            train_seconds,
-            summary: report.summary.clone(),
-            exposure: exp,
-            groups,
-            feedback,
-        });
-    }
-    Ok(FairnessOutput {
-        split: split.name.clone(),
-        n_users: split.train.n_users(),
-        n_items: split.train.n_items(),
-        n_interactions: split.train.nnz(),
-        n_test_users: split.test.len(),
-        protocol: protocol.to_string(),
+    let config = StudyConfig {
+        models: args.models.clone(),
         k: args.k,
-        ks: all_ks,
-        attributes: groupings
-            .iter()
-            .map(|g| (g.attribute.clone(), g.names.len()))
-            .collect(),
-        feedback: feedback_config,
-        models,
+        ks: ks.to_vec(),
+        activity_bands: args.activity_bands,
+        feedback,
+        taste_model: args.taste_model.clone(),
+    };
+    let info = match &args.users {
+        Some(path) => Some((path, data::load_users(path)?)),
+        None => None,
+    };
+    let offset = args.user_id_offset.unwrap_or(i64::from(ncf_ids));
+    let demographics = info.as_ref().map(|(_, users)| Demographics {
+        users,
+        id_offset: offset,
+    });
+    let quiet = args.quiet;
+    study(split, &config, demographics, &mut |msg| {
+        progress(quiet, msg)
+    })
+    .map_err(|e| match (&e, &info) {
+        (Error::Data(m), Some((path, _))) if m.starts_with("no test user matched") => {
+            format!("{m} in {}; check --user-id-offset", path.display()).into()
+        }
+        _ => e.into(),
     })
 }
 
@@ -546,7 +406,7 @@ pub(crate) fn gaps_svg(out: &FairnessOutput, attribute: &str, metric: &str) -> O
 
 fn write_file(path: &Path, text: &str) -> CmdResult {
     write_atomic(path, text.as_bytes())?;
-    eprintln!("wrote {}", path.display());
+    tracing::info!("wrote {}", path.display());
     Ok(())
 }
 

@@ -3,13 +3,12 @@
 //! feedback loop (with `--rounds`) and, given two data sets or snapshot directories with
 //! `--drift A B`, the drift checks and histograms of `recs::stream::DriftReport`.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use recs::model::write_atomic;
-use recs::stream::{DriftReport, Profile, Thresholds};
+use recs::stream::{popularity_buckets, DriftReport, Profile, Thresholds};
+use recs::util::write_atomic;
 
 use crate::cmd_fairness::{
     analyse, feedback_plots, feedback_svg, gaps_svg, lorenz_svg, AnalysisArgs, CmdResult,
@@ -240,40 +239,6 @@ fn shares(h: &[u64]) -> Vec<f64> {
         .collect()
 }
 
-/// Users per log2 bucket of activity (1, 2-3, 4-7, ...), as `recs::stream::drift` bins them.
-fn activity_hist(p: &Profile) -> Vec<u64> {
-    let mut h = vec![0u64; 24];
-    for &c in p.user_activity.values() {
-        let b = (63 - c.max(1).leading_zeros()) as usize;
-        h[b.min(23)] += 1;
-    }
-    h
-}
-
-/// Events of `p` on A's popularity deciles (items ordered by A's count, cut where A's
-/// cumulative share passes 10 %, 20 %, ...) and on items A never saw.
-fn popularity_hist(a: &Profile, p: &Profile) -> Vec<u64> {
-    let mut items: Vec<(&String, u64)> = a.item_counts.iter().map(|(k, v)| (k, *v)).collect();
-    items.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
-    let total: u64 = items.iter().map(|x| x.1).sum();
-    let mut decile: HashMap<&str, usize> = HashMap::new();
-    let mut before = 0u64;
-    for (name, c) in items {
-        let d = if total > 0 {
-            ((before as f64 / total as f64) * 10.0).floor() as usize
-        } else {
-            0
-        };
-        decile.insert(name.as_str(), d.min(9));
-        before += c;
-    }
-    let mut h = vec![0u64; 11];
-    for (name, &c) in &p.item_counts {
-        h[decile.get(name.as_str()).copied().unwrap_or(10)] += c;
-    }
-    h
-}
-
 fn drift_section(a_path: &Path, b_path: &Path, html: &mut String) -> CmdResult {
     let a = Profile::from_path(a_path)?;
     let b = Profile::from_path(b_path)?;
@@ -322,7 +287,7 @@ fn drift_section(a_path: &Path, b_path: &Path, html: &mut String) -> CmdResult {
             &ab(&a.rating_hist, &b.rating_hist),
         ));
     }
-    let (ha, hb) = (activity_hist(&a), activity_hist(&b));
+    let (ha, hb) = (a.activity_hist(), b.activity_hist());
     let used = ha
         .iter()
         .zip(&hb)
@@ -345,6 +310,8 @@ fn drift_section(a_path: &Path, b_path: &Path, html: &mut String) -> CmdResult {
         &cats,
         &ab(&ha[..used], &hb[..used]),
     ));
+    // The histograms of the drift measures themselves (one binning, in the library).
+    let (pop_a, pop_b) = popularity_buckets(&a, &b);
     let mut cats: Vec<String> = (1..=10).map(|d| format!("D{d}")).collect();
     cats.push("new".into());
     html.push_str(&plot::bar_chart(
@@ -352,7 +319,7 @@ fn drift_section(a_path: &Path, b_path: &Path, html: &mut String) -> CmdResult {
         "A's popularity decile of the item",
         "share of events",
         &cats,
-        &ab(&popularity_hist(&a, &a), &popularity_hist(&a, &b)),
+        &ab(&pop_a, &pop_b),
     ));
     html.push_str("</div>");
     Ok(())
@@ -406,7 +373,7 @@ pub(crate) fn report(args: ReportArgs) -> CmdResult {
     };
     let html = render(fairness.as_ref(), drift)?;
     write_atomic(&args.out, html.as_bytes())?;
-    eprintln!("wrote {}", args.out.display());
+    tracing::info!("wrote {}", args.out.display());
     Ok(())
 }
 

@@ -62,7 +62,7 @@ fn run_once(args: &RetrainArgs) -> u8 {
     let config = match read_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            tracing::error!("{e}");
             return 1;
         }
     };
@@ -70,7 +70,7 @@ fn run_once(args: &RetrainArgs) -> u8 {
     let report = match run.run() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot write the run report: {e}");
+            tracing::error!("cannot write the run report: {e}");
             return 1;
         }
     };
@@ -79,7 +79,7 @@ fn run_once(args: &RetrainArgs) -> u8 {
     } else {
         println!("{}", report.to_markdown());
     }
-    eprintln!(
+    tracing::info!(
         "recs retrain: {} (report: {})",
         report.headline(),
         run.run_dir(&report).join("report.md").display()

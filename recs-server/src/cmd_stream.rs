@@ -161,7 +161,7 @@ pub fn ingest(args: IngestArgs) -> CliResult {
     let mut rules = Rules::default();
     if let Some(path) = &args.catalog {
         let ids = read_catalog(path)?;
-        eprintln!(
+        tracing::info!(
             "catalog: {} known movie ids from {}",
             ids.len(),
             path.display()
@@ -304,7 +304,7 @@ fn idle_exit(args: &IngestArgs) -> CliResult<Option<std::time::Duration>> {
     }
 }
 
-#[cfg(feature = "stream")]
+#[cfg(feature = "kafka-group")]
 fn ingest_group(broker: &str, args: &IngestArgs, config: &IngestConfig) -> CliResult<GroupRun> {
     use recs::stream::kafka_group::GroupConfig;
     let mut g = GroupConfig::new(
@@ -331,9 +331,11 @@ fn ingest_group(broker: &str, args: &IngestArgs, config: &IngestConfig) -> CliRe
     })
 }
 
-#[cfg(not(feature = "stream"))]
+#[cfg(not(feature = "kafka-group"))]
 fn ingest_group(_broker: &str, _args: &IngestArgs, _config: &IngestConfig) -> CliResult<GroupRun> {
-    Err("this recs was built without Kafka support (cargo feature `stream` of recs-server)".into())
+    Err("this recs was built without Kafka consumer groups (--group): rebuild with \
+         `cargo build -p recs-server --features kafka-group` (builds librdkafka, needs a C compiler)"
+        .into())
 }
 
 #[cfg(feature = "stream")]
@@ -429,7 +431,7 @@ pub fn drift(args: DriftArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            tracing::error!("{e}");
             ExitCode::from(2)
         }
     }

@@ -118,7 +118,7 @@ impl Default for ServeConfig {
             exposure_capacity: 100_000,
             confidence: 0.95,
             experiment_rule: recs::eval::experiment::DecisionRule::default(),
-            kpi_window_secs: 3600.0,
+            kpi_window_secs: recs::stream::KPI_DEFAULT_WINDOW_SECS,
             kpi_capacity: 100_000,
             git_sha: option_env!("RECS_GIT_SHA").unwrap_or("unknown").to_string(),
             access_log: false,

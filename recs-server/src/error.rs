@@ -139,7 +139,7 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            crate::log(&format!("internal error: {self}"));
+            tracing::error!("internal error: {self}");
             "internal server error".to_string()
         } else {
             self.to_string()
@@ -172,7 +172,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
     let (status, bytes) = match serde_json::to_vec(value) {
         Ok(b) => (status, Bytes::from(b)),
         Err(e) => {
-            crate::log(&format!("cannot serialize response: {e}"));
+            tracing::error!("cannot serialize response: {e}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Bytes::from_static(

@@ -2,14 +2,15 @@
 //! `POST /events`) extend users' histories in a bounded in-memory store, and
 //! `/recommend/{user}` scores from the extended history at once, without retraining.
 //!
-//! How a model uses the extended history: the server holds models as `dyn Recommender`, whose
-//! scoring takes a history. A user with streamed events is scored as a *new* user from
-//! (training history ∪ streamed movies): ALS and BPR re-solve the user's factor row from that
-//! history with the item factors fixed (`Als::recalculate_user`, the solve
-//! `recs::stream::FoldIn` uses), item-kNN and EASE score it directly, popularity filters it.
-//! A model that cannot score a new user (NCF) scores the known user with the extended history
-//! as the seen set, and a user unknown to it gets the cold-start list; the streamed movies
-//! are left out of every answer.
+//! How a model uses the extended history: a user with streamed events is scored as a *new*
+//! user from (training history ∪ streamed movies) through
+//! [`Recommender::recommend_history`]: ALS and BPR re-solve the user's factor row from that
+//! history with the item factors fixed, item-kNN and EASE score it directly, popularity filters
+//! it. A model that cannot score a history alone (NCF) scores the known user with the extended
+//! history as the seen set, and a user unknown to it gets the cold-start list; the streamed
+//! movies are left out of every answer. The store ([`LiveHistories`]) and this rule
+//! ([`recs::serve::recommend_live`]) are library code; this module holds the server's
+//! configuration and event sources.
 //!
 //! Events count as an interaction whatever their value (a watch minute or any rating), as
 //! `FoldIn` does for implicit models. Memory is bounded: at most `max_users` users (least
@@ -27,11 +28,10 @@
 //! assert_eq!(live.len(), 2);
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use recs::data::{ItemIdx, UserIdx};
@@ -40,7 +40,7 @@ use recs::stream::{parse_line, Event, Line, LineReader, Rules, Validator};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ServerError};
-use crate::state::{model_list, AppState, Catalog, Scoring};
+use crate::state::{AppState, Catalog, Scoring};
 
 /// Settings of the real-time fold-in (`live` in the server configuration).
 ///
@@ -121,112 +121,9 @@ impl LiveConfig {
     }
 }
 
-#[derive(Debug, Default)]
-struct Lru {
-    users: HashMap<i64, (u64, Vec<ItemIdx>)>,
-    order: BTreeMap<u64, i64>,
-    tick: u64,
-    events: u64,
-    evicted: u64,
-}
-
-/// Streamed movies per user, bounded (see the module docs). Shared by the event sources and
-/// the request handlers; every call takes one short lock.
-#[derive(Debug)]
-pub struct LiveHistories {
-    inner: Mutex<Lru>,
-    max_users: usize,
-    max_items: usize,
-}
-
-/// Counters of a [`LiveHistories`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct LiveStats {
-    /// Users tracked now.
-    pub users: usize,
-    /// Events folded in since start.
-    pub events: u64,
-    /// Users evicted since start.
-    pub evicted: u64,
-}
-
-impl LiveHistories {
-    /// An empty store of at most `max_users` users × `max_items_per_user` movies (each at
-    /// least 1).
-    pub fn new(max_users: usize, max_items_per_user: usize) -> Self {
-        LiveHistories {
-            inner: Mutex::new(Lru::default()),
-            max_users: max_users.max(1),
-            max_items: max_items_per_user.max(1),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
-        // A panic while holding the lock cannot leave the maps inconsistent in a way that
-        // matters here (worst case a stale order entry), so a poisoned lock is reused.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Adds model item `item` to `user`'s streamed movies and marks the user most recent.
-    pub fn observe(&self, user: i64, item: ItemIdx) {
-        let mut g = self.lock();
-        let lru = &mut *g;
-        lru.tick += 1;
-        lru.events += 1;
-        let tick = lru.tick;
-        let entry = lru.users.entry(user).or_insert((0, Vec::new()));
-        if entry.0 != 0 {
-            lru.order.remove(&entry.0);
-        }
-        entry.0 = tick;
-        if let Some(pos) = entry.1.iter().position(|&i| i == item) {
-            entry.1.remove(pos);
-        }
-        entry.1.push(item);
-        if entry.1.len() > self.max_items {
-            entry.1.remove(0);
-        }
-        lru.order.insert(tick, user);
-        while lru.users.len() > self.max_users {
-            let Some((_, old)) = lru.order.pop_first() else {
-                break;
-            };
-            lru.users.remove(&old);
-            lru.evicted += 1;
-        }
-    }
-
-    /// The user's streamed movies, sorted; `None` when the user has none.
-    pub fn items(&self, user: i64) -> Option<Vec<ItemIdx>> {
-        let g = self.lock();
-        let (_, items) = g.users.get(&user)?;
-        let mut v = items.clone();
-        v.sort_unstable();
-        Some(v)
-    }
-
-    /// Users tracked.
-    pub fn len(&self) -> usize {
-        self.lock().users.len()
-    }
-
-    /// True when no user is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> LiveStats {
-        let g = self.lock();
-        LiveStats {
-            users: g.users.len(),
-            events: g.events,
-            evicted: g.evicted,
-        }
-    }
-}
+/// The bounded live store and its counters live in the library ([`recs::serve`]); the server
+/// re-exports them so its configuration and sources name one type.
+pub use recs::serve::{LiveHistories, LiveStats};
 
 /// Folds one event into the catalog's live histories: watch and rate events whose movie id
 /// is a known integer movie; returns whether it was used.
@@ -255,8 +152,9 @@ pub(crate) fn observe_posted(catalog: &Catalog, user: i64, movie_id: i64) {
     }
 }
 
-/// Scores `user_id` with streamed movies `live` (see the module docs). Called by
-/// `Snapshot::recommend` when the user has streamed events.
+/// Scores `user_id` with streamed movies `live` (see the module docs and
+/// [`recs::serve::recommend_live`], which holds the rule). Called by `Snapshot::recommend` when
+/// the user has streamed events.
 pub(crate) fn recommend_live(
     model: &dyn Recommender,
     known: Option<UserIdx>,
@@ -265,34 +163,11 @@ pub(crate) fn recommend_live(
     k: usize,
     cold_start: &[Scored],
 ) -> Result<Scoring, ApiError> {
-    let n = model.n_items();
-    let mut history: Vec<ItemIdx> = base
-        .iter()
-        .chain(live)
-        .copied()
-        .filter(|&i| (i as usize) < n)
-        .collect();
-    history.sort_unstable();
-    history.dedup();
-    // First as a user index no model knows: models that fold in a history re-solve the user
-    // from it; the others answer for the known user, if any.
-    let users = std::iter::once(UserIdx::MAX).chain(known);
-    for user in users {
-        if let Some(items) = model_list(model, user, &history, k)? {
-            return Ok(Scoring {
-                items,
-                cold_start: false,
-            });
-        }
-    }
+    let answer = recs::serve::recommend_live(model, known, base, live, k, cold_start)
+        .map_err(ApiError::Core)?;
     Ok(Scoring {
-        items: cold_start
-            .iter()
-            .filter(|s| history.binary_search(&s.item).is_err())
-            .take(k)
-            .copied()
-            .collect(),
-        cold_start: true,
+        items: answer.items,
+        cold_start: answer.cold_start,
     })
 }
 
@@ -534,46 +409,4 @@ fn spawn_kafka(
     Err(ServerError::Config(
         "live.kafka needs recs-server built with the `stream` feature".into(),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lru_bounds_users_and_items() {
-        let live = LiveHistories::new(3, 2);
-        for u in 0..10 {
-            live.observe(u, 1);
-        }
-        assert_eq!(live.len(), 3);
-        assert_eq!(live.stats().evicted, 7);
-        assert!(live.items(6).is_none() && live.items(9).is_some());
-        // Touching 7 makes 8 the least recent.
-        live.observe(7, 2);
-        live.observe(100, 3);
-        assert!(live.items(8).is_none() && live.items(7).is_some());
-        // Per-user cap keeps the newest; a repeat moves to the end.
-        live.observe(7, 5);
-        assert_eq!(live.items(7), Some(vec![2, 5]));
-        live.observe(7, 2);
-        live.observe(7, 9);
-        assert_eq!(live.items(7), Some(vec![2, 9]));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn never_exceeds_caps(ops in proptest::collection::vec((0i64..50, 0u32..20), 0..400),
-                              users in 1usize..10, items in 1usize..5) {
-            let live = LiveHistories::new(users, items);
-            for &(u, i) in &ops {
-                live.observe(u, i);
-                proptest::prop_assert!(live.len() <= users);
-                let got = live.items(u).unwrap_or_default();
-                proptest::prop_assert!(got.contains(&i) && got.len() <= items);
-            }
-            let g = live.lock();
-            proptest::prop_assert_eq!(g.order.len(), g.users.len());
-        }
-    }
 }

@@ -85,29 +85,58 @@ pub(crate) fn unix_now() -> f64 {
 pub fn rfc3339(unix_secs: f64) -> String {
     let whole = unix_secs.floor();
     let millis = (((unix_secs - whole) * 1000.0) as u32).min(999);
-    let secs = whole as i64;
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    recs::util::time::rfc3339_ms(whole as i64 * 1000 + i64::from(millis))
 }
 
-/// One log line on stderr.
+/// One informational log line (a `tracing` event; [`init_logging`] sends it to stderr).
 pub(crate) fn log(msg: &str) {
-    eprintln!("{} recs-server: {msg}", rfc3339(unix_now()));
+    tracing::info!("{msg}");
+}
+
+/// How [`init_logging`] writes log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `2026-12-06T01:42:13.123456Z  INFO listening on http://…`, one line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields.message`, `target`), for log
+    /// shippers.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "unknown log format `{other}` (expected text or json)"
+            )),
+        }
+    }
+}
+
+/// Installs the process-wide `tracing` subscriber: events to stderr in `format`, filtered by
+/// `RUST_LOG` (e.g. `RUST_LOG=warn`, `RUST_LOG=recs_server=debug,recs=info`), `info` when unset
+/// or unparsable. A second call (or one after another subscriber was set) changes nothing.
+///
+/// ```
+/// recs_server::init_logging(recs_server::LogFormat::Text);
+/// ```
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // `try_init` fails only when a subscriber is already installed: keep that one.
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::collections::{HashMap, VecDeque};
+use recs::stream::WatchAttribution;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
@@ -174,7 +174,10 @@ impl Metrics {
     /// Creates and registers every metric under the `recs_` prefix, with the online KPI's
     /// defaults (a one-hour window, 100 000 pending answers).
     pub fn new() -> Self {
-        Self::with_online_kpi(OnlineKpi::new(3600.0, 100_000))
+        Self::with_online_kpi(OnlineKpi::new(
+            recs::stream::KPI_DEFAULT_WINDOW_SECS,
+            100_000,
+        ))
     }
 
     /// As [`Metrics::new`], with the given online KPI.
@@ -362,53 +365,14 @@ impl Metrics {
     }
 }
 
-/// One answer waiting for a watch event.
-#[derive(Debug)]
-struct Pending {
-    served: f64,
-    arm: ModelLabels,
-    items: Vec<i64>,
-    watched: bool,
-}
-
-#[derive(Debug, Default)]
-struct KpiState {
-    /// Per user, their pending answers, oldest first.
-    users: HashMap<i64, VecDeque<Pending>>,
-    /// Every pending answer's (served at, user), oldest first: eviction order.
-    order: VecDeque<(f64, i64)>,
-    /// Per arm, (answers, answers watched).
-    counts: HashMap<ModelLabels, (u64, u64)>,
-}
-
-/// Share of an arm's `(answers, answers watched)` that were watched; 0 before any answer.
-fn watch_rate((answers, watched): (u64, u64)) -> f64 {
-    if answers > 0 {
-        watched as f64 / answers as f64
-    } else {
-        0.0
-    }
-}
-
-impl KpiState {
-    fn pop_oldest(&mut self) {
-        if let Some((_, user)) = self.order.pop_front() {
-            if let Some(q) = self.users.get_mut(&user) {
-                q.pop_front();
-                if q.is_empty() {
-                    self.users.remove(&user);
-                }
-            }
-        }
-    }
-}
-
 /// The online KPI: the share of recommendation answers watched within a window, per model
 /// version and variant. [`OnlineKpi::served`] records each non-empty answer the server gives;
 /// [`OnlineKpi::watched`] joins a watch event (from `POST /events` or the live event feed) with
 /// the same user's answers served at most `window` seconds before it that list the movie. An
 /// answer counts as watched once, however many of its movies are watched; this is the
-/// `conversion` of the offline [`recs::stream::online_kpi`] over the response log.
+/// `conversion` of the offline [`recs::stream::online_kpi`] over the response log. The join,
+/// its window rule and its bounds are the library's [`WatchAttribution`]; this type adds the
+/// Prometheus series.
 ///
 /// Memory is bounded: at most `capacity` answers wait for a watch (the oldest is evicted
 /// first), and answers older than the window are dropped as the clock passes them. An evicted
@@ -427,9 +391,7 @@ impl KpiState {
 /// ```
 #[derive(Debug)]
 pub struct OnlineKpi {
-    window_secs: f64,
-    capacity: usize,
-    state: Mutex<KpiState>,
+    state: Mutex<WatchAttribution<ModelLabels>>,
     /// Non-empty answers per arm.
     pub recommendations: Family<ModelLabels, Counter>,
     /// Answers watched within the window per arm.
@@ -443,58 +405,32 @@ impl OnlineKpi {
     /// (at least 1).
     pub fn new(window_secs: f64, capacity: usize) -> Self {
         OnlineKpi {
-            window_secs,
-            capacity: capacity.max(1),
-            state: Mutex::new(KpiState::default()),
+            state: Mutex::new(WatchAttribution::new(window_secs, capacity)),
             recommendations: Family::default(),
             watched: Family::default(),
             watch_rate: Family::default(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, KpiState> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchAttribution<ModelLabels>> {
         // A poisoned lock only means another thread panicked mid-update; counts stay usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Drops answers that no watch at or after `now` can match any more.
-    fn expire(&self, g: &mut KpiState, now: f64) {
-        while g
-            .order
-            .front()
-            .is_some_and(|&(served, _)| served + self.window_secs < now)
-        {
-            g.pop_oldest();
-        }
-    }
-
-    fn publish(&self, g: &KpiState, arm: &ModelLabels) {
-        if let Some(&counts) = g.counts.get(arm) {
-            self.watch_rate.get_or_create(arm).set(watch_rate(counts));
+    fn publish(&self, g: &WatchAttribution<ModelLabels>, arm: &ModelLabels) {
+        if let Some(counts) = g.counts(arm) {
+            self.watch_rate.get_or_create(arm).set(counts.rate());
         }
     }
 
     /// Records an answer of `arm` to `user` listing `items`, served at `at` (unix seconds).
     /// Empty answers are not counted.
     pub fn served(&self, arm: ModelLabels, user: i64, items: &[i64], at: f64) {
-        if items.is_empty() {
+        let mut g = self.lock();
+        if !g.served(arm.clone(), user, items, at) {
             return;
         }
-        let mut g = self.lock();
-        self.expire(&mut g, at);
-        while g.order.len() >= self.capacity {
-            g.pop_oldest();
-        }
-        g.order.push_back((at, user));
-        g.users.entry(user).or_default().push_back(Pending {
-            served: at,
-            arm: arm.clone(),
-            items: items.to_vec(),
-            watched: false,
-        });
-        let counts = g.counts.entry(arm.clone()).or_default();
-        counts.0 += 1;
-        if counts.0 == 1 {
+        if g.counts(&arm).is_some_and(|c| c.answers == 1) {
             // The watched series exists (at 0) from the arm's first answer, so ratios in
             // PromQL work.
             self.watched.get_or_create(&arm).inc_by(0);
@@ -509,20 +445,8 @@ impl OnlineKpi {
     /// for any later one: event times from a lagging feed are at most the wall clock).
     pub fn watched(&self, user: i64, movie: i64, at: f64) -> bool {
         let mut g = self.lock();
-        self.expire(&mut g, at.min(crate::unix_now()));
-        let window = self.window_secs;
-        let Some(q) = g.users.get_mut(&user) else {
-            return false;
-        };
-        let mut hit = Vec::new();
-        for p in q.iter_mut() {
-            if !p.watched && p.served <= at && at <= p.served + window && p.items.contains(&movie) {
-                p.watched = true;
-                hit.push(p.arm.clone());
-            }
-        }
+        let hit = g.watched(user, movie, at, at.min(crate::unix_now()));
         for arm in &hit {
-            g.counts.entry(arm.clone()).or_default().1 += 1;
             self.watched.get_or_create(arm).inc();
             self.publish(&g, arm);
         }
@@ -531,13 +455,12 @@ impl OnlineKpi {
 
     /// The current watch rate of `arm` (`None` before its first answer).
     pub fn rate(&self, arm: &ModelLabels) -> Option<f64> {
-        let g = self.lock();
-        g.counts.get(arm).copied().map(watch_rate)
+        self.lock().counts(arm).map(|c| c.rate())
     }
 
     /// Answers waiting for a watch.
     pub fn pending(&self) -> usize {
-        self.lock().order.len()
+        self.lock().pending()
     }
 }
 

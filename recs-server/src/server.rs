@@ -95,7 +95,7 @@ impl Server {
             let (stream, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    crate::log(&format!("accept failed: {e}"));
+                    tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -189,7 +189,7 @@ pub async fn serve(
     }));
     let initial = state.load_initial().await;
     if let Err(e) = &initial {
-        crate::log(&format!("initial model load failed: {e}"));
+        tracing::error!("initial model load failed: {e}");
         if poll.is_none() {
             let _ = stop_tx.send(());
             let _ = running.await;
@@ -205,7 +205,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 if let Err(e) = st.follow_latest_once().await {
-                    crate::log(&format!("registry poll failed: {e}"));
+                    tracing::warn!("registry poll failed: {e}");
                 }
             }
         })

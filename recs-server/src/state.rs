@@ -962,7 +962,7 @@ impl AppState {
                 o.loaded,
                 o.load_ms
             )),
-            Err(e) => crate::log(&format!("deployment refused: {e}")),
+            Err(e) => tracing::warn!("deployment refused: {e}"),
         }
         result
     }

@@ -479,7 +479,7 @@ async fn switches_under_concurrent_load_never_fail_or_mix_a_request() {
     let switcher = tokio::spawn(async move {
         let mut n = 0u32;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
-            let v = if n % 2 == 0 { "v2" } else { "v1" };
+            let v = if n.is_multiple_of(2) { "v2" } else { "v1" };
             let r = admin.admin_get(&format!("/switch?model={v}")).await;
             assert_eq!(r.status, 200, "{}", r.body);
             n += 1;

@@ -3,7 +3,7 @@
 //! ingest processes in one consumer group share a 4-partition topic while it is being written,
 //! one is SIGKILLed mid-stream and restarted, and the snapshot set still holds every valid
 //! record exactly once and every invalid one as a dead letter with its reason.
-#![cfg(feature = "stream")]
+#![cfg(feature = "kafka-group")]
 
 use std::path::Path;
 use std::process::{Child, Command};

@@ -15,6 +15,14 @@
 //! assert_eq!(top[0].item, 0);
 //! # Ok::<(), recs::Error>(())
 //! ```
+//!
+//! ## Optional features
+//! `s3` (registry and snapshots in S3-compatible object stores), `kafka` (Kafka event source,
+//! pure Rust), `kafka-group` (consumer groups through librdkafka, a C build) and `parquet`
+//! (Parquet snapshots). None is on by default.
+
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod data;
 mod error;
@@ -25,7 +33,9 @@ mod objects;
 pub mod prelude;
 pub mod registry;
 pub mod retrain;
+pub mod serve;
 pub mod stream;
+pub mod util;
 
 pub use data::{Dataset, Interactions, Split};
 pub use error::{Error, Result};

@@ -423,3 +423,26 @@ class Registry:
     def latest(self) -> Optional[str]: ...
     def set_latest(self, version: str) -> None: ...
     def rollback(self) -> str: ...
+
+# Fairness study and online KPI (recs::eval::fairness::study, recs::stream::online_kpi).
+
+def fairness_study(
+    split: Split,
+    models: Sequence[str] = ...,
+    *,
+    k: int = 10,
+    ks: Sequence[int] = ...,
+    activity_bands: int = 4,
+    rounds: int = 0,
+    taste_model: Optional[str] = None,
+    taste_k: int = 50,
+    p_liked: float = 0.9,
+    p_other: float = 0.2,
+    seed: int = 42,
+    users: Optional[_Path] = None,
+    user_id_offset: int = 0,
+) -> Dict[str, Any]: ...
+def online_kpi(
+    events: Sequence[Union[str, bytes]], window_secs: float = 3600.0
+) -> List[Dict[str, Any]]: ...
+def watch_attributed(served_at: float, watched_at: float, window_secs: float = 3600.0) -> bool: ...

@@ -7,7 +7,7 @@ mod interactions;
 mod load;
 mod movielens;
 mod ncf;
-pub mod rng;
+pub use crate::util::rng;
 pub mod split;
 pub mod synth;
 mod text;

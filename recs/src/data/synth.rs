@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rng::Rng;
 use super::{Dataset, Interactions, ItemIdx, Vocab};
-use crate::model::ParamGuard;
+use crate::util::ParamGuard;
 use crate::{Error, Result};
 
 /// ML-1M rating shares for 1..=5 stars (README counts / 1,000,209).

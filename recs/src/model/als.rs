@@ -1067,6 +1067,14 @@ impl Recommender for Als {
         let row = self.row_for(user, history)?;
         self.score_factors_into(&row, out)
     }
+    /// Folds the history in ([`Als::recalculate_user`], item factors fixed).
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        if history.is_empty() {
+            return Err(Error::UnknownUser(u64::from(UserIdx::MAX)));
+        }
+        let row = self.recalculate_user(history, None)?;
+        self.score_factors_into(&row, out)
+    }
     fn score_items(
         &self,
         user: UserIdx,

@@ -112,6 +112,16 @@ impl Recommender for AnyModel {
     fn score_into(&self, user: u32, history: &[u32], out: &mut [f32]) -> Result<()> {
         self.as_recommender().score_into(user, history, out)
     }
+    fn score_history_into(&self, history: &[u32], out: &mut [f32]) -> Result<()> {
+        self.as_recommender().score_history_into(history, out)
+    }
+    fn recommend_history(
+        &self,
+        history: &[u32],
+        opts: &super::RecOpts<'_>,
+    ) -> Result<Vec<super::Scored>> {
+        self.as_recommender().recommend_history(history, opts)
+    }
     fn score_items(&self, user: u32, history: &[u32], items: &[u32]) -> Result<Vec<f32>> {
         self.as_recommender().score_items(user, history, items)
     }

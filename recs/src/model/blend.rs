@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::fit_named;
 use super::{
-    check_history, Als, AlsParams, AnyModel, Ease, EaseParams, Fit, ParamGuard, Persist,
-    Recommender,
+    check_history, check_scores_len, Als, AlsParams, AnyModel, Ease, EaseParams, Fit, ParamGuard,
+    Persist, Recommender,
 };
 use crate::data::{Interactions, ItemIdx, UserIdx};
 use crate::{Error, Result};
@@ -335,6 +335,22 @@ impl Recommender for Blend {
         let mut buf = vec![0f32; self.n_items];
         for (m, &w) in self.members.iter().zip(&self.weights) {
             m.score_into(user, history, &mut buf)?;
+            standardize(&mut buf);
+            for (o, &b) in out.iter_mut().zip(&buf) {
+                *o += w * b;
+            }
+        }
+        Ok(())
+    }
+    /// The members' history scores, blended as in [`score_into`](Recommender::score_into);
+    /// refused when a member cannot score a history alone.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        check_history(history, self.n_items)?;
+        check_scores_len(out, self.n_items)?;
+        out.fill(0.0);
+        let mut buf = vec![0f32; self.n_items];
+        for (m, &w) in self.members.iter().zip(&self.weights) {
+            m.score_history_into(history, &mut buf)?;
             standardize(&mut buf);
             for (o, &b) in out.iter_mut().zip(&buf) {
                 *o += w * b;

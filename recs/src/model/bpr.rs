@@ -597,6 +597,22 @@ impl Recommender for Bpr {
         dots_into(&row, &self.items, self.width, out);
         Ok(())
     }
+    /// Folds the history in ([`Bpr::recalculate_user`], item factors fixed).
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        if history.is_empty() {
+            return Err(Error::UnknownUser(u64::from(UserIdx::MAX)));
+        }
+        let row = self.recalculate_user(history)?;
+        if out.len() != self.n_items {
+            return Err(Error::Data(format!(
+                "score buffer has {} entries for {} items",
+                out.len(),
+                self.n_items
+            )));
+        }
+        dots_into(&row, &self.items, self.width, out);
+        Ok(())
+    }
     fn score_items(
         &self,
         user: UserIdx,

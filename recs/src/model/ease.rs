@@ -404,6 +404,10 @@ impl Recommender for Ease {
     fn n_items(&self) -> usize {
         self.n_items
     }
+    /// The user is not part of the score, so any history scores as for a known user.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        self.score_into(0, history, out)
+    }
     fn score_into(&self, _user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
         self.score_weighted_into(history, None, out)
     }

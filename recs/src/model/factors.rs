@@ -15,41 +15,36 @@ use rayon::prelude::*;
 
 use super::{select, top_k, RecOpts, Scored};
 use crate::data::{Interactions, ItemIdx, UserIdx};
+use crate::util::rng::SplitMix64;
 use crate::{Error, Result};
 
-/// SplitMix64: a small, fast, seedable generator (Steele, Lea & Flood 2014). Good enough for
-/// initialisation and sampling; not cryptographic.
+/// The factor models' generator: [`SplitMix64`] streams with the fast bounded draw, so ALS
+/// and BPR keep their exact streams (pinned in `util::rng`).
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(SplitMix64);
 
 impl Rng {
     /// A generator for `seed`, decorrelated by `stream` (so that chunk `c` of epoch `e` can
     /// have its own reproducible stream).
     pub(crate) fn new(seed: u64, stream: u64) -> Self {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        r.next_u64();
-        r
+        Rng(SplitMix64::stream(seed, stream))
     }
 
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)`.
     #[inline]
     pub(crate) fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+        self.0.next_f32()
     }
 
-    /// Uniform in `0..n` (`n > 0`), by Lemire's multiply-shift (bias below 2⁻³² for our sizes).
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias below 2⁻³² for our sizes).
     #[inline]
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32).wrapping_mul(n as u64) >> 32) as usize
+        self.0.below_fast(n)
     }
 }
 
@@ -767,6 +762,17 @@ mod tests {
     use super::Rng;
     use super::*;
     use proptest::prelude::*;
+
+    // The streams themselves are pinned in `util::rng` (`pinned_splitmix64_streams`); this
+    // pins the wrapper's mapping onto them.
+    #[test]
+    fn rng_is_the_pinned_splitmix64_stream() {
+        let (mut a, mut b) = (Rng::new(3, 0), SplitMix64::stream(3, 0));
+        for n in [1000, 7, 1 << 20] {
+            assert_eq!(a.below(n), b.below_fast(n));
+        }
+        assert_eq!(a.next_f32().to_bits(), b.next_f32().to_bits());
+    }
 
     fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()

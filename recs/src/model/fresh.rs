@@ -491,6 +491,23 @@ impl Recommender for Fresh {
         }
         Ok(())
     }
+    /// As [`score_into`](Recommender::score_into) for a user without training ranks: every
+    /// history item counts as the newest (rank 0), and a base other than EASE scores the
+    /// history itself.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        check_history(history, self.weights.len())?;
+        match (&self.recency, &*self.base) {
+            (Some(_), AnyModel::Ease(ease)) => {
+                let w = vec![self.params.history_weight(0); history.len()];
+                ease.score_weighted_into(history, Some(&w), out)?;
+            }
+            _ => self.base.score_history_into(history, out)?,
+        }
+        for (o, &w) in out.iter_mut().zip(&self.weights) {
+            *o = reweight(*o, w);
+        }
+        Ok(())
+    }
     fn score_items(
         &self,
         user: UserIdx,

@@ -355,6 +355,10 @@ impl Recommender for ItemKnn {
     fn n_items(&self) -> usize {
         self.indptr.len() - 1
     }
+    /// The user is not part of the score, so any history scores as for a known user.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        self.score_into(0, history, out)
+    }
     fn score_into(&self, _user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
         let n = self.n_items();
         check_history(history, n)?;

@@ -87,7 +87,11 @@ impl Default for RecOpts<'_> {
 /// `dyn Recommender`.
 ///
 /// A model scores items for a user given that user's history (their training items). Models
-/// that learn per-user state (ALS) use it for known users and fold in the history for others.
+/// that learn per-user state (ALS) use it for known users. A user the model was not trained on
+/// is scored through [`score_history_into`](Self::score_history_into) /
+/// [`recommend_history`](Self::recommend_history), which say so explicitly. (Passing a user
+/// index outside the model to `score_into`, as `UserIdx::MAX`, still folds the history in for
+/// ALS and BPR; new code calls the history methods.)
 pub trait Recommender: Send + Sync {
     /// Short kind name, also the tag in model files (`"popularity"`, `"als"`, ...).
     fn kind(&self) -> &'static str;
@@ -101,6 +105,58 @@ pub trait Recommender: Send + Sync {
     /// [`Error::UnknownUser`] when the model cannot score `user` (unknown and no history),
     /// [`Error::UnknownItem`] when `history` holds an item outside the model.
     fn score_into(&self, user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()>;
+
+    /// Writes a score for every item for a user the model was not trained on, from that
+    /// user's `history` alone (`out.len() == n_items()`): "recommend from a history for an
+    /// unknown user". Models that ignore the user (popularity, item-kNN, EASE) score the
+    /// history as [`score_into`](Self::score_into) does; ALS and BPR fold the history in
+    /// (solve a user row with the item factors fixed); [`Fresh`] and [`Blend`] ask their base
+    /// models. The provided method refuses: a model that needs a trained user (NCF) cannot.
+    ///
+    /// ```
+    /// use recs::prelude::*;
+    /// use recs::data::{Interactions, Record};
+    ///
+    /// let recs = [(0, 0), (0, 1), (1, 1), (2, 0), (2, 2)]
+    ///     .map(|(u, i)| Record { user: u, item: i, value: 1.0, timestamp: None });
+    /// let train = Interactions::from_records(3, 3, &recs, Default::default())?;
+    /// let model = Popularity::params().fit(&train)?;
+    /// let mut scores = vec![0.0; 3];
+    /// model.score_history_into(&[2], &mut scores)?;
+    /// assert!(scores[0] > scores[2]);
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when the model cannot score without a trained user,
+    /// [`Error::UnknownUser`] when a fold-in model gets an empty history (nothing to fold in),
+    /// [`Error::UnknownItem`] when `history` holds an item outside the model.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        let _ = (history, out);
+        Err(Error::Unsupported(format!(
+            "{} cannot score a history without a trained user",
+            self.kind()
+        )))
+    }
+
+    /// The top `opts.k` items for a user the model was not trained on, from their `history`
+    /// alone (see [`score_history_into`](Self::score_history_into)), best first.
+    ///
+    /// # Errors
+    /// As [`score_history_into`](Self::score_history_into); [`Error::UnknownItem`] for
+    /// out-of-range candidates.
+    fn recommend_history(&self, history: &[ItemIdx], opts: &RecOpts<'_>) -> Result<Vec<Scored>> {
+        let n = self.n_items();
+        if let Some(&bad) = opts
+            .candidates
+            .and_then(|c| c.iter().find(|&&i| i as usize >= n))
+        {
+            return Err(Error::UnknownItem(bad as u64));
+        }
+        let mut buf = vec![0f32; n];
+        self.score_history_into(history, &mut buf)?;
+        select(&mut buf, history, opts)
+    }
 
     /// Scores of the given `items` only. Models with a cheap per-item score override this.
     ///
@@ -234,23 +290,9 @@ pub trait Fit {
     fn fit(&self, train: &Interactions) -> Result<Self::Model>;
 }
 
-/// Parameter validation (linfa's `ParamGuard`): `XParams` checks into `XValidParams`.
-pub trait ParamGuard {
-    /// The validated parameters.
-    type Checked;
-    /// Checks by reference.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParam`] naming the first parameter out of range.
-    fn check_ref(&self) -> Result<&Self::Checked>;
-    /// Checks and unwraps.
-    ///
-    /// # Errors
-    /// As [`check_ref`](Self::check_ref).
-    fn check(self) -> Result<Self::Checked>
-    where
-        Self: Sized;
-}
+/// Parameter validation (linfa's `ParamGuard`), shared with `data::synth`: it lives in the
+/// neutral [`crate::util`] so that `data` needs nothing from `model`.
+pub use crate::util::ParamGuard;
 
 /// Checks that a score buffer has one entry per item of the model.
 pub(crate) fn check_scores_len(out: &[f32], n_items: usize) -> Result<()> {

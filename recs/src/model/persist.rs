@@ -3,7 +3,6 @@
 //! The header lets a loader refuse a wrong or damaged file with a clear error instead of
 //! deserializing garbage.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -11,6 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Recommender;
+pub use crate::util::write_atomic;
 use crate::{Error, Result};
 
 /// First bytes of every recs model file.
@@ -146,44 +146,4 @@ pub fn load<M: Persist>(path: impl AsRef<Path>) -> Result<M> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     from_bytes(&bytes)
-}
-
-/// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
-///
-/// # Errors
-/// [`Error::Io`] naming the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Data(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}.{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        unique()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }

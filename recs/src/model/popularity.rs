@@ -93,6 +93,10 @@ impl Recommender for Popularity {
     fn n_items(&self) -> usize {
         self.counts.len()
     }
+    /// The user is not part of the score, so any history scores as for a known user.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        self.score_into(0, history, out)
+    }
     fn score_into(&self, _user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
         check_history(history, self.counts.len())?;
         out.copy_from_slice(&self.counts);

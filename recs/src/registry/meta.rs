@@ -787,34 +787,12 @@ fn head_of(gitdir: &Path) -> Option<String> {
     })
 }
 
-/// The current time as RFC 3339 UTC with milliseconds, e.g. `2026-11-27T10:04:05.123Z`.
-pub fn now_rfc3339() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_millis())
-}
+pub use crate::util::time::now_rfc3339;
 
 /// Formats seconds since the Unix epoch (UTC) with milliseconds.
-pub(crate) fn rfc3339(secs: i64, millis: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+#[cfg(test)]
+fn rfc3339(secs: i64, millis: u32) -> String {
+    crate::util::time::rfc3339_ms(secs * 1000 + i64::from(millis))
 }
 
 #[cfg(test)]

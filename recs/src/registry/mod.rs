@@ -60,6 +60,7 @@ pub use meta::{
     PointerEntry, Version, VersionMeta, META_FORMAT,
 };
 #[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use object::ObjectRegistry;
 pub use ops::{
     load_latest, load_model, publish_model, publish_model_with, rollback, rollback_target, scan,

@@ -522,7 +522,7 @@ pub fn write_movielens(data: &Dataset, path: &Path) -> Result<()> {
             let _ = writeln!(s, "{uid}::{iid}::{v}::{t}");
         }
     }
-    crate::model::write_atomic(path, s.as_bytes())
+    crate::util::write_atomic(path, s.as_bytes())
 }
 
 /// One retraining run: [`RetrainConfig`] plus an optional [`Deployer`] for canaries.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::write_atomic;
 use crate::stream::DriftReport;
+use crate::util::write_atomic;
 use crate::{Error, Result};
 
 /// The step of the pipeline where a run stopped.

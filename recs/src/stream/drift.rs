@@ -196,7 +196,16 @@ impl Profile {
         }
     }
 
-    fn activity_hist(&self) -> [u64; ACTIVITY_BINS] {
+    /// Users per log₂ bucket of activity: bucket `b` holds users with `2^b ..= 2^(b+1) − 1`
+    /// interactions (1, 2–3, 4–7, …; the last of the 24 buckets holds everything above).
+    ///
+    /// ```
+    /// use recs::stream::Profile;
+    /// let mut p = Profile::default();
+    /// p.user_activity.extend([(1, 1), (2, 3), (3, 4)]);
+    /// assert_eq!(&p.activity_hist()[..3], &[1, 1, 1]);
+    /// ```
+    pub fn activity_hist(&self) -> [u64; ACTIVITY_BINS] {
         let mut h = [0u64; ACTIVITY_BINS];
         for &c in self.user_activity.values() {
             let b = (63 - c.max(1).leading_zeros()) as usize;
@@ -402,8 +411,22 @@ impl DriftReport {
     }
 }
 
-/// Event counts of A and B over A's popularity deciles + a bucket for items new to A.
-fn popularity_buckets(a: &Profile, b: &Profile) -> (Vec<u64>, Vec<u64>) {
+/// Event counts of A and B over A's popularity deciles (items ordered by A's count, most
+/// popular first, ties by id; an item's decile is that of A's cumulative share before it) plus
+/// an eleventh bucket for items A never saw. The histograms behind the popularity PSI/KL and
+/// `recs report`'s plot.
+///
+/// ```
+/// use recs::stream::{popularity_buckets, Profile};
+/// let mut a = Profile::default();
+/// a.item_counts.extend([("x".to_string(), 3), ("y".to_string(), 1)]);
+/// let mut b = Profile::default();
+/// b.item_counts.extend([("y".to_string(), 2), ("new".to_string(), 5)]);
+/// let (pa, pb) = popularity_buckets(&a, &b);
+/// assert_eq!((pa[0], pa[7], pa[10]), (3, 1, 0)); // y starts at 3/4 of A's events: decile 7
+/// assert_eq!((pb[7], pb[10]), (2, 5));
+/// ```
+pub fn popularity_buckets(a: &Profile, b: &Profile) -> (Vec<u64>, Vec<u64>) {
     let mut items: Vec<(&String, u64)> = a.item_counts.iter().map(|(k, &v)| (k, v)).collect();
     items.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(y.0)));
     let total: u64 = items.iter().map(|x| x.1).sum();

@@ -8,6 +8,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::util::time::{civil_from_days, days_from_civil, write_utc};
+
 /// Version of the event schema. An event may carry `"v": 1`; a missing `v` means 1; any other
 /// value is rejected (the event goes to the dead-letter output).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -30,31 +32,6 @@ pub struct Ts(pub i64);
 
 /// Earliest and latest representable years of [`Ts`] text forms.
 const YEAR_RANGE: std::ops::RangeInclusive<i64> = 0..=9999;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
@@ -145,20 +122,7 @@ impl Ts {
 
     /// Writes `YYYY-MM-DDTHH:MM:SS[.mmm]` without a zone suffix (the course log-line form).
     pub fn write_plain(self, out: &mut impl fmt::Write) -> fmt::Result {
-        let days = self.0.div_euclid(86_400_000);
-        let rem = self.0.rem_euclid(86_400_000);
-        let (y, m, d) = civil_from_days(days);
-        let (h, mi, s, ms) = (
-            rem / 3_600_000,
-            rem / 60_000 % 60,
-            rem / 1000 % 60,
-            rem % 1000,
-        );
-        write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}")?;
-        if ms != 0 {
-            write!(out, ".{ms:03}")?;
-        }
-        Ok(())
+        write_utc(out, self.0, false)
     }
 }
 

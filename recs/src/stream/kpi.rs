@@ -1,11 +1,37 @@
 //! The online KPI: how often recommendations are watched soon after they are served, per model
 //! version and variant.
+//!
+//! One attribution rule ([`watch_attributed`]: a watch counts for an answer served at or before
+//! it, at most the window earlier) and one default window ([`KPI_DEFAULT_WINDOW_SECS`]) serve
+//! three callers: [`online_kpi`] over a logged event stream (offline), [`WatchAttribution`]
+//! incrementally as answers and watches arrive (`recs serve`'s `recs_online_*` metrics), and
+//! the A/B experiment tracker (with an unbounded window, `f64::INFINITY`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
 use super::event::Event;
+
+/// Default attribution window of the KPI: one hour.
+pub const KPI_DEFAULT_WINDOW_SECS: f64 = 3600.0;
+
+/// The attribution rule: a watch at `watched_at` counts for an answer served at `served_at`
+/// when `served_at <= watched_at <= served_at + window_secs` (any one time unit; the server
+/// uses unix seconds, the event log milliseconds). A window of `f64::INFINITY` attributes every
+/// later watch (the experiment tracker's rule).
+///
+/// ```
+/// use recs::stream::watch_attributed;
+/// assert!(watch_attributed(100.0, 100.0, 60.0)); // same instant: counted
+/// assert!(watch_attributed(100.0, 160.0, 60.0)); // window end: counted
+/// assert!(!watch_attributed(100.0, 160.5, 60.0));
+/// assert!(!watch_attributed(100.0, 99.0, f64::INFINITY)); // before the answer
+/// ```
+pub fn watch_attributed(served_at: f64, watched_at: f64, window_secs: f64) -> bool {
+    served_at <= watched_at && watched_at <= served_at + window_secs
+}
 
 /// KPI of one (model version, variant).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +55,9 @@ pub struct KpiRow {
 }
 
 /// Joins `reco_response` events with later `watch` events of the same user and movie: a
-/// recommended movie counts as watched when a watch event has `resp.ts < watch.ts <=
-/// resp.ts + window_ms`. Failed responses (status ≠ 200) and empty lists are not counted.
+/// recommended movie counts as watched when a watch event has `resp.ts <= watch.ts <=
+/// resp.ts + window_ms` ([`watch_attributed`]; before the rule was shared, a watch in the same
+/// millisecond as the response was not counted). Failed responses (status ≠ 200) and empty lists are not counted.
 /// Rows are sorted by (model version, variant). A pure function of the events, in any order.
 ///
 /// ```
@@ -57,11 +84,13 @@ pub fn online_kpi(events: &[Event], window_ms: i64) -> Vec<KpiRow> {
     for v in watches.values_mut() {
         v.sort_unstable();
     }
+    // Millisecond times up to 2^53 are exact in f64.
     let watched_in = |user: i64, movie: &str, from: i64| -> bool {
         watches.get(&(user, movie)).is_some_and(|ts| {
-            let i = ts.partition_point(|&t| t <= from);
+            // The first watch at or after the answer is the one the window can hold.
+            let i = ts.partition_point(|&t| t < from);
             ts.get(i)
-                .is_some_and(|&t| t <= from.saturating_add(window_ms))
+                .is_some_and(|&t| watch_attributed(from as f64, t as f64, window_ms as f64))
         })
     };
     let mut rows: BTreeMap<(String, String), KpiRow> = BTreeMap::new();
@@ -101,6 +130,168 @@ pub fn online_kpi(events: &[Event], window_ms: i64) -> Vec<KpiRow> {
             r
         })
         .collect()
+}
+
+/// An answer waiting for a watch.
+#[derive(Debug, Clone)]
+struct Pending<A> {
+    served: f64,
+    arm: A,
+    items: Vec<i64>,
+    watched: bool,
+}
+
+/// Answers and answers watched of one arm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiCounts {
+    /// Non-empty answers served.
+    pub answers: u64,
+    /// Answers watched within the window (each at most once).
+    pub watched: u64,
+}
+
+impl KpiCounts {
+    /// `watched / answers`; 0 before any answer.
+    pub fn rate(&self) -> f64 {
+        if self.answers > 0 {
+            self.watched as f64 / self.answers as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The KPI computed as answers and watches arrive: the share of answers watched within the
+/// window ([`watch_attributed`]), per arm `A` (for example a model version and variant).
+/// [`served`](Self::served) records each non-empty answer; [`watched`](Self::watched) joins a
+/// watch with the same user's pending answers that list the movie. An answer counts as watched
+/// once, however many of its movies are watched; this is the `conversion` of [`online_kpi`]
+/// over the same events.
+///
+/// Memory is bounded: at most `capacity` answers wait for a watch (the oldest is evicted
+/// first), and answers older than the window are dropped as the clock passes them. An evicted
+/// answer keeps its count in the denominator but can no longer be matched. Not synchronised:
+/// share it behind a lock.
+///
+/// ```
+/// use recs::stream::WatchAttribution;
+/// let mut kpi = WatchAttribution::new(600.0, 1000);
+/// kpi.served("A", 7, &[10, 11], 1000.0);
+/// kpi.served("A", 8, &[10], 1000.0);
+/// assert_eq!(kpi.watched(7, 11, 1100.0, 1100.0), vec!["A"]);
+/// assert!(kpi.watched(7, 10, 1200.0, 1200.0).is_empty()); // that answer already counted
+/// assert!(kpi.watched(8, 10, 1700.0, 1700.0).is_empty()); // after the window
+/// assert_eq!(kpi.counts(&"A").map(|c| c.rate()), Some(0.5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WatchAttribution<A> {
+    window_secs: f64,
+    capacity: usize,
+    /// Per user, their pending answers, oldest first.
+    users: HashMap<i64, VecDeque<Pending<A>>>,
+    /// Every pending answer's (served at, user), oldest first: eviction order.
+    order: VecDeque<(f64, i64)>,
+    counts: HashMap<A, KpiCounts>,
+}
+
+impl<A: Clone + Eq + Hash> WatchAttribution<A> {
+    /// A KPI with a window of `window_secs`, remembering at most `capacity` answers (at least
+    /// 1).
+    pub fn new(window_secs: f64, capacity: usize) -> Self {
+        WatchAttribution {
+            window_secs,
+            capacity: capacity.max(1),
+            users: HashMap::new(),
+            order: VecDeque::new(),
+            counts: HashMap::new(),
+        }
+    }
+
+    /// The attribution window.
+    pub fn window_secs(&self) -> f64 {
+        self.window_secs
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((_, user)) = self.order.pop_front() {
+            if let Some(q) = self.users.get_mut(&user) {
+                q.pop_front();
+                if q.is_empty() {
+                    self.users.remove(&user);
+                }
+            }
+        }
+    }
+
+    /// Drops answers that no watch at or after `now` can match any more.
+    fn expire(&mut self, now: f64) {
+        while self
+            .order
+            .front()
+            .is_some_and(|&(served, _)| served + self.window_secs < now)
+        {
+            self.pop_oldest();
+        }
+    }
+
+    /// Records an answer of `arm` to `user` listing `items`, served at `at`; returns whether
+    /// it was counted (empty answers are not).
+    pub fn served(&mut self, arm: A, user: i64, items: &[i64], at: f64) -> bool {
+        if items.is_empty() {
+            return false;
+        }
+        self.expire(at);
+        while self.order.len() >= self.capacity {
+            self.pop_oldest();
+        }
+        self.order.push_back((at, user));
+        self.users.entry(user).or_default().push_back(Pending {
+            served: at,
+            arm: arm.clone(),
+            items: items.to_vec(),
+            watched: false,
+        });
+        self.counts.entry(arm).or_default().answers += 1;
+        true
+    }
+
+    /// Joins a watch of `movie` by `user` at `at` with the user's pending answers that list
+    /// the movie, were not watched yet and [attribute](watch_attributed) it; returns the arms
+    /// of the answers it matched. `now` is the clock: answers too old for a watch at `now`
+    /// are dropped first (pass `at.min(wall clock)` when event times may lag).
+    pub fn watched(&mut self, user: i64, movie: i64, at: f64, now: f64) -> Vec<A> {
+        self.expire(now);
+        let window = self.window_secs;
+        let Some(q) = self.users.get_mut(&user) else {
+            return Vec::new();
+        };
+        let mut hit = Vec::new();
+        for p in q.iter_mut() {
+            if !p.watched && watch_attributed(p.served, at, window) && p.items.contains(&movie) {
+                p.watched = true;
+                hit.push(p.arm.clone());
+            }
+        }
+        for arm in &hit {
+            self.counts.entry(arm.clone()).or_default().watched += 1;
+        }
+        hit
+    }
+
+    /// Counts of `arm` (`None` before its first answer).
+    pub fn counts(&self, arm: &A) -> Option<KpiCounts> {
+        self.counts.get(arm).copied()
+    }
+
+    /// Counts of every arm seen.
+    pub fn all_counts(&self) -> impl Iterator<Item = (&A, &KpiCounts)> {
+        self.counts.iter()
+    }
+
+    /// Answers waiting for a watch.
+    pub fn pending(&self) -> usize {
+        self.order.len()
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +358,87 @@ mod tests {
         let mut rev = ev.clone();
         rev.reverse();
         assert_eq!(online_kpi(&rev, 1000), rows);
+    }
+
+    #[test]
+    fn a_watch_in_the_same_instant_counts() {
+        let ev = vec![resp(100, 1, &["a"], "v1", 200), watch(100, 1, "a")];
+        assert_eq!(online_kpi(&ev, 10)[0].converted, 1);
+    }
+
+    #[test]
+    fn attribution_is_bounded_and_counts_each_answer_once() {
+        let mut k = WatchAttribution::new(1e9, 3);
+        for u in 0..5 {
+            k.served("A", u, &[1], 0.0);
+        }
+        assert_eq!(k.pending(), 3);
+        // Users 0 and 1 were evicted: their watches no longer match, but still count.
+        assert!(k.watched(0, 1, 1.0, 1.0).is_empty());
+        assert_eq!(k.watched(4, 1, 1.0, 1.0), vec!["A"]);
+        assert!(k.watched(4, 1, 2.0, 2.0).is_empty());
+        assert_eq!(
+            k.counts(&"A"),
+            Some(KpiCounts {
+                answers: 5,
+                watched: 1
+            })
+        );
+        assert!(!k.served("A", 9, &[], 3.0));
+    }
+
+    proptest::proptest! {
+        /// The incremental KPI and the offline one agree on the conversion of any event log
+        /// replayed in time order (capacity large enough to keep every answer).
+        #[test]
+        fn incremental_matches_offline(
+            log in proptest::collection::vec((0i64..3, 0i64..4, 0i64..50, proptest::bool::ANY), 1..60),
+            window in 0i64..20,
+        ) {
+            let mut ev = Vec::new();
+            for (n, &(user, movie, ts, is_resp)) in log.iter().enumerate() {
+                let m = movie.to_string();
+                ev.push(if is_resp {
+                    let mut r = resp(ts, user, &[m.as_str()], "v", 200);
+                    if let Event::RecoResponse(r) = &mut r {
+                        r.request_id = n.to_string();
+                    }
+                    r
+                } else {
+                    watch(ts, user, &m)
+                });
+            }
+            // Replay by time; at equal times answers first (a watch at the same instant counts).
+            let mut order: Vec<&Event> = ev.iter().collect();
+            order.sort_by_key(|e| match e {
+                Event::RecoResponse(r) => (r.ts.0, 0),
+                Event::Watch(w) => (w.ts.0, 1),
+                _ => (0, 2),
+            });
+            let mut inc = WatchAttribution::new(window as f64, 10_000);
+            for e in order {
+                match e {
+                    Event::RecoResponse(r) => {
+                        let items: Vec<i64> = r.movie_ids.iter().filter_map(|m| m.parse().ok()).collect();
+                        inc.served("v", r.user_id, &items, r.ts.0 as f64);
+                    }
+                    Event::Watch(w) => {
+                        let t = w.ts.0 as f64;
+                        inc.watched(w.user_id, w.movie_id.parse().unwrap_or(-1), t, t);
+                    }
+                    _ => {}
+                }
+            }
+            let offline = online_kpi(&ev, window);
+            let answers = inc.counts(&"v").map_or(0, |c| c.answers);
+            proptest::prop_assert_eq!(offline.first().map_or(0, |r| r.responses), answers);
+            // Offline counts a response converted when any watch falls in its window; the
+            // incremental join credits each watch to every matching pending answer, so the
+            // counts agree.
+            proptest::prop_assert_eq!(
+                offline.first().map_or(0, |r| r.converted),
+                inc.counts(&"v").map_or(0, |c| c.watched)
+            );
+        }
     }
 }

@@ -25,8 +25,10 @@ mod event;
 mod foldin;
 mod ingest;
 #[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
 #[cfg(feature = "kafka-group")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka-group")))]
 pub mod kafka_group;
 mod kpi;
 mod lines;
@@ -38,7 +40,7 @@ mod store;
 mod validate;
 
 pub use content::ContentMark;
-pub use drift::{Check, DriftReport, Profile, Thresholds};
+pub use drift::{popularity_buckets, Check, DriftReport, Profile, Thresholds};
 pub use event::{
     Event, EventKind, MovieId, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch,
     SCHEMA_VERSION,
@@ -47,7 +49,9 @@ pub use foldin::FoldIn;
 pub use ingest::{
     ingest_files, ingest_reader, reason_class, IngestConfig, IngestSummary, Ingestor,
 };
-pub use kpi::{online_kpi, KpiRow};
+pub use kpi::{
+    online_kpi, watch_attributed, KpiCounts, KpiRow, WatchAttribution, KPI_DEFAULT_WINDOW_SECS,
+};
 pub use lines::{Line, LineReader};
 pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
 pub use snapshot::{
@@ -55,6 +59,7 @@ pub use snapshot::{
     OffsetRange, SnapshotFormat, SnapshotSet, SnapshotWriter, TrainingData, MANIFEST_VERSION,
 };
 #[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use store::ObjectPrefix;
 pub use store::SnapshotStore;
 pub use validate::{Catalog, DeadLetter, Rules, Validator};

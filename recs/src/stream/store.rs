@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 #[cfg(feature = "s3")]
 use std::sync::Arc;
 
-use crate::model::write_atomic;
 #[cfg(feature = "s3")]
 use crate::objects::{self, Objects};
+use crate::util::write_atomic;
 use crate::{Error, Result};
 
 /// A snapshot location: a local directory or an object-store prefix.
@@ -38,11 +38,13 @@ pub enum SnapshotStore {
     Local(PathBuf),
     /// A prefix in an object store (feature `s3`).
     #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
     Object(ObjectPrefix),
 }
 
 /// A prefix in an object store, with the client that reaches it (feature `s3`).
 #[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 #[derive(Clone)]
 pub struct ObjectPrefix {
     objects: Arc<Objects>,
@@ -175,6 +177,7 @@ impl SnapshotStore {
     /// [`Error::InvalidParam`] for a malformed URL, [`Error::Io`] for a bad option or client
     /// configuration.
     #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
     pub fn s3<K: AsRef<str>, V: Into<String>>(
         url: &str,
         options: impl IntoIterator<Item = (K, V)>,

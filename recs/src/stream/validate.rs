@@ -35,11 +35,11 @@ impl Catalog {
     }
     /// True when `id` is allowed (always, without a movie set).
     pub fn knows_movie(&self, id: &str) -> bool {
-        self.movies.as_ref().map_or(true, |m| m.contains(id))
+        self.movies.as_ref().is_none_or(|m| m.contains(id))
     }
     /// True when `id` is allowed (always, without a user set).
     pub fn knows_user(&self, id: i64) -> bool {
-        self.users.as_ref().map_or(true, |u| u.contains(&id))
+        self.users.as_ref().is_none_or(|u| u.contains(&id))
     }
 }
 

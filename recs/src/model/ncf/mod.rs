@@ -45,7 +45,6 @@ mod layers;
 mod net;
 mod optim;
 mod params;
-mod rng;
 mod train;
 
 pub use optim::NcfOptimizer;

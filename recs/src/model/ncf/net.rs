@@ -17,8 +17,8 @@ use super::layers::{
     dense_forward, gather, gmf_backward, gmf_forward, mm, mm_nt, mm_tn, relu_backward,
     relu_forward,
 };
-use super::rng::Rng;
 use super::NcfArch;
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 
 /// Position of one dense layer in the flat dense buffer.
 #[derive(Debug, Clone, Copy)]
@@ -192,7 +192,7 @@ impl Net {
         if gmf != (self.factors > 0) {
             return Err(format!("{:?} with {} GMF factors", self.arch, self.factors));
         }
-        if mlp && (self.widths.len() < 2 || self.widths[0] % 2 != 0) {
+        if mlp && (self.widths.len() < 2 || !self.widths[0].is_multiple_of(2)) {
             return Err(format!("{:?} with MLP sizes {:?}", self.arch, self.widths));
         }
         if (!mlp && !self.widths.is_empty()) || self.widths.contains(&0) {
@@ -455,8 +455,8 @@ impl Net {
 
 #[cfg(test)]
 mod tests {
-    use super::super::rng::Rng;
     use super::*;
+    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use proptest::prelude::*;
 
     /// Mean BCE of a batch, and the ReLU sign pattern (to skip finite differences across a kink).

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::net::Net;
 use super::optim::NcfOptimizer;
-use super::rng::Rng;
 use super::train::{train_stage, Stage, TrainData};
 use super::{EpochStats, Ncf, NcfArch};
 use crate::data::Interactions;
 use crate::model::{Fit, ParamGuard};
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use crate::{Error, Result};
 
 /// Parameters of [`Ncf`]. Build with [`Ncf::params`]; every setter documents its default and
@@ -508,7 +508,7 @@ impl ParamGuard for NcfParams {
         }
         if p.arch != NcfArch::Gmf
             && (p.mlp_layers.len() < 2
-                || p.mlp_layers[0] % 2 != 0
+                || !p.mlp_layers[0].is_multiple_of(2)
                 || p.mlp_layers.iter().any(|w| !(1..=MAX_WIDTH).contains(w)))
         {
             return Err(Error::param(

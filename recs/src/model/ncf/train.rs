@@ -12,9 +12,9 @@ use rayon::prelude::*;
 use super::layers::scatter_add;
 use super::net::{Groups, Net, Work};
 use super::optim::{catch_up, update, update_row, NcfOptimizer, Schedule, Step};
-use super::rng::Rng;
 use super::{EpochStats, NcfArch};
 use crate::data::Interactions;
+use crate::util::rng::Xoshiro256PlusPlus as Rng;
 use crate::{Error, Result};
 
 /// Settings of one training stage (GMF or MLP pre-training, or the final model).
@@ -758,7 +758,7 @@ pub(crate) fn train_stage(
             val_ndcg10: val.map(|v| v.1),
         });
         if let Some(hr) = val_hr10 {
-            if best.as_ref().map_or(true, |(b, _)| hr > *b) {
+            if best.as_ref().is_none_or(|(b, _)| hr > *b) {
                 best = Some((hr, net.clone()));
                 bad_epochs = 0;
             } else {
@@ -776,9 +776,9 @@ pub(crate) fn train_stage(
 
 #[cfg(test)]
 mod tests {
-    use super::super::rng::Rng;
     use super::*;
     use crate::data::Record;
+    use crate::util::rng::Xoshiro256PlusPlus as Rng;
     use proptest::prelude::*;
 
     proptest! {

@@ -50,6 +50,9 @@
 
 use std::collections::BTreeMap;
 
+mod study;
+pub use study::{study, Demographics, FairnessStudy, ModelFairness, StudyConfig};
+
 use serde::{Deserialize, Serialize};
 
 use super::report::Report;
