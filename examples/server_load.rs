@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (mut client_ms, mut server_ms, mut errors) = (Vec::new(), Vec::new(), 0usize);
             for _ in 0..requests {
                 let r = rng.next();
-                let user = if r % 20 == 0 {
+                let user = if r.is_multiple_of(20) {
                     -((r % 1000) as i64) - 1 // unknown: cold start
                 } else {
                     users[(r as usize / 20) % users.len()]

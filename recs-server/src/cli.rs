@@ -644,7 +644,7 @@ pub(crate) fn train_and_evaluate_specs(
         if let Some(location) = &out.publish {
             let version = publish(location, &model, &report, split, false)?;
             let score = report.get(&primary).unwrap_or(f64::NEG_INFINITY);
-            if best.as_ref().map_or(true, |(b, _)| score > *b) {
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
                 best = Some((score, version));
             }
         }

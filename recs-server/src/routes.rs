@@ -195,7 +195,7 @@ where
         }
         (&Method::POST, "/admin/experiment/promote") => {
             authorize(st, req.headers())?;
-            let body = read_body(st, req).await?;
+            let body = read_body(st, req, ctx).await?;
             promote_winner(st, &body).await
         }
         (&Method::GET, "/admin/versions") => {

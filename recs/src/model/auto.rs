@@ -165,7 +165,7 @@ fn pick(
     for &v in grid {
         let s = score(v)?;
         scores.push((format!("{key}@{v}"), format!("{s:.4}")));
-        if best.map_or(true, |(_, b)| s > b) {
+        if best.is_none_or(|(_, b)| s > b) {
             best = Some((v, s));
         }
     }
