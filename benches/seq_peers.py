@@ -22,7 +22,7 @@ which can tie; the neural models' float scores do not tie in practice).
 
 Models:
 
-* ``transition`` (numpy, independent of recs): decayed item-transition counts. Counting: for
+* ``numpy-transition`` (numpy, independent of recs): decayed item-transition counts. Counting: for
   every training position t and lag d = 1..10, C[s[t-d], s[t]] += 0.5^(d-1). Scoring: the last
   10 history items h_0 (newest) .. h_9, score(j) = sum_k 0.5^k C[h_k, j]. This is the issue's
   calibration model; it pins the protocol (expected S1 0.2591 / 0.1531; see
@@ -395,11 +395,9 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
                 self.val_losses.append(float(trainer.callback_metrics["val_loss"]))
 
     ckpt_dir = tempfile.mkdtemp(prefix="seq_peers_ckpt_")
-    log = EpochLog()
-    state = {}
 
     def get_trainer():
-        callbacks = [log]
+        callbacks = [EpochLog()]
         if patience is not None:
             callbacks.append(
                 ModelCheckpoint(
@@ -420,7 +418,6 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
             num_sanity_val_steps=0,
             callbacks=callbacks,
         )
-        state["trainer"] = trainer
         return trainer
 
     cls = BERT4RecModel if model == "rectools-bert4rec" else SASRecModel
@@ -432,7 +429,9 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
     )
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     est.fit(dataset)
-    trainer = state["trainer"]
+    # RecTools fits a deep copy of the trainer (and so of its callbacks): read that one.
+    trainer = est.fit_trainer
+    log = next(c for c in trainer.callbacks if isinstance(c, EpochLog))
     restored = None
     if patience is not None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -460,7 +459,7 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
     val_losses = log.val_losses
     note = f"{epochs_done} ep"
     if capped:
-        note += f", cap {cap_s / 60:.0f} min ({trainer.global_step} batches)"
+        note += f", cap {cap_s / 60:g} min ({trainer.global_step} batches)"
     if stopped_early:
         note += ", early stop"
     if restored:
@@ -508,7 +507,7 @@ def worker(spec_path: str) -> None:
         spec = json.load(f)
     split = load_split(spec["split"])
     model = spec["model"]
-    if model == "transition":
+    if model == "numpy-transition":
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         ranks = transition_ranks(split)
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
@@ -525,8 +524,10 @@ def worker(spec_path: str) -> None:
     os.replace(tmp, spec["result"])
 
 
-def run_child(cmd, env=None):
+def run_child(cmd, env=None, timeout=None):
     """Runs a command; returns (returncode, stdout, stderr, wall s, CPU s, peak RSS MiB).
+
+    A command still running after ``timeout`` seconds is killed (return code -9).
 
     CPU seconds come from wait4 (user + system, all threads); the peak RSS is polled from
     /proc every 20 ms (see ``peak_rss_mb``).
@@ -548,6 +549,9 @@ def run_child(cmd, env=None):
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
+        killer = threading.Timer(timeout, proc.kill) if timeout else None
+        if killer:
+            killer.start()
         try:
             _, status, ru = os.wait4(proc.pid, 0)
         except KeyboardInterrupt:
@@ -556,6 +560,8 @@ def run_child(cmd, env=None):
         finally:
             done.set()
             poller.join()
+            if killer:
+                killer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         out.seek(0)
@@ -608,13 +614,17 @@ def recs_supports_sequences(recs: str) -> bool:
     return rc == 0 and "--sequences" in out
 
 
-def run_recs(recs: str, dataset: str, path: str, model: str, threads: int, workdir: str) -> dict:
+def run_recs(recs: str, dataset: str, path: str, model: str, threads: int, workdir: str,
+             timeout: float) -> dict:
     js = os.path.join(workdir, f"recs-{model.replace(':', '_').replace(',', '_')}.json")
     cmd = [recs, "eval", *recs_protocol_args(dataset, path), "--models", model, "--quiet",
            "--json", js]
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-    rc, out, err, wall, cpu, rss = run_child(cmd, env=env)
+    rc, out, err, wall, cpu, rss = run_child(cmd, env=env, timeout=timeout)
     row = dict(model=f"recs:{model}", command=" ".join(cmd))
+    if rc == -9:
+        row["error"] = f"killed after {wall:.0f} s (over the cap, {timeout:.0f} s)"
+        return row
     if rc != 0 or not os.path.exists(js):
         row["error"] = f"recs eval exited {rc}: {err.strip().splitlines()[-1:] or ''}"
         return row
@@ -675,7 +685,7 @@ def print_table(name: str, info: dict, rows: list, file=sys.stdout) -> None:
                  fmt(r.get("train_wall_s"), ".1f"), cpu, fmt(r.get("peak_rss_mb"), ".0f")]
         for key in ("hr10", "ndcg10", "train_wall_s", "train_cpu_s", "peak_rss_mb"):
             cells.append(fmt(ratio(best.get(key), r.get(key)) if best else None, ".2f"))
-        cells.append(r.get("note", ""))
+        cells.append(r.get("note", "") + ("; reused" if r.get("reused_from") else ""))
         print("| " + " | ".join(cells) + " |", file=file)
     if any(r.get("cpu_is_process") for r in ok):
         print("\n\\* whole `recs eval` process (load + train + evaluate): an upper bound on "
@@ -735,7 +745,7 @@ def main(argv=None) -> int:
                          "as s1=8,b1=5,p3=2 (* = the rest). Default 20.")
     ap.add_argument("--skip-rectools", action="store_true", help="no RecTools models")
     ap.add_argument("--models", default=None,
-                    help="only these peer models (comma-separated: transition," +
+                    help="only these peer models (comma-separated: numpy-transition," +
                          ",".join(RECTOOLS_MODELS) + ")")
     ap.add_argument("--recs", default=None, help="recs binary (default: target/release/recs)")
     ap.add_argument("--recs-models", default="seqknn,fresh,ease",
@@ -745,6 +755,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=None, help="write the results as JSON to this file")
+    ap.add_argument("--reuse", default=None,
+                    help="JSON of an earlier run: its rows (same data set, model, caps, "
+                         "sampling) are copied instead of re-trained, marked 'reused'")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -766,10 +779,10 @@ def main(argv=None) -> int:
         print("no data: nothing to do")
         return 0
 
-    peer_models = ["transition", *RECTOOLS_MODELS]
+    peer_models = ["numpy-transition", *RECTOOLS_MODELS]
     if args.models:
         peer_models = [m for m in args.models.split(",") if m]
-        bad = [m for m in peer_models if m not in ("transition", *RECTOOLS_MODELS)]
+        bad = [m for m in peer_models if m not in ("numpy-transition", *RECTOOLS_MODELS)]
         if bad:
             raise SystemExit(f"--models: unknown {bad}")
     if args.skip_rectools:
@@ -805,6 +818,22 @@ def main(argv=None) -> int:
     )
     print(f"seq_peers: load average {meta['load_avg_start']}, {args.threads} threads, "
           f"caps (min) { {d: round(c / 60, 1) for d, c in caps.items()} }")
+    reused = {}
+    if args.reuse:
+        with open(args.reuse) as f:
+            prev = json.load(f)
+        pm = prev.get("meta", {})
+        if pm.get("sample_users") != args.sample_users:
+            raise SystemExit(f"--reuse: {args.reuse} was run with --sample-users "
+                             f"{pm.get('sample_users')}, this run with {args.sample_users}")
+        for d, info in prev.get("datasets", {}).items():
+            if pm.get("caps_s", {}).get(d) != caps.get(d):
+                print(f"--reuse: {d} rows not reused (cap differs)")
+                continue
+            for r in info.get("rows", []):
+                if "error" not in r:
+                    reused[(d, r["model"])] = dict(r, reused_from=pm.get("started"))
+        meta["reused_from"] = pm.get("started")
     results = dict(meta=meta, datasets={})
     workdir = tempfile.mkdtemp(prefix="seq_peers_")
     try:
@@ -827,6 +856,10 @@ def main(argv=None) -> int:
                         n_items=split.n_items, load_avg_start=load_avg())
             rows = []
             for m in peer_models:
+                if (d, m) in reused:
+                    rows.append(reused[(d, m)])
+                    print(f"[{d}] {m}: reused from the run of {reused[(d, m)]['reused_from']}")
+                    continue
                 print(f"[{d}] {m} ...", flush=True)
                 row = run_worker(split_path, m, caps[d], args.seed, args.threads, workdir)
                 rows.append(row)
@@ -836,7 +869,8 @@ def main(argv=None) -> int:
             if recs:
                 for m in recs_models:
                     print(f"[{d}] recs {m} ...", flush=True)
-                    row = run_recs(recs, d, path, m, args.threads, workdir)
+                    # recs has no time cap of its own: killed at twice the peers' cap
+                    row = run_recs(recs, d, path, m, args.threads, workdir, 2 * caps[d])
                     rows.append(row)
                     print(f"[{d}] recs:{m}: " + (row.get("error") or
                           f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f}"), flush=True)
