@@ -58,6 +58,7 @@ import argparse
 import datetime as dt
 import gzip
 import json
+import math
 import os
 import platform
 import resource
@@ -416,6 +417,11 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
             enable_model_summary=False,
             enable_checkpointing=patience is not None,
             num_sanity_val_steps=0,
+            # Without early stopping the validation pass is only overhead (a forward over
+            # every user); with it, at most 10,000 validation users, as the paper's
+            # validation_size (the first ones: the loader does not shuffle).
+            limit_val_batches=(0 if patience is None
+                               else math.ceil(10_000 / cfg.get("batch_size", 128))),
             callbacks=callbacks,
         )
         return trainer
@@ -457,14 +463,24 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
             topk[uix[u], r - 1] = iix[it]
     hr, nd = hr_ndcg_from_ranks(ranks_from_topk(topk, split.test))
     val_losses = log.val_losses
+    # Epochs actually trained, counting a capped partial epoch by its batches: CPU seconds per
+    # epoch then extrapolate a capped run (the load changes wall seconds, hardly CPU seconds).
+    batches_per_epoch = trainer.num_training_batches
+    epochs_trained = (
+        trainer.global_step / batches_per_epoch
+        if isinstance(batches_per_epoch, int) and batches_per_epoch > 0 else None
+    )
+    cpu_per_epoch = train_cpu / epochs_trained if epochs_trained else None
     note = f"{epochs_done} ep"
     if capped:
-        note += f", cap {cap_s / 60:g} min ({trainer.global_step} batches)"
+        note += f", cap {cap_s / 60:.3g} min ({trainer.global_step} batches)"
     if stopped_early:
         note += ", early stop"
     if restored:
         best_epoch = int(np.argmin(val_losses)) + 1 if val_losses else None
         note += f", best ep {best_epoch}"
+    if cpu_per_epoch:
+        note += f"; {cpu_per_epoch:.0f} CPU s/epoch"
     return dict(
         hr10=hr,
         ndcg10=nd,
@@ -472,6 +488,9 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         train_cpu_s=train_cpu,
         epochs=epochs_done,
         global_steps=int(trainer.global_step),
+        batches_per_epoch=batches_per_epoch if isinstance(batches_per_epoch, int) else None,
+        epochs_trained=epochs_trained,
+        cpu_s_per_epoch=cpu_per_epoch,
         capped=capped,
         stopped_early=stopped_early,
         val_losses=val_losses,
@@ -747,6 +766,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=None,
                     help="only these peer models (comma-separated: numpy-transition," +
                          ",".join(RECTOOLS_MODELS) + ")")
+    ap.add_argument("--skip", default="",
+                    help="DATASET:MODEL pairs not to run, comma-separated (e.g. "
+                         "b1:rectools-sasrec); listed in the table as skipped")
     ap.add_argument("--recs", default=None, help="recs binary (default: target/release/recs)")
     ap.add_argument("--recs-models", default="seqknn,fresh,ease",
                     help="recs model specs to evaluate, comma-separated (one process each)")
@@ -770,6 +792,7 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"--datasets: unknown {unknown}; expected some of {list(DATASETS)}")
     caps = parse_caps(args.max_minutes, names)
+    skip = {p.strip() for p in args.skip.split(",") if p.strip()}
     present = [d for d in names if os.path.exists(os.path.join(args.data_dir, DATASETS[d][0]))]
     for d in names:
         if d not in present:
@@ -855,7 +878,13 @@ def main(argv=None) -> int:
             info = dict(description=desc, file=path, n_users=len(split.user_ids),
                         n_items=split.n_items, load_avg_start=load_avg())
             rows = []
+            info["rows"] = rows
+            results["datasets"][d] = info
             for m in peer_models:
+                if f"{d}:{m}" in skip:
+                    rows.append(dict(model=m, error="skipped (--skip)"))
+                    print(f"[{d}] {m}: skipped (--skip)")
+                    continue
                 if (d, m) in reused:
                     rows.append(reused[(d, m)])
                     print(f"[{d}] {m}: reused from the run of {reused[(d, m)]['reused_from']}")
@@ -863,6 +892,8 @@ def main(argv=None) -> int:
                 print(f"[{d}] {m} ...", flush=True)
                 row = run_worker(split_path, m, caps[d], args.seed, args.threads, workdir)
                 rows.append(row)
+                if args.out:  # after every model, so a long run keeps what it has
+                    write_json(args.out, results)
                 print(f"[{d}] {m}: " + (row.get("error") or
                       f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
                       f"train {row['train_wall_s']:.1f} s ({row.get('note', '')})"), flush=True)
@@ -875,10 +906,8 @@ def main(argv=None) -> int:
                     print(f"[{d}] recs:{m}: " + (row.get("error") or
                           f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f}"), flush=True)
             info["load_avg_end"] = load_avg()
-            info["rows"] = rows
-            results["datasets"][d] = info
             print_table(d, info, rows)
-            if args.out:  # after every data set, so a long run keeps what it has
+            if args.out:
                 write_json(args.out, results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
