@@ -16,6 +16,7 @@ mod item_knn;
 mod ncf;
 mod persist;
 mod popularity;
+mod sasrec;
 mod topk;
 
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
@@ -37,6 +38,7 @@ pub use persist::{
     MAGIC,
 };
 pub use popularity::{Popularity, PopularityParams};
+pub use sasrec::{SasRec, SasRecEpoch, SasRecParams, SasRecValidParams};
 pub use topk::{top_k, top_k_dense, Scored};
 
 use rayon::prelude::*;
