@@ -668,6 +668,51 @@ def run_recs(recs: str, dataset: str, path: str, model: str, threads: int, workd
     return row
 
 
+def find_recs_example(explicit: str | None) -> str | None:
+    """The release build of ``examples/sasrec.rs`` (recs's SASRec on s1/b1), if built."""
+    if explicit:
+        return explicit if os.path.exists(explicit) else None
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    path = os.path.join(target, "release", "examples", "sasrec")
+    return path if os.path.exists(path) else None
+
+
+def run_recs_example(binary: str, dataset: str, data_dir: str, keys: list[str], threads: int,
+                     timeout: float) -> dict:
+    """recs's SASRec through ``examples/sasrec.rs`` (same protocol; used while ``recs eval``
+    has no sequence protocols). Its last stdout line reads ``... test HR@10 x NDCG@10 y ...
+    | train wall Ns, epochs e (best b) | params``."""
+    import re
+
+    cmd = [binary, dataset, *keys]
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), RECS_DATA=data_dir)
+    rc, out, err, wall, cpu, rss = run_child(cmd, env=env, timeout=timeout)
+    name = "recs:sasrec" + (f" ({' '.join(keys)})" if keys else "")
+    row = dict(model=name, command=" ".join(cmd))
+    if rc == -9:
+        row["error"] = f"killed after {wall:.0f} s (over the cap, {timeout:.0f} s)"
+        return row
+    m = re.search(r"test HR@10 ([0-9.]+) NDCG@10 ([0-9.]+).*train wall ([0-9.]+)s, epochs "
+                  r"(\d+) \(best (\S+)\)", out)
+    if rc != 0 or not m:
+        row["error"] = f"exited {rc}: {err.strip().splitlines()[-1:] or out[-200:]}"
+        return row
+    row.update(
+        hr10=float(m.group(1)),
+        ndcg10=float(m.group(2)),
+        train_wall_s=float(m.group(3)),
+        train_cpu_s=cpu,
+        cpu_is_process=True,
+        process_wall_s=wall,
+        process_cpu_s=cpu,
+        peak_rss_mb=rss,
+        epochs=int(m.group(4)),
+        note=f"examples/sasrec.rs; {m.group(4)} ep, best {m.group(5)}; CPU/RSS: whole process",
+        stdout_tail=out.strip().splitlines()[-1],
+    )
+    return row
+
+
 # ----------------------------------------------------------------------------------------------
 # Output
 
@@ -770,6 +815,11 @@ def main(argv=None) -> int:
                     help="DATASET:MODEL pairs not to run, comma-separated (e.g. "
                          "b1:rectools-sasrec); listed in the table as skipped")
     ap.add_argument("--recs", default=None, help="recs binary (default: target/release/recs)")
+    ap.add_argument("--recs-example", default=None,
+                    help="recs's SASRec example binary (default: "
+                         "target/release/examples/sasrec, if built)")
+    ap.add_argument("--recs-example-args", default="",
+                    help="extra key=value arguments for it, space-separated")
     ap.add_argument("--recs-models", default="seqknn,fresh,ease",
                     help="recs model specs to evaluate, comma-separated (one process each)")
     ap.add_argument("--sample-users", type=int, default=None,
@@ -827,6 +877,9 @@ def main(argv=None) -> int:
         print(f"recs: not available ({recs} eval has no --sequences protocols yet)")
         recs = None
 
+    recs_example = find_recs_example(args.recs_example)
+    if recs_example is None:
+        print("recs sasrec example: not built (cargo build --release -p recs --example sasrec)")
     meta = dict(
         started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         command=" ".join([os.path.basename(sys.executable), *sys.argv]),
@@ -838,6 +891,7 @@ def main(argv=None) -> int:
         sample_users=args.sample_users,
         versions=versions(),
         recs=recs,
+        recs_example=recs_example,
     )
     print(f"seq_peers: load average {meta['load_avg_start']}, {args.threads} threads, "
           f"caps (min) { {d: round(c / 60, 1) for d, c in caps.items()} }")
@@ -863,8 +917,11 @@ def main(argv=None) -> int:
         for d in present:
             rel, sep, timed, desc = DATASETS[d]
             path = os.path.join(args.data_dir, rel)
+            data_dir = args.data_dir
             if args.sample_users:
-                sampled = os.path.join(workdir, d, os.path.basename(rel))
+                # same layout as the data directory, for the programs that take the directory
+                data_dir = os.path.join(workdir, "data")
+                sampled = os.path.join(data_dir, rel)
                 os.makedirs(os.path.dirname(sampled), exist_ok=True)
                 sample_file(path, sampled, sep, args.sample_users)
                 path = sampled
@@ -905,6 +962,22 @@ def main(argv=None) -> int:
                     rows.append(row)
                     print(f"[{d}] recs:{m}: " + (row.get("error") or
                           f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f}"), flush=True)
+            if recs_example and d in ("s1", "b1"):
+                if f"{d}:recs:sasrec" in skip:
+                    rows.append(dict(model="recs:sasrec", error="skipped (--skip)"))
+                elif (d, "recs:sasrec") in reused:
+                    rows.append(reused[(d, "recs:sasrec")])
+                else:
+                    print(f"[{d}] recs sasrec example ...", flush=True)
+                    row = run_recs_example(recs_example, d, data_dir,
+                                           args.recs_example_args.split(), args.threads,
+                                           2 * caps[d])
+                    rows.append(row)
+                    print(f"[{d}] {row['model']}: " + (row.get("error") or
+                          f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
+                          f"train {row['train_wall_s']:.0f} s"), flush=True)
+                if args.out:
+                    write_json(args.out, results)
             info["load_avg_end"] = load_avg()
             print_table(d, info, rows)
             if args.out:
