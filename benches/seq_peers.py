@@ -190,7 +190,7 @@ def make_split(name, users, items, times) -> Split:
     # without) are not tested. None of the three files has any.
     need = 2 if name == "p3" else 3
     keep = np.array([len(s) >= need for s in seqs])
-    seqs = [s for s, k in zip(seqs, keep) if k]
+    seqs = [s for s, k in zip(seqs, keep, strict=True) if k]
     user_ids = user_ids[keep]
     hist = [s[:-1] for s in seqs]
     test = np.array([s[-1] for s in seqs], dtype=np.int64)
@@ -402,7 +402,10 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         if patience is not None:
             callbacks.append(
                 ModelCheckpoint(
-                    dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1,
+                    dirpath=ckpt_dir,
+                    monitor="val_loss",
+                    mode="min",
+                    save_top_k=1,
                     save_weights_only=True,
                 )
             )
@@ -420,8 +423,9 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
             # Without early stopping the validation pass is only overhead (a forward over
             # every user); with it, at most 10,000 validation users, as the paper's
             # validation_size (the first ones: the loader does not shuffle).
-            limit_val_batches=(0 if patience is None
-                               else math.ceil(10_000 / cfg.get("batch_size", 128))),
+            limit_val_batches=(
+                0 if patience is None else math.ceil(10_000 / cfg.get("batch_size", 128))
+            ),
             callbacks=callbacks,
         )
         return trainer
@@ -458,7 +462,7 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
     uix = {u: i for i, u in enumerate(split.user_ids.tolist())}
     iix = {it: i for i, it in enumerate(split.item_ids.tolist())}
     topk = np.full((len(split.user_ids), K), -1, dtype=np.int64)
-    for u, it, r in zip(reco[Columns.User], reco[Columns.Item], reco[Columns.Rank]):
+    for u, it, r in zip(reco[Columns.User], reco[Columns.Item], reco[Columns.Rank], strict=True):
         if 1 <= r <= K:
             topk[uix[u], r - 1] = iix[it]
     hr, nd = hr_ndcg_from_ranks(ranks_from_topk(topk, split.test))
@@ -468,7 +472,8 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
     batches_per_epoch = trainer.num_training_batches
     epochs_trained = (
         trainer.global_step / batches_per_epoch
-        if isinstance(batches_per_epoch, int) and batches_per_epoch > 0 else None
+        if isinstance(batches_per_epoch, int) and batches_per_epoch > 0
+        else None
     )
     cpu_per_epoch = train_cpu / epochs_trained if epochs_trained else None
     note = f"{epochs_done} ep"
@@ -494,8 +499,12 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         capped=capped,
         stopped_early=stopped_early,
         val_losses=val_losses,
-        config={**cfg, "max_epochs": max_epochs, "patience": patience,
-                "hold_out_validation_item": hold_out_val},
+        config={
+            **cfg,
+            "max_epochs": max_epochs,
+            "patience": patience,
+            "hold_out_validation_item": hold_out_val,
+        },
         note=note,
     )
 
@@ -532,8 +541,13 @@ def worker(spec_path: str) -> None:
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         hr, nd = hr_ndcg_from_ranks(ranks)
         # Counting and scoring are one step here, so "train" includes scoring every user.
-        res = dict(hr10=hr, ndcg10=nd, train_wall_s=wall, train_cpu_s=cpu,
-                   note="numpy; train = count + score all users")
+        res = dict(
+            hr10=hr,
+            ndcg10=nd,
+            train_wall_s=wall,
+            train_cpu_s=cpu,
+            note="numpy; train = count + score all users",
+        )
     else:
         res = run_rectools(split, model, spec["cap_s"], spec["seed"], spec["threads"])
     res["peak_rss_mb"] = peak_rss_mb(os.getpid())
@@ -585,17 +599,31 @@ def run_child(cmd, env=None, timeout=None):
         wall = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
-        return (proc.returncode, out.read().decode(errors="replace"),
-                err.read().decode(errors="replace"), wall, ru.ru_utime + ru.ru_stime,
-                peak[0] or None)
+        return (
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            wall,
+            ru.ru_utime + ru.ru_stime,
+            peak[0] or None,
+        )
 
 
 def run_worker(split_path, model, cap_s, seed, threads, workdir):
     spec_path = os.path.join(workdir, f"{model}.spec.json")
     result = os.path.join(workdir, f"{model}.result.json")
     with open(spec_path, "w") as f:
-        json.dump(dict(split=split_path, model=model, cap_s=cap_s, seed=seed,
-                       threads=threads, result=result), f)
+        json.dump(
+            dict(
+                split=split_path,
+                model=model,
+                cap_s=cap_s,
+                seed=seed,
+                threads=threads,
+                result=result,
+            ),
+            f,
+        )
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     rc, out, err, wall, cpu, rss = run_child(
         [sys.executable, os.path.abspath(__file__), "--worker", spec_path], env=env
@@ -633,11 +661,20 @@ def recs_supports_sequences(recs: str) -> bool:
     return rc == 0 and "--sequences" in out
 
 
-def run_recs(recs: str, dataset: str, path: str, model: str, threads: int, workdir: str,
-             timeout: float) -> dict:
+def run_recs(
+    recs: str, dataset: str, path: str, model: str, threads: int, workdir: str, timeout: float
+) -> dict:
     js = os.path.join(workdir, f"recs-{model.replace(':', '_').replace(',', '_')}.json")
-    cmd = [recs, "eval", *recs_protocol_args(dataset, path), "--models", model, "--quiet",
-           "--json", js]
+    cmd = [
+        recs,
+        "eval",
+        *recs_protocol_args(dataset, path),
+        "--models",
+        model,
+        "--quiet",
+        "--json",
+        js,
+    ]
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     rc, out, err, wall, cpu, rss = run_child(cmd, env=env, timeout=timeout)
     row = dict(model=f"recs:{model}", command=" ".join(cmd))
@@ -677,8 +714,9 @@ def find_recs_example(explicit: str | None) -> str | None:
     return path if os.path.exists(path) else None
 
 
-def run_recs_example(binary: str, dataset: str, data_dir: str, keys: list[str], threads: int,
-                     timeout: float) -> dict:
+def run_recs_example(
+    binary: str, dataset: str, data_dir: str, keys: list[str], threads: int, timeout: float
+) -> dict:
     """recs's SASRec through ``examples/sasrec.rs`` (same protocol; used while ``recs eval``
     has no sequence protocols). Its last stdout line reads ``... test HR@10 x NDCG@10 y ...
     | train wall Ns, epochs e (best b) | params``."""
@@ -692,8 +730,11 @@ def run_recs_example(binary: str, dataset: str, data_dir: str, keys: list[str], 
     if rc == -9:
         row["error"] = f"killed after {wall:.0f} s (over the cap, {timeout:.0f} s)"
         return row
-    m = re.search(r"test HR@10 ([0-9.]+) NDCG@10 ([0-9.]+).*train wall ([0-9.]+)s, epochs "
-                  r"(\d+) \(best (\S+)\)", out)
+    m = re.search(
+        r"test HR@10 ([0-9.]+) NDCG@10 ([0-9.]+).*train wall ([0-9.]+)s, epochs "
+        r"(\d+) \(best (\S+)\)",
+        out,
+    )
     if rc != 0 or not m:
         row["error"] = f"exited {rc}: {err.strip().splitlines()[-1:] or out[-200:]}"
         return row
@@ -734,26 +775,41 @@ def print_table(name: str, info: dict, rows: list, file=sys.stdout) -> None:
     print(f"\n### {name}: {info['description']}", file=file)
     print(f"{info['n_users']} users, {info['n_items']} items; K={K}", file=file)
     if best:
-        print(f"ratios = recs's best ({best['model']}) / this row: quality > 1 and cost < 1 favour "
-              "recs", file=file)
+        print(
+            f"ratios = recs's best ({best['model']}) / this row: quality > 1 and cost < 1 favour "
+            "recs",
+            file=file,
+        )
     print("", file=file)
-    print("| model | HR@10 | NDCG@10 | train wall s | train CPU s | peak RSS MB | "
-          "HR ratio | NDCG ratio | wall ratio | CPU ratio | RSS ratio | notes |", file=file)
+    print(
+        "| model | HR@10 | NDCG@10 | train wall s | train CPU s | peak RSS MB | "
+        "HR ratio | NDCG ratio | wall ratio | CPU ratio | RSS ratio | notes |",
+        file=file,
+    )
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|", file=file)
     for r in rows:
         if "error" in r:
             print(f"| {r['model']} | error: {r['error'][:120]} |||||||||||", file=file)
             continue
         cpu = fmt(r.get("train_cpu_s"), ".1f") + ("*" if r.get("cpu_is_process") else "")
-        cells = [r["model"], fmt(r.get("hr10"), ".4f"), fmt(r.get("ndcg10"), ".4f"),
-                 fmt(r.get("train_wall_s"), ".1f"), cpu, fmt(r.get("peak_rss_mb"), ".0f")]
+        cells = [
+            r["model"],
+            fmt(r.get("hr10"), ".4f"),
+            fmt(r.get("ndcg10"), ".4f"),
+            fmt(r.get("train_wall_s"), ".1f"),
+            cpu,
+            fmt(r.get("peak_rss_mb"), ".0f"),
+        ]
         for key in ("hr10", "ndcg10", "train_wall_s", "train_cpu_s", "peak_rss_mb"):
             cells.append(fmt(ratio(best.get(key), r.get(key)) if best else None, ".2f"))
         cells.append(r.get("note", "") + ("; reused" if r.get("reused_from") else ""))
         print("| " + " | ".join(cells) + " |", file=file)
     if any(r.get("cpu_is_process") for r in ok):
-        print("\n\\* whole `recs eval` process (load + train + evaluate): an upper bound on "
-              "training CPU.", file=file)
+        print(
+            "\n\\* whole `recs eval` process (load + train + evaluate): an upper bound on "
+            "training CPU.",
+            file=file,
+        )
     if not best:
         print("\nrecs: not available (no recs rows; ratios omitted)", file=file)
     sys.stdout.flush()
@@ -795,41 +851,69 @@ def parse_caps(text: str, datasets) -> dict:
                 caps[k] = float(v) * 60
         return {d: caps.get(d, default if default is not None else 20 * 60) for d in datasets}
     except ValueError:
-        raise SystemExit(f"--max-minutes: expected MINUTES or NAME=MINUTES,..., got {text!r}")
+        raise SystemExit(
+            f"--max-minutes: expected MINUTES or NAME=MINUTES,..., got {text!r}"
+        ) from None
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--datasets", default="s1,b1,p3", help="comma-separated: s1,b1,p3")
-    ap.add_argument("--data-dir", default=os.environ.get(
-        "RECS_DATA_DIR", os.path.join(REPO, "..", "shared", "data")))
-    ap.add_argument("--max-minutes", default="20",
-                    help="wall-clock cap per training, in minutes: one number, or per data set "
-                         "as s1=8,b1=5,p3=2 (* = the rest). Default 20.")
+    ap.add_argument(
+        "--data-dir",
+        default=os.environ.get("RECS_DATA_DIR", os.path.join(REPO, "..", "shared", "data")),
+    )
+    ap.add_argument(
+        "--max-minutes",
+        default="20",
+        help="wall-clock cap per training, in minutes: one number, or per data set "
+        "as s1=8,b1=5,p3=2 (* = the rest). Default 20.",
+    )
     ap.add_argument("--skip-rectools", action="store_true", help="no RecTools models")
-    ap.add_argument("--models", default=None,
-                    help="only these peer models (comma-separated: numpy-transition," +
-                         ",".join(RECTOOLS_MODELS) + ")")
-    ap.add_argument("--skip", default="",
-                    help="DATASET:MODEL pairs not to run, comma-separated (e.g. "
-                         "b1:rectools-sasrec); listed in the table as skipped")
+    ap.add_argument(
+        "--models",
+        default=None,
+        help="only these peer models (comma-separated: numpy-transition,"
+        + ",".join(RECTOOLS_MODELS)
+        + ")",
+    )
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="DATASET:MODEL pairs not to run, comma-separated (e.g. "
+        "b1:rectools-sasrec); listed in the table as skipped",
+    )
     ap.add_argument("--recs", default=None, help="recs binary (default: target/release/recs)")
-    ap.add_argument("--recs-example", default=None,
-                    help="recs's SASRec example binary (default: "
-                         "target/release/examples/sasrec, if built)")
-    ap.add_argument("--recs-example-args", default="",
-                    help="extra key=value arguments for it, space-separated")
-    ap.add_argument("--recs-models", default="seqknn,fresh,ease",
-                    help="recs model specs to evaluate, comma-separated (one process each)")
-    ap.add_argument("--sample-users", type=int, default=None,
-                    help="keep only the first N users of each file (smoke runs)")
+    ap.add_argument(
+        "--recs-example",
+        default=None,
+        help="recs's SASRec example binary (default: target/release/examples/sasrec, if built)",
+    )
+    ap.add_argument(
+        "--recs-example-args", default="", help="extra key=value arguments for it, space-separated"
+    )
+    ap.add_argument(
+        "--recs-models",
+        default="seqknn,fresh,ease",
+        help="recs model specs to evaluate, comma-separated (one process each)",
+    )
+    ap.add_argument(
+        "--sample-users",
+        type=int,
+        default=None,
+        help="keep only the first N users of each file (smoke runs)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=None, help="write the results as JSON to this file")
-    ap.add_argument("--reuse", default=None,
-                    help="JSON of an earlier run: its rows (same data set, model, caps, "
-                         "sampling) are copied instead of re-trained, marked 'reused'")
+    ap.add_argument(
+        "--reuse",
+        default=None,
+        help="JSON of an earlier run: its rows (same data set, model, caps, "
+        "sampling) are copied instead of re-trained, marked 'reused'",
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -846,8 +930,10 @@ def main(argv=None) -> int:
     present = [d for d in names if os.path.exists(os.path.join(args.data_dir, DATASETS[d][0]))]
     for d in names:
         if d not in present:
-            print(f"skipping {d}: {os.path.join(args.data_dir, DATASETS[d][0])} not found "
-                  "(set --data-dir or RECS_DATA_DIR)")
+            print(
+                f"skipping {d}: {os.path.join(args.data_dir, DATASETS[d][0])} not found "
+                "(set --data-dir or RECS_DATA_DIR)"
+            )
     if not present:
         print("no data: nothing to do")
         return 0
@@ -865,8 +951,10 @@ def main(argv=None) -> int:
 
         missing = [m for m in ("rectools", "torch", "pytorch_lightning") if find_spec(m) is None]
         if missing:
-            print(f"rectools: not available (no {', '.join(missing)}); pip install -r "
-                  "benches/seq_peers_requirements.txt. Running without it.")
+            print(
+                f"rectools: not available (no {', '.join(missing)}); pip install -r "
+                "benches/seq_peers_requirements.txt. Running without it."
+            )
             peer_models = [m for m in peer_models if not m.startswith("rectools")]
 
     recs = find_recs(args.recs)
@@ -893,16 +981,20 @@ def main(argv=None) -> int:
         recs=recs,
         recs_example=recs_example,
     )
-    print(f"seq_peers: load average {meta['load_avg_start']}, {args.threads} threads, "
-          f"caps (min) { {d: round(c / 60, 1) for d, c in caps.items()} }")
+    print(
+        f"seq_peers: load average {meta['load_avg_start']}, {args.threads} threads, "
+        f"caps (min) { {d: round(c / 60, 1) for d, c in caps.items()} }"
+    )
     reused = {}
     if args.reuse:
         with open(args.reuse) as f:
             prev = json.load(f)
         pm = prev.get("meta", {})
         if pm.get("sample_users") != args.sample_users:
-            raise SystemExit(f"--reuse: {args.reuse} was run with --sample-users "
-                             f"{pm.get('sample_users')}, this run with {args.sample_users}")
+            raise SystemExit(
+                f"--reuse: {args.reuse} was run with --sample-users "
+                f"{pm.get('sample_users')}, this run with {args.sample_users}"
+            )
         for d, info in prev.get("datasets", {}).items():
             if pm.get("caps_s", {}).get(d) != caps.get(d):
                 print(f"--reuse: {d} rows not reused (cap differs)")
@@ -932,8 +1024,13 @@ def main(argv=None) -> int:
                 continue
             split_path = os.path.join(workdir, f"{d}.npz")
             save_split(split, split_path)
-            info = dict(description=desc, file=path, n_users=len(split.user_ids),
-                        n_items=split.n_items, load_avg_start=load_avg())
+            info = dict(
+                description=desc,
+                file=path,
+                n_users=len(split.user_ids),
+                n_items=split.n_items,
+                load_avg_start=load_avg(),
+            )
             rows = []
             info["rows"] = rows
             results["datasets"][d] = info
@@ -951,17 +1048,29 @@ def main(argv=None) -> int:
                 rows.append(row)
                 if args.out:  # after every model, so a long run keeps what it has
                     write_json(args.out, results)
-                print(f"[{d}] {m}: " + (row.get("error") or
-                      f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
-                      f"train {row['train_wall_s']:.1f} s ({row.get('note', '')})"), flush=True)
+                print(
+                    f"[{d}] {m}: "
+                    + (
+                        row.get("error")
+                        or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
+                        f"train {row['train_wall_s']:.1f} s ({row.get('note', '')})"
+                    ),
+                    flush=True,
+                )
             if recs:
                 for m in recs_models:
                     print(f"[{d}] recs {m} ...", flush=True)
                     # recs has no time cap of its own: killed at twice the peers' cap
                     row = run_recs(recs, d, path, m, args.threads, workdir, 2 * caps[d])
                     rows.append(row)
-                    print(f"[{d}] recs:{m}: " + (row.get("error") or
-                          f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f}"), flush=True)
+                    print(
+                        f"[{d}] recs:{m}: "
+                        + (
+                            row.get("error")
+                            or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f}"
+                        ),
+                        flush=True,
+                    )
             if recs_example and d in ("s1", "b1"):
                 if f"{d}:recs:sasrec" in skip:
                     rows.append(dict(model="recs:sasrec", error="skipped (--skip)"))
@@ -969,13 +1078,24 @@ def main(argv=None) -> int:
                     rows.append(reused[(d, "recs:sasrec")])
                 else:
                     print(f"[{d}] recs sasrec example ...", flush=True)
-                    row = run_recs_example(recs_example, d, data_dir,
-                                           args.recs_example_args.split(), args.threads,
-                                           2 * caps[d])
+                    row = run_recs_example(
+                        recs_example,
+                        d,
+                        data_dir,
+                        args.recs_example_args.split(),
+                        args.threads,
+                        2 * caps[d],
+                    )
                     rows.append(row)
-                    print(f"[{d}] {row['model']}: " + (row.get("error") or
-                          f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
-                          f"train {row['train_wall_s']:.0f} s"), flush=True)
+                    print(
+                        f"[{d}] {row['model']}: "
+                        + (
+                            row.get("error")
+                            or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
+                            f"train {row['train_wall_s']:.0f} s"
+                        ),
+                        flush=True,
+                    )
                 if args.out:
                     write_json(args.out, results)
             info["load_avg_end"] = load_avg()
