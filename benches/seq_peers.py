@@ -476,7 +476,7 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         else None
     )
     cpu_per_epoch = train_cpu / epochs_trained if epochs_trained else None
-    note = f"{epochs_done} ep"
+    note = f"{epochs_trained:.3g} ep" if epochs_trained is not None else f"{epochs_done} ep"
     if capped:
         note += f", cap {cap_s / 60:.3g} min ({trainer.global_step} batches)"
     if stopped_early:
@@ -896,7 +896,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--recs-models",
-        default="seqknn,fresh,ease",
+        default="transition,fresh,ease",
         help="recs model specs to evaluate, comma-separated (one process each)",
     )
     ap.add_argument(
@@ -914,11 +914,26 @@ def main(argv=None) -> int:
         help="JSON of an earlier run: its rows (same data set, model, caps, "
         "sampling) are copied instead of re-trained, marked 'reused'",
     )
+    ap.add_argument(
+        "--table", default=None, help="print the tables of a JSON written by --out, and exit"
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker:
         worker(args.worker)
+        return 0
+    if args.table:
+        with open(args.table) as f:
+            saved = json.load(f)
+        m = saved["meta"]
+        print(
+            f"run {m['started']} .. {m.get('finished', '(unfinished)')}, load average at start "
+            f"{m['load_avg_start']}, {m['threads']} threads, caps (min) "
+            f"{ {d: round(c / 60, 2) for d, c in m['caps_s'].items()} }"
+        )
+        for d, info in saved["datasets"].items():
+            print_table(d, info, info["rows"])
         return 0
 
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
