@@ -911,8 +911,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--reuse",
         default=None,
-        help="JSON of an earlier run: its rows (same data set, model, caps, "
-        "sampling) are copied instead of re-trained, marked 'reused'",
+        help="JSON files of earlier runs, comma-separated: their rows (same data set, model, "
+        "caps, sampling) are copied instead of re-trained, marked 'reused'",
     )
     ap.add_argument(
         "--table", default=None, help="print the tables of a JSON written by --out, and exit"
@@ -1002,22 +1002,28 @@ def main(argv=None) -> int:
     )
     reused = {}
     if args.reuse:
-        with open(args.reuse) as f:
-            prev = json.load(f)
-        pm = prev.get("meta", {})
-        if pm.get("sample_users") != args.sample_users:
-            raise SystemExit(
-                f"--reuse: {args.reuse} was run with --sample-users "
-                f"{pm.get('sample_users')}, this run with {args.sample_users}"
-            )
-        for d, info in prev.get("datasets", {}).items():
-            if pm.get("caps_s", {}).get(d) != caps.get(d):
-                print(f"--reuse: {d} rows not reused (cap differs)")
-                continue
-            for r in info.get("rows", []):
-                if "error" not in r:
-                    reused[(d, r["model"])] = dict(r, reused_from=pm.get("started"))
-        meta["reused_from"] = pm.get("started")
+        meta["reused_from"] = []
+        for reuse_path in args.reuse.split(","):  # a later file's rows replace an earlier's
+            with open(reuse_path) as f:
+                prev = json.load(f)
+            pm = prev.get("meta", {})
+            if pm.get("sample_users") != args.sample_users:
+                raise SystemExit(
+                    f"--reuse: {reuse_path} was run with --sample-users "
+                    f"{pm.get('sample_users')}, this run with {args.sample_users}"
+                )
+            for d, info in prev.get("datasets", {}).items():
+                if pm.get("caps_s", {}).get(d) != caps.get(d):
+                    print(f"--reuse: {reuse_path}: {d} rows not reused (cap differs)")
+                    continue
+                for r in info.get("rows", []):
+                    if "error" not in r:
+                        reused[(d, r["model"])] = dict(
+                            r,
+                            reused_from=pm.get("started"),
+                            load_avg_of_run=info.get("load_avg_start"),
+                        )
+            meta["reused_from"].append(pm.get("started"))
     results = dict(meta=meta, datasets={})
     workdir = tempfile.mkdtemp(prefix="seq_peers_")
     try:
