@@ -71,11 +71,19 @@ impl Sequences {
     /// by (timestamp, item index).
     ///
     /// # Errors
-    /// [`Error::Data`] when `m` has no timestamps.
+    /// [`Error::Data`] when `m` has entries but no timestamps.
     pub fn from_interactions(m: &Interactions) -> Result<Self> {
-        let ts = m.timestamps().ok_or_else(|| {
-            Error::Data("sequences need interactions with timestamps (the order)".into())
-        })?;
+        let empty = Vec::new();
+        let ts = match m.timestamps() {
+            Some(ts) => ts,
+            // an empty matrix carries no timestamps, yet its (empty) order is known
+            None if m.nnz() == 0 => &empty,
+            None => {
+                return Err(Error::Data(
+                    "sequences need interactions with timestamps (the order)".into(),
+                ))
+            }
+        };
         let indptr = m.indptr().to_vec();
         let mut items = Vec::with_capacity(m.nnz());
         let mut row: Vec<(i64, ItemIdx)> = Vec::new();
@@ -528,6 +536,9 @@ mod tests {
 
     #[test]
     fn needs_timestamps() {
-        assert!(Sequences::from_interactions(&Interactions::empty(1, 1)).is_err());
+        let untimed = Interactions::from_pairs(1, 2, &[(0, 1)]);
+        assert!(Sequences::from_interactions(&untimed).is_err());
+        let empty = Sequences::from_interactions(&Interactions::empty(2, 3)).unwrap();
+        assert_eq!((empty.n_users(), empty.n_items(), empty.len()), (2, 3, 0));
     }
 }

@@ -18,6 +18,7 @@ mod persist;
 mod popularity;
 mod sasrec;
 mod topk;
+mod transition;
 
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
@@ -40,6 +41,9 @@ pub use persist::{
 pub use popularity::{Popularity, PopularityParams};
 pub use sasrec::{SasRec, SasRecEpoch, SasRecParams, SasRecValidParams};
 pub use topk::{top_k, top_k_dense, Scored};
+pub use transition::{
+    Transition, TransitionParams, TransitionValidParams, TRANSITION_DEFAULT_WINDOW,
+};
 
 use rayon::prelude::*;
 
