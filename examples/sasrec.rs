@@ -47,7 +47,11 @@ fn load(which: &str) -> Result<(Seqs, usize), String> {
             line.split_whitespace().collect()
         };
         if f.len() < if s1 { 4 } else { 2 } {
-            return Err(format!("{}: line {}: too few fields", path.display(), n + 1));
+            return Err(format!(
+                "{}: line {}: too few fields",
+                path.display(),
+                n + 1
+            ));
         }
         let ts: i64 = if s1 {
             f[3].trim()
@@ -80,7 +84,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let which = args.first().map(String::as_str).unwrap_or("s1");
     let mut p = SasRec::params();
     for kv in args.iter().skip(1) {
-        let (k, v) = kv.split_once('=').ok_or(format!("expected key=value, got {kv}"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or(format!("expected key=value, got {kv}"))?;
         p = match k {
             "blocks" => p.blocks(v.parse()?),
             "heads" => p.heads(v.parse()?),

@@ -177,7 +177,11 @@ impl ParamGuard for SasRecParams {
             return Err(Error::param("batch_size", "≥ 1", p.batch_size));
         }
         if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
-            return Err(Error::param("learning_rate", "finite and > 0", p.learning_rate));
+            return Err(Error::param(
+                "learning_rate",
+                "finite and > 0",
+                p.learning_rate,
+            ));
         }
         if p.validation_users == 0 {
             return Err(Error::param("validation_users", "≥ 1", p.validation_users));

@@ -303,7 +303,14 @@ pub(crate) fn forward(
             ..Default::default()
         };
         let layer = 2 + 3 * l as u64;
-        layer_norm_forward(&x, &blk.ln1_g, &blk.ln1_b, &mut cc.a, &mut cc.xhat1, &mut cc.inv1);
+        layer_norm_forward(
+            &x,
+            &blk.ln1_g,
+            &blk.ln1_b,
+            &mut cc.a,
+            &mut cc.xhat1,
+            &mut cc.inv1,
+        );
         linear_forward(&cc.a, &blk.w_qkv, &blk.b_qkv, &mut cc.qkv, d);
         attention::forward(sh, &cc.qkv, &batch.start, &mut cc.o, &mut cc.probs);
         let mut y = vec![0f32; n * d];
@@ -315,7 +322,14 @@ pub(crate) fn forward(
             *xm += xi;
         }
         // x is now the block's middle (after the attention residual)
-        layer_norm_forward(&x, &blk.ln2_g, &blk.ln2_b, &mut cc.c, &mut cc.xhat2, &mut cc.inv2);
+        layer_norm_forward(
+            &x,
+            &blk.ln2_g,
+            &blk.ln2_b,
+            &mut cc.c,
+            &mut cc.xhat2,
+            &mut cc.inv2,
+        );
         linear_forward(&cc.c, &blk.w1, &blk.b1, &mut cc.f, d);
         relu(&mut cc.f);
         cc.mask_f = dropout_mask(dropout, dropout_key, layer + 1, b, t * d);
@@ -381,10 +395,26 @@ pub(crate) fn backward(
         // FFN branch: dx is the gradient at the block output = at the middle (residual)
         tmp.copy_from_slice(&dx);
         apply_mask(&mut tmp, &cc.mask_g);
-        linear_backward(&cc.f, &blk.w2, &tmp, &mut gb.w2, &mut gb.b2, Some(&mut tmp2), d);
+        linear_backward(
+            &cc.f,
+            &blk.w2,
+            &tmp,
+            &mut gb.w2,
+            &mut gb.b2,
+            Some(&mut tmp2),
+            d,
+        );
         apply_mask(&mut tmp2, &cc.mask_f);
         relu_backward(&cc.f, &mut tmp2);
-        linear_backward(&cc.c, &blk.w1, &tmp2, &mut gb.w1, &mut gb.b1, Some(&mut tmp), d);
+        linear_backward(
+            &cc.c,
+            &blk.w1,
+            &tmp2,
+            &mut gb.w1,
+            &mut gb.b1,
+            Some(&mut tmp),
+            d,
+        );
         layer_norm_backward(
             &tmp,
             &cc.xhat2,
@@ -398,9 +428,25 @@ pub(crate) fn backward(
         // attention branch: dx is now the gradient at the middle = at the block input
         tmp.copy_from_slice(&dx);
         apply_mask(&mut tmp, &cc.mask_att);
-        linear_backward(&cc.o, &blk.w_o, &tmp, &mut gb.w_o, &mut gb.b_o, Some(&mut tmp2), d);
+        linear_backward(
+            &cc.o,
+            &blk.w_o,
+            &tmp,
+            &mut gb.w_o,
+            &mut gb.b_o,
+            Some(&mut tmp2),
+            d,
+        );
         attention::backward(sh, &cc.qkv, &cc.probs, &tmp2, &mut dqkv, &mut scratch);
-        linear_backward(&cc.a, &blk.w_qkv, &dqkv, &mut gb.w_qkv, &mut gb.b_qkv, Some(&mut tmp), d);
+        linear_backward(
+            &cc.a,
+            &blk.w_qkv,
+            &dqkv,
+            &mut gb.w_qkv,
+            &mut gb.b_qkv,
+            Some(&mut tmp),
+            d,
+        );
         layer_norm_backward(
             &tmp,
             &cc.xhat1,
@@ -455,7 +501,11 @@ pub(crate) fn cross_entropy(
     }
     // the output matrix: all item embeddings, or the sampled rows gathered
     let (emb, n_cols, col_of): (std::borrow::Cow<'_, [f32]>, usize, Vec<u32>) = match cols {
-        None => (std::borrow::Cow::Borrowed(&w.item[..]), arch.n_items, Vec::new()),
+        None => (
+            std::borrow::Cow::Borrowed(&w.item[..]),
+            arch.n_items,
+            Vec::new(),
+        ),
         Some(c) => {
             let mut g = Vec::with_capacity(c.len() * d);
             let mut col_of = vec![NONE; arch.n_items];
@@ -511,7 +561,16 @@ pub(crate) fn cross_entropy(
                 row[tc] -= inv_rows;
             });
         let lgv = View::new(lg, m, n_cols);
-        gemm(&mut dhr[c0 * d..(c0 + m) * d], d, lgv, false, embv, false, false, par);
+        gemm(
+            &mut dhr[c0 * d..(c0 + m) * d],
+            d,
+            lgv,
+            false,
+            embv,
+            false,
+            false,
+            par,
+        );
         gemm(&mut demb, d, lgv, true, hv, false, true, par);
     }
     for (k, &r) in rows.iter().enumerate() {

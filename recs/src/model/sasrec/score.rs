@@ -40,8 +40,7 @@ impl TryFrom<SasRecFile> for SasRec {
         if !f.weights.fits(&f.arch) || f.arch.max_len == 0 {
             return Err("sasrec: weight shapes do not match the architecture".into());
         }
-        if f
-            .histories
+        if f.histories
             .iter()
             .flatten()
             .any(|&i| i as usize >= f.arch.n_items)
@@ -201,11 +200,21 @@ impl Recommender for SasRec {
             return Err(Error::UnknownItem(item as u64));
         }
         let e = &self.weights.item;
-        let norm = |i: usize| e[i * d..(i + 1) * d].iter().map(|v| v * v).sum::<f32>().sqrt();
+        let norm = |i: usize| {
+            e[i * d..(i + 1) * d]
+                .iter()
+                .map(|v| v * v)
+                .sum::<f32>()
+                .sqrt()
+        };
         let q = &e[item as usize * d..][..d];
         let qn = norm(item as usize).max(1e-12);
         let sims = (0..n).filter(|&j| j != item as usize).map(|j| {
-            let dot: f32 = q.iter().zip(&e[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum();
+            let dot: f32 = q
+                .iter()
+                .zip(&e[j * d..(j + 1) * d])
+                .map(|(a, b)| a * b)
+                .sum();
             (j as ItemIdx, dot / (qn * norm(j).max(1e-12)))
         });
         Ok(crate::model::top_k(sims, k))

@@ -48,7 +48,9 @@ fn check_gradients(w: &Weights, a: &Arch, batch: &Batch, cols: Option<&[u32]>, d
             let num = (lp - lm) / (2.0 * eps as f64);
             let ana = grads[ti][ci] as f64;
             if (num - ana).abs() > 2e-3 + 0.03 * ana.abs().max(num.abs()) {
-                bad.push(format!("tensor {ti}[{ci}]: numeric {num} vs analytic {ana}"));
+                bad.push(format!(
+                    "tensor {ti}[{ci}]: numeric {num} vs analytic {ana}"
+                ));
             }
         }
     }
@@ -59,7 +61,11 @@ fn small_batch(n_items: u32, t: usize, lens: &[usize], seed: u64) -> Batch {
     let mut rng = crate::data::rng::Rng::stream(seed, 1);
     let seqs: Vec<Vec<u32>> = lens
         .iter()
-        .map(|&l| (0..=l).map(|_| rng.gen_range(n_items as u64) as u32).collect())
+        .map(|&l| {
+            (0..=l)
+                .map(|_| rng.gen_range(n_items as u64) as u32)
+                .collect()
+        })
         .collect();
     let inputs: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 1]).collect();
     let targets: Vec<&[u32]> = seqs.iter().map(|s| &s[1..]).collect();
@@ -234,7 +240,14 @@ fn it_learns_the_next_item_of_a_cycle() {
         .unwrap();
     // user 0 watched 0,1,2,3,4,5 in that order: next in the cycle is 6
     let top = model
-        .recommend(0, data.items_of(0), &RecOpts { k: 1, ..Default::default() })
+        .recommend(
+            0,
+            data.items_of(0),
+            &RecOpts {
+                k: 1,
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(top[0].item, 6);
 }
@@ -284,8 +297,14 @@ fn invalid_params_are_refused_by_name() {
     assert_eq!(name(SasRec::params().epochs(0)), "epochs");
     assert_eq!(name(SasRec::params().batch_size(0)), "batch_size");
     assert_eq!(name(SasRec::params().learning_rate(0.0)), "learning_rate");
-    assert_eq!(name(SasRec::params().learning_rate(f32::INFINITY)), "learning_rate");
-    assert_eq!(name(SasRec::params().validation_users(0)), "validation_users");
+    assert_eq!(
+        name(SasRec::params().learning_rate(f32::INFINITY)),
+        "learning_rate"
+    );
+    assert_eq!(
+        name(SasRec::params().validation_users(0)),
+        "validation_users"
+    );
     assert!(SasRec::params().check_ref().is_ok());
 }
 
@@ -293,7 +312,9 @@ fn invalid_params_are_refused_by_name() {
 fn unusable_data_is_an_error() {
     let p = tiny_params();
     assert!(p.fit_sequences(0, &[], &[], |_| {}).is_err());
-    assert!(p.fit_sequences(3, &[vec![0], vec![1]], &[], |_| {}).is_err());
+    assert!(p
+        .fit_sequences(3, &[vec![0], vec![1]], &[], |_| {})
+        .is_err());
     assert!(matches!(
         p.fit_sequences(3, &[vec![0, 5]], &[], |_| {}),
         Err(crate::Error::UnknownItem(5))

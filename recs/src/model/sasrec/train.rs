@@ -129,7 +129,8 @@ pub(crate) fn train(
             let t = inputs.iter().map(|s| s.len()).max().unwrap_or(1);
             let batch = Batch::new(&inputs, &targets, t);
             let key = p.seed ^ ((epoch as u64) << 40) ^ ((bi as u64) << 8) ^ 0xd1;
-            let cols = (p.negatives > 0).then(|| sampled_columns(&batch, n_items, p.negatives, key));
+            let cols =
+                (p.negatives > 0).then(|| sampled_columns(&batch, n_items, p.negatives, key));
             for g in grad.tensors_mut() {
                 g.iter_mut().for_each(|x| *x = 0.0);
             }
