@@ -610,8 +610,12 @@ def run_child(cmd, env=None, timeout=None):
 
 
 def run_worker(split_path, model, cap_s, seed, threads, workdir):
-    spec_path = os.path.join(workdir, f"{model}.spec.json")
-    result = os.path.join(workdir, f"{model}.result.json")
+    # one file per data set and model: a killed worker must not leave another's result behind
+    tag = f"{os.path.splitext(os.path.basename(split_path))[0]}-{model}"
+    spec_path = os.path.join(workdir, f"{tag}.spec.json")
+    result = os.path.join(workdir, f"{tag}.result.json")
+    if os.path.exists(result):
+        os.remove(result)
     with open(spec_path, "w") as f:
         json.dump(
             dict(
