@@ -270,7 +270,11 @@ pub fn load_sequences(path: &Path, format: Option<SeqFormat>) -> Result<Dataset>
         let need = if fmt == SeqFormat::UserItem { 2 } else { 4 };
         if fields.len() < need {
             return Err(parse_err(
-                if fields.len() < 2 { "item" } else { "timestamp" },
+                if fields.len() < 2 {
+                    "item"
+                } else {
+                    "timestamp"
+                },
                 format!("expected {need} fields, got {}", fields.len()),
             ));
         }
@@ -502,13 +506,25 @@ mod tests {
         assert_eq!(seq_of(&v.fit, 1), [c]);
         assert_eq!(seq_of(&v.fit, 2), [dd, e], "short users stay in train");
         assert_eq!(v.eval.train, v.fit);
-        let held: Vec<_> = v.eval.test.cases.iter().map(|c| (c.user, c.items[0])).collect();
+        let held: Vec<_> = v
+            .eval
+            .test
+            .cases
+            .iter()
+            .map(|c| (c.user, c.items[0]))
+            .collect();
         assert_eq!(held, [(0, dd), (1, a)]);
 
         let t = split_sequences(&d, SeqTarget::Test).unwrap();
         assert_eq!(seq_of(&t.fit, 0), [a, b, c, dd]);
         assert_eq!(seq_of(&t.fit, 1), [c, a]);
-        let held: Vec<_> = t.eval.test.cases.iter().map(|c| (c.user, c.items[0])).collect();
+        let held: Vec<_> = t
+            .eval
+            .test
+            .cases
+            .iter()
+            .map(|c| (c.user, c.items[0]))
+            .collect();
         assert_eq!(held, [(0, e), (1, b)]);
 
         let p = split_sequences(&d, SeqTarget::TestPublished).unwrap();

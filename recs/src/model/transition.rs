@@ -23,7 +23,9 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_history, check_scores_len, top_k, Fit, ParamGuard, Persist, Recommender, Scored};
+use super::{
+    check_history, check_scores_len, top_k, Fit, ParamGuard, Persist, Recommender, Scored,
+};
 use crate::data::{Interactions, ItemIdx, Sequences, UserIdx};
 use crate::{Error, Result};
 
@@ -170,7 +172,11 @@ impl ParamGuard for TransitionParams {
             return Err(Error::param("window", "an integer ≥ 1", p.window));
         }
         if !(p.train_decay > 0.0 && p.train_decay <= 1.0) {
-            return Err(Error::param("train_decay", "a number in (0, 1]", p.train_decay));
+            return Err(Error::param(
+                "train_decay",
+                "a number in (0, 1]",
+                p.train_decay,
+            ));
         }
         if !(p.backward.is_finite() && p.backward >= 0.0) {
             return Err(Error::param("backward", "a finite number ≥ 0", p.backward));
