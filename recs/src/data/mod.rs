@@ -8,6 +8,7 @@ mod load;
 mod movielens;
 mod ncf;
 pub use crate::util::rng;
+mod sequence;
 pub mod split;
 pub mod synth;
 mod text;
@@ -22,6 +23,7 @@ pub use movielens::{
     load_users, with_rating_times, Movie, UserInfo, ML100K_GENRES, ML1M_OCCUPATIONS,
 };
 pub use ncf::{load_ncf, load_ncf_with};
+pub use sequence::{load_sequences, split_sequences, SeqFormat, SeqSplit, SeqTarget, Sequences};
 pub use text::{load_delimited, Column, Columns, Delimiter, TextFormat};
 pub use vocab::Vocab;
 

@@ -1,7 +1,9 @@
 //! A model of any kind, for code that loads models it did not train (registry, server, CLI).
 
 use super::persist::{decode_body, read_header, to_bytes};
-use super::{Als, Blend, Bpr, Ease, Fresh, ItemKnn, Ncf, Persist, Popularity, Recommender};
+use super::{
+    Als, Blend, Bpr, Ease, Fresh, ItemKnn, Ncf, Persist, Popularity, Recommender, Transition,
+};
 use crate::{Error, Result};
 
 /// One of the recs models, chosen at run time from a model file's kind tag.
@@ -32,6 +34,8 @@ pub enum AnyModel {
     Blend(Blend),
     /// [`Fresh`]: another model re-weighted towards new releases (and, over EASE, the user's recent history).
     Fresh(Fresh),
+    /// [`Transition`]: decayed, popularity-normalised item transitions over ordered histories.
+    Transition(Transition),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -46,6 +50,7 @@ macro_rules! each_model {
             AnyModel::Ncf($m) => $body,
             AnyModel::Blend($m) => $body,
             AnyModel::Fresh($m) => $body,
+            AnyModel::Transition($m) => $body,
         }
     };
 }
@@ -66,6 +71,7 @@ impl AnyModel {
             Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
             Blend::KIND => AnyModel::Blend(decode_body(h.body)?),
             Fresh::KIND => AnyModel::Fresh(decode_body(h.body)?),
+            Transition::KIND => AnyModel::Transition(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -191,5 +197,11 @@ impl From<Blend> for AnyModel {
 impl From<Fresh> for AnyModel {
     fn from(m: Fresh) -> Self {
         AnyModel::Fresh(m)
+    }
+}
+
+impl From<Transition> for AnyModel {
+    fn from(m: Transition) -> Self {
+        AnyModel::Transition(m)
     }
 }

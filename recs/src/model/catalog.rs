@@ -6,7 +6,17 @@ use crate::{Error, Result};
 
 /// The model names [`fit_named`] accepts, in the order `recs eval` lists them.
 pub const MODEL_NAMES: &[&str] = &[
-    "pop", "itemknn", "als", "bpr", "ease", "gmf", "mlp", "neumf", "blend", "fresh",
+    "pop",
+    "itemknn",
+    "als",
+    "bpr",
+    "ease",
+    "gmf",
+    "mlp",
+    "neumf",
+    "blend",
+    "fresh",
+    "transition",
 ];
 
 /// What some models need besides the interactions: item metadata.
@@ -30,7 +40,8 @@ pub struct SideInfo {
 ///
 /// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
 /// (EASE + ALS, see [`Blend`]), `fresh` (EASE re-weighted towards new releases and recent history, see [`Fresh`];
-/// it needs item years, so only [`fit_named_with`] can fit it).
+/// it needs item years, so only [`fit_named_with`] can fit it), `transition` (a sequence model
+/// that reads each user's order from the timestamps, see [`Transition`]).
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);

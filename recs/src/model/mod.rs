@@ -18,8 +18,10 @@ mod item_knn;
 mod ncf;
 mod persist;
 mod popularity;
+mod sasrec;
 mod spec;
 mod topk;
+mod transition;
 
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
@@ -45,8 +47,12 @@ pub use persist::{
     MAGIC,
 };
 pub use popularity::{Popularity, PopularityParams};
+pub use sasrec::{SasRec, SasRecEpoch, SasRecParams, SasRecValidParams};
 pub use spec::{canonical_name, Fitted, ModelSpec};
 pub use topk::{top_k, top_k_dense, Scored};
+pub use transition::{
+    Transition, TransitionParams, TransitionValidParams, TRANSITION_DEFAULT_WINDOW,
+};
 
 use rayon::prelude::*;
 

@@ -10,7 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::auto::{self, AutoOptions};
-use super::{Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SideInfo};
+use super::{
+    Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SideInfo, Transition,
+};
 use crate::data::Interactions;
 use crate::{Error, Result};
 
@@ -78,6 +80,16 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
             "recency_boost",
             "recency_decay",
         ],
+        "transition" => &[
+            "window",
+            "train_decay",
+            "backward",
+            "alpha",
+            "beta",
+            "history_len",
+            "history_decay",
+            "neighbors",
+        ],
         _ => return None,
     })
 }
@@ -104,6 +116,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
         "neumf" => "neumf",
         "blend" => "blend",
         "fresh" => "fresh",
+        "transition" => "transition",
         _ => return None,
     })
 }
@@ -111,7 +124,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 fn unknown_model(name: &str) -> Error {
     Error::param(
         "model",
-        "one of pop, itemknn, als, bpr, ease, gmf, mlp, neumf, blend, fresh",
+        "one of pop, itemknn, als, bpr, ease, gmf, mlp, neumf, blend, fresh, transition",
         name,
     )
 }
@@ -453,6 +466,18 @@ fn fit_spec(
         }
         "blend" => Blend::params().fit(train)?.into(),
         "fresh" => auto::fit_fresh(spec, train, side, opts, chosen)?.into(),
+        "transition" => {
+            let mut p = Transition::params();
+            set!(p, "window", usize, window);
+            set!(p, "train_decay", f32, train_decay);
+            set!(p, "backward", f32, backward);
+            set!(p, "alpha", f32, alpha);
+            set!(p, "beta", f32, beta);
+            set!(p, "history_len", usize, history_len);
+            set!(p, "history_decay", f32, history_decay);
+            set!(p, "neighbors", usize, neighbors);
+            p.fit(train)?.into()
+        }
         other => return Err(unknown_model(other)),
     })
 }

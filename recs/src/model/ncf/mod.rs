@@ -43,7 +43,7 @@
 
 mod layers;
 mod net;
-mod optim;
+pub(super) mod optim;
 mod params;
 mod train;
 

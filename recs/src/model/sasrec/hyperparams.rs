@@ -1,0 +1,196 @@
+//! Parameters of [`SasRec`](super::SasRec): builder, validation, documented defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ParamGuard;
+use crate::{Error, Result};
+
+/// Parameters of a SASRec model (build with [`SasRec::params`](super::SasRec::params)).
+///
+/// Defaults (chosen on the S1 validation item, see `docs/benchmarks.md`): 2 blocks, 1 head,
+/// hidden 64, max length 200, dropout 0.2, batch 128, learning rate 0.001, full softmax
+/// (`negatives = 0`), at most 200 epochs with patience 3 on the validation item, seed 42.
+///
+/// ```
+/// use recs::model::{ParamGuard, SasRec};
+/// let params = SasRec::params().blocks(1).hidden(32).heads(2).epochs(5);
+/// assert!(params.check_ref().is_ok());
+/// assert!(SasRec::params().hidden(30).heads(4).check_ref().is_err()); // 30 % 4 != 0
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SasRecParams(pub(crate) SasRecValidParams);
+
+/// Validated [`SasRecParams`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SasRecValidParams {
+    pub(crate) blocks: usize,
+    pub(crate) heads: usize,
+    pub(crate) hidden: usize,
+    pub(crate) max_len: usize,
+    pub(crate) dropout: f32,
+    pub(crate) epochs: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) learning_rate: f32,
+    pub(crate) negatives: usize,
+    pub(crate) patience: usize,
+    pub(crate) validation_users: usize,
+    pub(crate) seed: u64,
+}
+
+impl Default for SasRecParams {
+    fn default() -> Self {
+        SasRecParams(SasRecValidParams {
+            blocks: 2,
+            heads: 1,
+            hidden: 64,
+            max_len: 200,
+            dropout: 0.2,
+            epochs: 200,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            negatives: 0,
+            patience: 3,
+            validation_users: 2000,
+            seed: 42,
+        })
+    }
+}
+
+impl SasRecValidParams {
+    /// Transformer blocks.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+    /// Attention heads per block.
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+    /// Hidden (embedding) width.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+    /// Longest history the model reads (the newest items).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+    /// Dropout rate.
+    pub fn dropout(&self) -> f32 {
+        self.dropout
+    }
+    /// Maximum number of epochs.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+    /// Sequences per mini-batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+    /// Adam's learning rate.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    /// Sampled negatives per batch (0: full softmax over all items).
+    pub fn negatives(&self) -> usize {
+        self.negatives
+    }
+    /// Epochs without a better validation NDCG@10 before training stops (0: no early stopping).
+    pub fn patience(&self) -> usize {
+        self.patience
+    }
+    /// At most this many users are scored for the validation metric each epoch.
+    pub fn validation_users(&self) -> usize {
+        self.validation_users
+    }
+    /// Seed of initialisation, shuffling, dropout and sampling.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+macro_rules! setter {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, v: $ty) -> Self {
+                self.0.$name = v;
+                self
+            }
+        )*
+    };
+}
+
+impl SasRecParams {
+    setter! {
+        /// Transformer blocks (1..=16; default 2).
+        blocks: usize,
+        /// Attention heads (≥ 1, dividing `hidden`; default 1).
+        heads: usize,
+        /// Hidden width (1..=1024; default 64).
+        hidden: usize,
+        /// Longest history read, newest items kept (1..=4096; default 200).
+        max_len: usize,
+        /// Dropout rate in `[0, 1)` (default 0.2).
+        dropout: f32,
+        /// Maximum epochs (≥ 1; default 200).
+        epochs: usize,
+        /// Sequences per mini-batch (≥ 1; default 128).
+        batch_size: usize,
+        /// Adam learning rate (finite, > 0; default 0.001).
+        learning_rate: f32,
+        /// Sampled negatives per batch: 0 is the full softmax over all items (default); `k > 0`
+        /// scores the batch's target items plus `k` uniformly drawn items (for big catalogues).
+        negatives: usize,
+        /// Early-stopping patience in epochs on the validation item (0: train all epochs).
+        patience: usize,
+        /// Users scored for validation each epoch (≥ 1; default 2000).
+        validation_users: usize,
+        /// Random seed (default 42).
+        seed: u64,
+    }
+}
+
+impl ParamGuard for SasRecParams {
+    type Checked = SasRecValidParams;
+
+    fn check_ref(&self) -> Result<&SasRecValidParams> {
+        let p = &self.0;
+        if !(1..=16).contains(&p.blocks) {
+            return Err(Error::param("blocks", "1..=16", p.blocks));
+        }
+        if !(1..=1024).contains(&p.hidden) {
+            return Err(Error::param("hidden", "1..=1024", p.hidden));
+        }
+        if p.heads == 0 || !p.hidden.is_multiple_of(p.heads) {
+            return Err(Error::param("heads", "≥ 1 and dividing hidden", p.heads));
+        }
+        if !(1..=4096).contains(&p.max_len) {
+            return Err(Error::param("max_len", "1..=4096", p.max_len));
+        }
+        if !(0.0..1.0).contains(&p.dropout) {
+            return Err(Error::param("dropout", "in [0, 1)", p.dropout));
+        }
+        if p.epochs == 0 {
+            return Err(Error::param("epochs", "≥ 1", p.epochs));
+        }
+        if p.batch_size == 0 {
+            return Err(Error::param("batch_size", "≥ 1", p.batch_size));
+        }
+        if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
+            return Err(Error::param(
+                "learning_rate",
+                "finite and > 0",
+                p.learning_rate,
+            ));
+        }
+        if p.validation_users == 0 {
+            return Err(Error::param("validation_users", "≥ 1", p.validation_users));
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<SasRecValidParams> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}

@@ -1,0 +1,634 @@
+//! The network: weights, the forward pass with its cache, the backward pass and the
+//! cross-entropy loss over all items (or over a sampled set of columns).
+//!
+//! `x₀ = E[item] + P[position]` (dropout), then per block
+//! `x ← x + Dropout(Attn(LN₁(x)))`, `x ← x + Dropout(W₂·Dropout(ReLU(W₁·LN₂(x))))`,
+//! and `h = LN_f(x)`. The score of item `j` at a position is `h·E[j]`: the item embeddings are
+//! shared by the input and the output layer (as in SASRec).
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::attention::{self, Shape};
+use super::layers::{
+    apply_mask, gemm, layer_norm_backward, layer_norm_forward, linear_backward, linear_forward,
+    par_for, relu, relu_backward, View,
+};
+use crate::data::rng::Rng;
+
+/// Marks a padding position in [`Batch::items`] and "no target" in [`Batch::targets`].
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The architecture of a network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Arch {
+    pub(crate) n_items: usize,
+    pub(crate) hidden: usize,
+    pub(crate) heads: usize,
+    pub(crate) blocks: usize,
+    pub(crate) max_len: usize,
+}
+
+/// One transformer block's weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Block {
+    ln1_g: Vec<f32>,
+    ln1_b: Vec<f32>,
+    /// `d × 3d`: query, key and value projections side by side.
+    w_qkv: Vec<f32>,
+    b_qkv: Vec<f32>,
+    w_o: Vec<f32>,
+    b_o: Vec<f32>,
+    ln2_g: Vec<f32>,
+    ln2_b: Vec<f32>,
+    w1: Vec<f32>,
+    b1: Vec<f32>,
+    w2: Vec<f32>,
+    b2: Vec<f32>,
+}
+
+/// All weights of a network (also used, zeroed, for gradients and Adam moments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Weights {
+    /// `n_items × d` item embeddings (input and output).
+    pub(crate) item: Vec<f32>,
+    /// `max_len × d` positional embeddings; the last row is the newest position.
+    pub(crate) pos: Vec<f32>,
+    blocks: Vec<Block>,
+    lnf_g: Vec<f32>,
+    lnf_b: Vec<f32>,
+}
+
+fn xavier(rng: &mut Rng, n_in: usize, n_out: usize) -> Vec<f32> {
+    let limit = (6.0 / (n_in + n_out) as f32).sqrt();
+    (0..n_in * n_out)
+        .map(|_| (rng.gen_f32() * 2.0 - 1.0) * limit)
+        .collect()
+}
+
+fn normal(rng: &mut Rng, n: usize, std: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_normal() as f32 * std).collect()
+}
+
+impl Weights {
+    /// Random initial weights (embeddings `N(0, 1/d)`, projections Xavier-uniform, layer norms
+    /// the identity).
+    pub(crate) fn init(arch: &Arch, seed: u64) -> Self {
+        let d = arch.hidden;
+        let mut rng = Rng::stream(seed, 0x5a5);
+        let std = 1.0 / (d as f32).sqrt();
+        let item = normal(&mut rng, arch.n_items * d, std);
+        let pos = normal(&mut rng, arch.max_len * d, std);
+        let blocks = (0..arch.blocks)
+            .map(|_| Block {
+                ln1_g: vec![1.0; d],
+                ln1_b: vec![0.0; d],
+                w_qkv: xavier(&mut rng, d, 3 * d),
+                b_qkv: vec![0.0; 3 * d],
+                w_o: xavier(&mut rng, d, d),
+                b_o: vec![0.0; d],
+                ln2_g: vec![1.0; d],
+                ln2_b: vec![0.0; d],
+                w1: xavier(&mut rng, d, d),
+                b1: vec![0.0; d],
+                w2: xavier(&mut rng, d, d),
+                b2: vec![0.0; d],
+            })
+            .collect();
+        Weights {
+            item,
+            pos,
+            blocks,
+            lnf_g: vec![1.0; d],
+            lnf_b: vec![0.0; d],
+        }
+    }
+
+    /// The same shapes, all zero.
+    pub(crate) fn zeros_like(&self) -> Self {
+        let mut z = self.clone();
+        for t in z.tensors_mut() {
+            t.iter_mut().for_each(|v| *v = 0.0);
+        }
+        z
+    }
+
+    /// Every tensor, in a fixed order.
+    pub(crate) fn tensors_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        let mut out = vec![&mut self.item, &mut self.pos];
+        for b in &mut self.blocks {
+            out.extend([
+                &mut b.ln1_g,
+                &mut b.ln1_b,
+                &mut b.w_qkv,
+                &mut b.b_qkv,
+                &mut b.w_o,
+                &mut b.b_o,
+                &mut b.ln2_g,
+                &mut b.ln2_b,
+                &mut b.w1,
+                &mut b.b1,
+                &mut b.w2,
+                &mut b.b2,
+            ]);
+        }
+        out.extend([&mut self.lnf_g, &mut self.lnf_b]);
+        out
+    }
+
+    /// Whether the shapes agree with `arch` (a loaded file is checked before use).
+    pub(crate) fn fits(&self, arch: &Arch) -> bool {
+        let d = arch.hidden;
+        let block_ok = |b: &Block| {
+            [
+                (&b.ln1_g, d),
+                (&b.ln1_b, d),
+                (&b.w_qkv, 3 * d * d),
+                (&b.b_qkv, 3 * d),
+                (&b.w_o, d * d),
+                (&b.b_o, d),
+                (&b.ln2_g, d),
+                (&b.ln2_b, d),
+                (&b.w1, d * d),
+                (&b.b1, d),
+                (&b.w2, d * d),
+                (&b.b2, d),
+            ]
+            .iter()
+            .all(|(v, n)| v.len() == *n)
+        };
+        d > 0
+            && arch.heads > 0
+            && d.is_multiple_of(arch.heads)
+            && self.item.len() == arch.n_items * d
+            && self.pos.len() == arch.max_len * d
+            && self.blocks.len() == arch.blocks
+            && self.blocks.iter().all(block_ok)
+            && self.lnf_g.len() == d
+            && self.lnf_b.len() == d
+    }
+}
+
+/// A mini-batch of left-padded sequences, `b × t` positions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Batch {
+    pub(crate) b: usize,
+    pub(crate) t: usize,
+    /// Item at each position, [`NONE`] for padding.
+    pub(crate) items: Vec<u32>,
+    /// First real position of each sequence.
+    pub(crate) start: Vec<usize>,
+    /// Item to predict at each position, [`NONE`] where there is none.
+    pub(crate) targets: Vec<u32>,
+}
+
+impl Batch {
+    /// A batch of the given input sequences (each at most `t` long, newest last), padded on the
+    /// left to `t`; `targets` is empty (scoring) or one sequence per input of the same lengths.
+    pub(crate) fn new(inputs: &[&[u32]], targets: &[&[u32]], t: usize) -> Self {
+        let b = inputs.len();
+        let mut items = vec![NONE; b * t];
+        let mut tg = vec![NONE; b * t];
+        let mut start = Vec::with_capacity(b);
+        for (s, seq) in inputs.iter().enumerate() {
+            let st = t - seq.len();
+            start.push(st);
+            items[s * t + st..(s + 1) * t].copy_from_slice(seq);
+            if let Some(tgt) = targets.get(s) {
+                tg[s * t + st..(s + 1) * t].copy_from_slice(tgt);
+            }
+        }
+        Batch {
+            b,
+            t,
+            items,
+            start,
+            targets: tg,
+        }
+    }
+}
+
+/// What the forward pass keeps of one block for the backward pass.
+#[derive(Default)]
+struct BlockCache {
+    xhat1: Vec<f32>,
+    inv1: Vec<f32>,
+    a: Vec<f32>,
+    qkv: Vec<f32>,
+    probs: Vec<f32>,
+    o: Vec<f32>,
+    mask_att: Vec<f32>,
+    xhat2: Vec<f32>,
+    inv2: Vec<f32>,
+    c: Vec<f32>,
+    f: Vec<f32>,
+    mask_f: Vec<f32>,
+    mask_g: Vec<f32>,
+}
+
+/// The forward pass's result: final hidden states and what backward needs.
+pub(crate) struct Forward {
+    /// `(b·t) × d` final hidden states.
+    pub(crate) h: Vec<f32>,
+    mask_emb: Vec<f32>,
+    blocks: Vec<BlockCache>,
+    xhat_f: Vec<f32>,
+    inv_f: Vec<f32>,
+}
+
+/// Inverted-dropout masks drawn per sequence from streams keyed by `(key, layer, sequence)`,
+/// so that they do not depend on the thread count. Empty when `p = 0`.
+fn dropout_mask(p: f32, key: Option<u64>, layer: u64, b: usize, per_seq: usize) -> Vec<f32> {
+    let Some(key) = key else {
+        return Vec::new();
+    };
+    if p <= 0.0 {
+        return Vec::new();
+    }
+    let keep = 1.0 / (1.0 - p);
+    let mut m = vec![0f32; b * per_seq];
+    m.par_chunks_mut(per_seq).enumerate().for_each(|(s, m)| {
+        let mut rng = Rng::stream(key ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15), s as u64);
+        for v in m {
+            *v = if rng.gen_f32() < p { 0.0 } else { keep };
+        }
+    });
+    m
+}
+
+/// Runs the network over `batch`. `dropout_key` is `Some` in training (masks are drawn from
+/// it) and `None` for scoring.
+pub(crate) fn forward(
+    w: &Weights,
+    arch: &Arch,
+    batch: &Batch,
+    dropout: f32,
+    dropout_key: Option<u64>,
+) -> Forward {
+    let d = arch.hidden;
+    let (b, t) = (batch.b, batch.t);
+    let n = b * t;
+    let pos_off = arch.max_len - t;
+    let mut x = vec![0f32; n * d];
+    for (r, (&item, row)) in batch.items.iter().zip(x.chunks_exact_mut(d)).enumerate() {
+        if item == NONE {
+            continue;
+        }
+        let e = &w.item[item as usize * d..][..d];
+        let p = &w.pos[(pos_off + r % t) * d..][..d];
+        for c in 0..d {
+            row[c] = e[c] + p[c];
+        }
+    }
+    let mask_emb = dropout_mask(dropout, dropout_key, 1, b, t * d);
+    apply_mask(&mut x, &mask_emb);
+    let sh = Shape {
+        t,
+        d,
+        heads: arch.heads,
+    };
+    let mut caches = Vec::with_capacity(w.blocks.len());
+    for (l, blk) in w.blocks.iter().enumerate() {
+        let mut cc = BlockCache {
+            xhat1: vec![0.0; n * d],
+            inv1: vec![0.0; n],
+            a: vec![0.0; n * d],
+            qkv: vec![0.0; n * 3 * d],
+            probs: vec![0.0; b * arch.heads * t * t],
+            o: vec![0.0; n * d],
+            xhat2: vec![0.0; n * d],
+            inv2: vec![0.0; n],
+            c: vec![0.0; n * d],
+            f: vec![0.0; n * d],
+            ..Default::default()
+        };
+        let layer = 2 + 3 * l as u64;
+        layer_norm_forward(
+            &x,
+            &blk.ln1_g,
+            &blk.ln1_b,
+            &mut cc.a,
+            &mut cc.xhat1,
+            &mut cc.inv1,
+        );
+        linear_forward(&cc.a, &blk.w_qkv, &blk.b_qkv, &mut cc.qkv, d);
+        attention::forward(sh, &cc.qkv, &batch.start, &mut cc.o, &mut cc.probs);
+        let mut y = vec![0f32; n * d];
+        linear_forward(&cc.o, &blk.w_o, &blk.b_o, &mut y, d);
+        cc.mask_att = dropout_mask(dropout, dropout_key, layer, b, t * d);
+        apply_mask(&mut y, &cc.mask_att);
+        let x_in = std::mem::replace(&mut x, y);
+        for (xm, &xi) in x.iter_mut().zip(&x_in) {
+            *xm += xi;
+        }
+        // x is now the block's middle (after the attention residual)
+        layer_norm_forward(
+            &x,
+            &blk.ln2_g,
+            &blk.ln2_b,
+            &mut cc.c,
+            &mut cc.xhat2,
+            &mut cc.inv2,
+        );
+        linear_forward(&cc.c, &blk.w1, &blk.b1, &mut cc.f, d);
+        relu(&mut cc.f);
+        cc.mask_f = dropout_mask(dropout, dropout_key, layer + 1, b, t * d);
+        apply_mask(&mut cc.f, &cc.mask_f);
+        let mut g = vec![0f32; n * d];
+        linear_forward(&cc.f, &blk.w2, &blk.b2, &mut g, d);
+        cc.mask_g = dropout_mask(dropout, dropout_key, layer + 2, b, t * d);
+        apply_mask(&mut g, &cc.mask_g);
+        for (xm, &gv) in x.iter_mut().zip(&g) {
+            *xm += gv;
+        }
+        caches.push(cc);
+    }
+    let mut h = vec![0f32; n * d];
+    let mut xhat_f = vec![0f32; n * d];
+    let mut inv_f = vec![0f32; n];
+    layer_norm_forward(&x, &w.lnf_g, &w.lnf_b, &mut h, &mut xhat_f, &mut inv_f);
+    Forward {
+        h,
+        mask_emb,
+        blocks: caches,
+        xhat_f,
+        inv_f,
+    }
+}
+
+/// Backpropagates `dh` (gradient of the loss with respect to [`Forward::h`]) and adds every
+/// weight's gradient to `grad`.
+pub(crate) fn backward(
+    w: &Weights,
+    arch: &Arch,
+    batch: &Batch,
+    fwd: &Forward,
+    dh: &[f32],
+    grad: &mut Weights,
+) {
+    let d = arch.hidden;
+    let (b, t) = (batch.b, batch.t);
+    let n = b * t;
+    let sh = Shape {
+        t,
+        d,
+        heads: arch.heads,
+    };
+    let mut dx = vec![0f32; n * d];
+    layer_norm_backward(
+        dh,
+        &fwd.xhat_f,
+        &fwd.inv_f,
+        &w.lnf_g,
+        &mut grad.lnf_g,
+        &mut grad.lnf_b,
+        &mut dx,
+        false,
+    );
+    let mut tmp = vec![0f32; n * d];
+    let mut tmp2 = vec![0f32; n * d];
+    let mut dqkv = vec![0f32; n * 3 * d];
+    let mut scratch = vec![0f32; b * t * t];
+    for (l, blk) in w.blocks.iter().enumerate().rev() {
+        let cc = &fwd.blocks[l];
+        let gb = &mut grad.blocks[l];
+        // FFN branch: dx is the gradient at the block output = at the middle (residual)
+        tmp.copy_from_slice(&dx);
+        apply_mask(&mut tmp, &cc.mask_g);
+        linear_backward(
+            &cc.f,
+            &blk.w2,
+            &tmp,
+            &mut gb.w2,
+            &mut gb.b2,
+            Some(&mut tmp2),
+            d,
+        );
+        apply_mask(&mut tmp2, &cc.mask_f);
+        relu_backward(&cc.f, &mut tmp2);
+        linear_backward(
+            &cc.c,
+            &blk.w1,
+            &tmp2,
+            &mut gb.w1,
+            &mut gb.b1,
+            Some(&mut tmp),
+            d,
+        );
+        layer_norm_backward(
+            &tmp,
+            &cc.xhat2,
+            &cc.inv2,
+            &blk.ln2_g,
+            &mut gb.ln2_g,
+            &mut gb.ln2_b,
+            &mut dx,
+            true,
+        );
+        // attention branch: dx is now the gradient at the middle = at the block input
+        tmp.copy_from_slice(&dx);
+        apply_mask(&mut tmp, &cc.mask_att);
+        linear_backward(
+            &cc.o,
+            &blk.w_o,
+            &tmp,
+            &mut gb.w_o,
+            &mut gb.b_o,
+            Some(&mut tmp2),
+            d,
+        );
+        attention::backward(sh, &cc.qkv, &cc.probs, &tmp2, &mut dqkv, &mut scratch);
+        linear_backward(
+            &cc.a,
+            &blk.w_qkv,
+            &dqkv,
+            &mut gb.w_qkv,
+            &mut gb.b_qkv,
+            Some(&mut tmp),
+            d,
+        );
+        layer_norm_backward(
+            &tmp,
+            &cc.xhat1,
+            &cc.inv1,
+            &blk.ln1_g,
+            &mut gb.ln1_g,
+            &mut gb.ln1_b,
+            &mut dx,
+            true,
+        );
+    }
+    apply_mask(&mut dx, &fwd.mask_emb);
+    let pos_off = arch.max_len - t;
+    for (r, (&item, row)) in batch.items.iter().zip(dx.chunks_exact(d)).enumerate() {
+        if item == NONE {
+            continue;
+        }
+        let ge = &mut grad.item[item as usize * d..][..d];
+        for c in 0..d {
+            ge[c] += row[c];
+        }
+        let gp = &mut grad.pos[(pos_off + r % t) * d..][..d];
+        for c in 0..d {
+            gp[c] += row[c];
+        }
+    }
+}
+
+/// Rows of logits computed at once: bounds the memory of the output layer (~16 MB).
+const LOGIT_FLOATS: usize = 1 << 22;
+
+/// Mean softmax cross-entropy of the targets of `batch` over the columns `cols` (all items
+/// when `None`; a sampled set that contains every target otherwise). Writes `dh` (the gradient
+/// with respect to `h`) and adds the output layer's gradient to `grad_item`. Returns the loss
+/// and the number of predicted positions.
+pub(crate) fn cross_entropy(
+    w: &Weights,
+    arch: &Arch,
+    batch: &Batch,
+    h: &[f32],
+    cols: Option<&[u32]>,
+    dh: &mut [f32],
+    grad_item: &mut [f32],
+) -> (f64, usize) {
+    let d = arch.hidden;
+    let rows: Vec<usize> = (0..batch.targets.len())
+        .filter(|&r| batch.targets[r] != NONE)
+        .collect();
+    dh.iter_mut().for_each(|v| *v = 0.0);
+    if rows.is_empty() {
+        return (0.0, 0);
+    }
+    // the output matrix: all item embeddings, or the sampled rows gathered
+    let (emb, n_cols, col_of): (std::borrow::Cow<'_, [f32]>, usize, Vec<u32>) = match cols {
+        None => (
+            std::borrow::Cow::Borrowed(&w.item[..]),
+            arch.n_items,
+            Vec::new(),
+        ),
+        Some(c) => {
+            let mut g = Vec::with_capacity(c.len() * d);
+            let mut col_of = vec![NONE; arch.n_items];
+            for (k, &i) in c.iter().enumerate() {
+                g.extend_from_slice(&w.item[i as usize * d..][..d]);
+                col_of[i as usize] = k as u32;
+            }
+            (std::borrow::Cow::Owned(g), c.len(), col_of)
+        }
+    };
+    let target_col = |r: usize| {
+        let t = batch.targets[r];
+        if cols.is_none() {
+            t as usize
+        } else {
+            col_of[t as usize] as usize
+        }
+    };
+    let n_rows = rows.len();
+    let hr: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| h[r * d..(r + 1) * d].iter().copied())
+        .collect();
+    let mut dhr = vec![0f32; n_rows * d];
+    let mut demb = vec![0f32; n_cols * d];
+    let chunk = (LOGIT_FLOATS / n_cols).clamp(1, n_rows);
+    let mut logits = vec![0f32; chunk * n_cols];
+    let mut losses = vec![0f64; n_rows];
+    let inv_rows = 1.0 / n_rows as f32;
+    let embv = View::new(&emb, n_cols, d);
+    for c0 in (0..n_rows).step_by(chunk) {
+        let m = chunk.min(n_rows - c0);
+        let lg = &mut logits[..m * n_cols];
+        let hv = View::new(&hr[c0 * d..(c0 + m) * d], m, d);
+        let par = par_for(m * n_cols * d);
+        gemm(lg, n_cols, hv, false, embv, true, false, par);
+        lg.par_chunks_mut(n_cols)
+            .zip(losses[c0..c0 + m].par_iter_mut())
+            .enumerate()
+            .for_each(|(k, (row, loss))| {
+                let tc = target_col(rows[c0 + k]);
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let mut sum = 0.0f32;
+                for v in row.iter_mut() {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                }
+                *loss = -((row[tc] / sum) as f64).ln();
+                let s = inv_rows / sum;
+                for v in row.iter_mut() {
+                    *v *= s;
+                }
+                row[tc] -= inv_rows;
+            });
+        let lgv = View::new(lg, m, n_cols);
+        gemm(
+            &mut dhr[c0 * d..(c0 + m) * d],
+            d,
+            lgv,
+            false,
+            embv,
+            false,
+            false,
+            par,
+        );
+        gemm(&mut demb, d, lgv, true, hv, false, true, par);
+    }
+    for (k, &r) in rows.iter().enumerate() {
+        dh[r * d..(r + 1) * d].copy_from_slice(&dhr[k * d..(k + 1) * d]);
+    }
+    match cols {
+        None => {
+            for (g, v) in grad_item.iter_mut().zip(&demb) {
+                *g += v;
+            }
+        }
+        Some(c) => {
+            for (k, &i) in c.iter().enumerate() {
+                let g = &mut grad_item[i as usize * d..][..d];
+                for (g, v) in g.iter_mut().zip(&demb[k * d..(k + 1) * d]) {
+                    *g += v;
+                }
+            }
+        }
+    }
+    (losses.iter().sum::<f64>() / n_rows as f64, n_rows)
+}
+
+/// Loss and gradients of one batch (the whole step but the update).
+pub(crate) fn loss_and_grad(
+    w: &Weights,
+    arch: &Arch,
+    batch: &Batch,
+    cols: Option<&[u32]>,
+    dropout: f32,
+    dropout_key: Option<u64>,
+    grad: &mut Weights,
+) -> f64 {
+    let fwd = forward(w, arch, batch, dropout, dropout_key);
+    let mut dh = vec![0f32; fwd.h.len()];
+    let (loss, rows) = cross_entropy(w, arch, batch, &fwd.h, cols, &mut dh, &mut grad.item);
+    if rows > 0 {
+        backward(w, arch, batch, &fwd, &dh, grad);
+    }
+    loss
+}
+
+/// Scores of every item after the given sequence (newest last, at most `max_len` long, not
+/// empty): `h_last · Eᵀ`, written into `out`.
+pub(crate) fn score_sequence(w: &Weights, arch: &Arch, seq: &[u32], out: &mut [f32]) {
+    let t = seq.len();
+    let batch = Batch::new(&[seq], &[], t);
+    let fwd = forward(w, arch, &batch, 0.0, None);
+    let d = arch.hidden;
+    let last = &fwd.h[(t - 1) * d..t * d];
+    gemm(
+        out,
+        arch.n_items,
+        View::new(last, 1, d),
+        false,
+        View::new(&w.item, arch.n_items, d),
+        true,
+        false,
+        par_for(arch.n_items * d),
+    );
+}
