@@ -493,7 +493,7 @@ fn write_per_user(path: &Path, reports: &[Report], split: &Split) -> CliResult {
         }
     }
     recs::model::write_atomic(path, out.as_bytes())?;
-    eprintln!("wrote {}", path.display());
+    tracing::info!("wrote {}", path.display());
     Ok(())
 }
 
@@ -653,7 +653,7 @@ pub(crate) fn train_and_evaluate_specs(
     if let (true, Some(location), Some((score, version))) = (out.promote, &out.publish, best) {
         let reg = registry::open(location)?;
         reg.set_latest(&version)?;
-        eprintln!("promoted {version} to latest (best {primary} = {score:.4})");
+        tracing::info!("promoted {version} to latest (best {primary} = {score:.4})");
     }
     Ok(reports)
 }
@@ -891,10 +891,10 @@ fn registry(cmd: RegistryCmd) -> CliResult {
 /// Prints the faults of a registry scan (stderr) and fails when there is any.
 fn report_faults(found: &registry::Scan) -> CliResult {
     for (name, why) in &found.faulty {
-        eprintln!("{name}: FAULTY: {why}");
+        tracing::error!("{name}: FAULTY: {why}");
     }
     if let Some(why) = found.latest_fault() {
-        eprintln!("latest: FAULTY: {why}");
+        tracing::error!("latest: FAULTY: {why}");
     }
     if found.has_faults() {
         return Err(format!(

@@ -116,7 +116,7 @@ fn analyze_files(args: &AnalyzeArgs) -> CliResult<serde_json::Value> {
         }
     }
     if skipped > 0 {
-        eprintln!("skipped {skipped} invalid line(s)");
+        tracing::warn!("skipped {skipped} invalid line(s)");
     }
     let arms = arms_from_events(&events);
     let get = |v: &str| {

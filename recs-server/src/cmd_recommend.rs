@@ -66,7 +66,7 @@ pub(crate) fn recommend(args: RecommendArgs) -> CliResult {
     let format = parse_format(&args.format, &args.data, args.columns.as_deref())?;
     let (dataset, report) = data::load(&args.data, &format, &LoadOptions::default())?;
     if report.skipped > 0 {
-        eprintln!("{report}");
+        tracing::info!("{report}");
     }
     let model: AnyModel = match (&args.model, &args.registry) {
         (Some(spec), None) => {
@@ -183,7 +183,7 @@ pub(crate) fn recommend(args: RecommendArgs) -> CliResult {
     w.flush().map_err(|e| io_err(&tmp, e))?;
     drop(w);
     std::fs::rename(&tmp, &args.out).map_err(|e| io_err(&args.out, e))?;
-    eprintln!("wrote {} ({written} users)", args.out.display());
+    tracing::info!("wrote {} ({written} users)", args.out.display());
     Ok(())
 }
 

@@ -48,7 +48,7 @@ pub fn main(args: RetrainArgs) -> ExitCode {
     let period = match crate::cmd_retrain_every::parse_duration(every) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: --every: {e}");
+            tracing::error!("--every: {e}");
             return ExitCode::from(1);
         }
     };

@@ -114,14 +114,15 @@ pub fn run_every(
         } else {
             state.failures += 1;
         }
-        eprintln!(
+        tracing::info!(
             "recs retrain: run {} ended with exit code {code}; {} failed so far",
-            state.runs, state.failures
+            state.runs,
+            state.failures
         );
         if let Some(path) = metrics_file {
             if let Err(e) = recs::model::write_atomic(path, state.exposition().as_bytes()) {
                 // A full disk must not stop retraining; the next run tries again.
-                eprintln!("recs retrain: cannot write {}: {e}", path.display());
+                tracing::error!("recs retrain: cannot write {}: {e}", path.display());
             }
         }
         if max_runs.is_some_and(|m| state.runs >= m) {
