@@ -1,15 +1,10 @@
 //! The `recs` command: `recs demo`, `recs eval`, `recs registry`, `recs serve` and `recs probe`.
+//!
+//! A thin shell over the `recs` library and the `recs_server` HTTP service: `cli/` parses the
+//! arguments (one file per command) and prints, `report/` renders the HTML/SVG report.
 
 mod cli;
-mod cmd_demo;
-mod cmd_experiment;
-mod cmd_fairness;
-mod cmd_recommend;
-mod cmd_report;
-mod cmd_retrain;
-mod cmd_retrain_every;
-mod cmd_stream;
-mod plot;
+mod report;
 
 fn main() -> std::process::ExitCode {
     restore_sigpipe();

@@ -12,7 +12,7 @@ use recs::eval::feedback::FeedbackConfig;
 use recs::util::write_atomic;
 use recs::Error;
 
-use crate::plot::{self, GapRow, LineOpts, Series};
+use crate::report::plot::{self, GapRow, LineOpts, Series};
 
 /// Errors of a command: printed as one line by `main`.
 pub(crate) type CmdResult<T = ()> = Result<T, Box<dyn std::error::Error>>;

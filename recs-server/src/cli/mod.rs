@@ -1,6 +1,14 @@
 //! Command-line parsing and the commands themselves. Each command is a thin layer over the
 //! `recs` library; errors are printed as one clear line and turn into a non-zero exit.
 
+pub(crate) mod demo;
+pub(crate) mod experiment;
+pub(crate) mod fairness;
+pub(crate) mod recommend;
+pub(crate) mod retrain;
+pub(crate) mod retrain_every;
+pub(crate) mod stream;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -32,7 +40,7 @@ enum Command {
     /// the table, publish the models to a local registry, promote the best and serve it over
     /// HTTP in-process (a few real requests, then a graceful stop; --serve keeps serving).
     /// Needs nothing installed or downloaded.
-    Demo(crate::cmd_demo::DemoArgs),
+    Demo(crate::cli::demo::DemoArgs),
     /// Load data, split it, train the chosen models and print the evaluation table
     /// (`recs train` is the same command; add --publish DIR to version the models).
     #[command(alias = "train")]
@@ -47,21 +55,21 @@ enum Command {
     Probe(ProbeArgs),
     /// The production loop: collect data, gate it, train, evaluate, gate quality, publish,
     /// optionally promote or start a canary, write a run report (see docs/retrain.md).
-    Retrain(crate::cmd_retrain::RetrainArgs),
+    Retrain(crate::cli::retrain::RetrainArgs),
     /// Exposure, quality by user group and the feedback loop of each model: JSON + SVG.
-    Fairness(crate::cmd_fairness::FairnessArgs),
+    Fairness(crate::cli::fairness::FairnessArgs),
     /// One self-contained HTML page: accuracy curves, exposure, group gaps, feedback, drift.
-    Report(crate::cmd_report::ReportArgs),
+    Report(crate::report::ReportArgs),
     /// Ingest events (files, stdin or Kafka) into validated snapshots with dead letters.
-    Ingest(crate::cmd_stream::IngestArgs),
+    Ingest(crate::cli::stream::IngestArgs),
     /// Drift report between two snapshots or training files; exit 1 when a threshold is crossed.
-    Drift(crate::cmd_stream::DriftArgs),
+    Drift(crate::cli::stream::DriftArgs),
     /// A/B analysis of logged events: statistics and a decision with its rule.
     #[command(subcommand)]
-    Experiment(crate::cmd_experiment::ExperimentCmd),
+    Experiment(crate::cli::experiment::ExperimentCmd),
     /// Batch top-K for all (or listed) users to CSV or JSON lines, with raw ids, from a model
     /// spec fitted on the data or a registry version (parallel, in bounded-memory chunks).
-    Recommend(crate::cmd_recommend::RecommendArgs),
+    Recommend(crate::cli::recommend::RecommendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,7 +96,7 @@ struct ServeArgs {
     #[arg(long)]
     follow_latest: Option<f64>,
     #[command(flatten)]
-    live: crate::cmd_stream::LiveArgs,
+    live: crate::cli::stream::LiveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -265,18 +273,18 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     recs_server::init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Demo(args) => crate::cmd_demo::run(args),
+        Command::Demo(args) => crate::cli::demo::run(args),
         Command::Eval(args) => eval(*args),
         Command::Registry(cmd) => registry(cmd),
         Command::Serve(args) => serve(args),
         Command::Probe(args) => probe(args),
-        Command::Retrain(args) => return crate::cmd_retrain::main(args),
-        Command::Fairness(args) => crate::cmd_fairness::fairness(args),
-        Command::Report(args) => crate::cmd_report::report(args),
-        Command::Ingest(args) => crate::cmd_stream::ingest(args),
-        Command::Drift(args) => return crate::cmd_stream::drift(args),
-        Command::Experiment(cmd) => crate::cmd_experiment::experiment(cmd),
-        Command::Recommend(args) => crate::cmd_recommend::recommend(args),
+        Command::Retrain(args) => return crate::cli::retrain::main(args),
+        Command::Fairness(args) => crate::cli::fairness::fairness(args),
+        Command::Report(args) => crate::report::report(args),
+        Command::Ingest(args) => crate::cli::stream::ingest(args),
+        Command::Drift(args) => return crate::cli::stream::drift(args),
+        Command::Experiment(cmd) => crate::cli::experiment::experiment(cmd),
+        Command::Recommend(args) => crate::cli::recommend::recommend(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,16 +45,19 @@ pub fn main(args: RetrainArgs) -> ExitCode {
     let Some(every) = &args.every else {
         return ExitCode::from(run_once(&args));
     };
-    let period = match crate::cmd_retrain_every::parse_duration(every) {
+    let period = match crate::cli::retrain_every::parse_duration(every) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("--every: {e}");
             return ExitCode::from(1);
         }
     };
-    crate::cmd_retrain_every::run_every(period, args.max_runs, args.metrics_file.as_deref(), || {
-        run_once(&args)
-    })
+    crate::cli::retrain_every::run_every(
+        period,
+        args.max_runs,
+        args.metrics_file.as_deref(),
+        || run_once(&args),
+    )
 }
 
 /// One gated run; its exit code.

@@ -3,6 +3,8 @@
 //! feedback loop (with `--rounds`) and, given two data sets or snapshot directories with
 //! `--drift A B`, the drift checks and histograms of `recs::stream::DriftReport`.
 
+pub(crate) mod plot;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -10,11 +12,11 @@ use clap::Args;
 use recs::stream::{popularity_buckets, DriftReport, Profile, Thresholds};
 use recs::util::write_atomic;
 
-use crate::cmd_fairness::{
+use crate::cli::fairness::{
     analyse, feedback_plots, feedback_svg, gaps_svg, lorenz_svg, AnalysisArgs, CmdResult,
     FairnessOutput, InputArgs,
 };
-use crate::plot::{self, esc, LineOpts, Series};
+use plot::{esc, LineOpts, Series};
 
 /// Arguments of `recs report`.
 #[derive(Debug, Clone, Args)]
@@ -380,7 +382,7 @@ pub(crate) fn report(args: ReportArgs) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd_fairness::tests::write_synthetic;
+    use crate::cli::fairness::tests::write_synthetic;
     use clap::Parser;
 
     #[derive(Debug, Parser)]
