@@ -39,9 +39,9 @@ pub struct SideInfo {
 /// Fits the model called `name` with its default parameters.
 ///
 /// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
-/// (EASE + ALS, see [`Blend`]), `fresh` (EASE re-weighted towards new releases and recent history, see [`Fresh`];
+/// (EASE + ALS, see [`Blend`](super::Blend)), `fresh` (EASE re-weighted towards new releases and recent history, see [`Fresh`](super::Fresh);
 /// it needs item years, so only [`fit_named_with`] can fit it), `transition` (a sequence model
-/// that reads each user's order from the timestamps, see [`Transition`]).
+/// that reads each user's order from the timestamps, see [`Transition`](super::Transition)).
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);

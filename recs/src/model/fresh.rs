@@ -132,7 +132,7 @@ impl FreshParams {
         self
     }
     /// How much more the user's latest interaction counts than an old one: its weight is
-    /// `1 + recency_boost`. Default [`FRESH_DEFAULT_RECENCY_BOOST`]; finite and ≥ 0 (0: all
+    /// `1 + recency_boost`. Default `FRESH_DEFAULT_RECENCY_BOOST` (15); finite and ≥ 0 (0: all
     /// history items count the same). Used when the training data has timestamps and the base
     /// is `ease`.
     pub fn recency_boost(mut self, boost: f32) -> Self {
@@ -140,7 +140,7 @@ impl FreshParams {
         self
     }
     /// How fast the recency boost fades, in interactions: the `r`-th newest counts with
-    /// `1 + recency_boost · exp(−r / recency_decay)`. Default [`FRESH_DEFAULT_RECENCY_DECAY`];
+    /// `1 + recency_boost · exp(−r / recency_decay)`. Default `FRESH_DEFAULT_RECENCY_DECAY` (5);
     /// finite and > 0.
     pub fn recency_decay(mut self, interactions: f32) -> Self {
         self.0.recency_decay = interactions;

@@ -234,7 +234,7 @@ pub struct Served {
 /// The registry's latest version, with its data profile (checksum-verified).
 ///
 /// # Errors
-/// Registry errors, [`RegistryError::Checksum`] for a damaged profile, [`Error::Serde`] for
+/// Registry errors, [`RegistryError::Checksum`](crate::registry::RegistryError::Checksum) for a damaged profile, [`Error::Serde`] for
 /// one that does not parse.
 pub fn served(reg: &dyn Registry) -> Result<Option<Served>> {
     let Some(v) = reg.latest()? else {

@@ -10,7 +10,7 @@ use crate::data::{Interactions, ItemIdx, UserIdx};
 use crate::model::{check_scores_len, Fit, ParamGuard, Persist, Recommender};
 use crate::{Error, Result};
 
-/// A fitted SASRec model (see the [module docs](super)).
+/// A fitted SASRec model: a causal self-attention network over each user's newest items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "SasRecFile")]
 pub struct SasRec {
