@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recs::data::{self, Dataset, Format, Interactions, LoadOptions, Split};
+use recs::data::{self, Dataset, Format, Interactions, LoadOptions, SeqTarget, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
 use recs::model::{fit_named_with, AnyModel, SideInfo, MODEL_NAMES};
 use recs::registry::{self, NewVersion, Version};
@@ -132,10 +132,23 @@ struct EvalArgs {
     /// An interaction file to split (MovieLens ratings.dat, ML-100K u.data, CSV/TSV; .gz ok).
     #[arg(long, conflicts_with_all = ["train", "test"])]
     data: Option<PathBuf>,
+    /// Ordered histories to split leave-one-out by time (next-item protocols): `user item`
+    /// lines in time order (Amazon Beauty's beauty.txt), MovieLens `::` ratings or ML-100K
+    /// u.data (by timestamp, ties by line order); .gz ok. Per user with ≥ 3 items: last =
+    /// test, second-last = validation. --split seq-loo fits on all but the last item;
+    /// --split seq-loo-published fits on all but the last two (the test history still holds
+    /// the second-last, as in the published Beauty protocol).
+    #[arg(long, conflicts_with_all = ["data", "train", "test"])]
+    sequences: Option<PathBuf>,
+    /// With --sequences: evaluate on the validation item (fit on all but the last two items),
+    /// to choose settings without touching the test items.
+    #[arg(long, requires = "sequences")]
+    validation: bool,
     /// Format of --data: auto (from the file name), ml1m, ml100k, csv, tsv.
     #[arg(long, default_value = "auto")]
     format: String,
-    /// How to split --data: leave-last-out, random:FRACTION, temporal:FRACTION.
+    /// How to split --data: leave-last-out, random:FRACTION, temporal:FRACTION; --sequences:
+    /// seq-loo (the default there) or seq-loo-published.
     #[arg(long, default_value = "leave-last-out")]
     split: String,
     /// Pre-split training file in the NCF format (user\titem\trating[\tts]).
@@ -232,8 +245,26 @@ fn eval(args: EvalArgs) -> CliResult {
         ..LoadOptions::default()
     };
     let bar = spinner(args.out.quiet, "loading data");
-    let mut split = match (&args.data, &args.train, &args.test) {
-        (Some(path), _, _) => {
+    let mut fit_on = None;
+    let mut split = match (&args.data, &args.train, &args.test, &args.sequences) {
+        (_, _, _, Some(path)) => {
+            let data = data::load_sequences(path, None)?;
+            let target = match (args.validation, args.split.as_str()) {
+                (true, "seq-loo" | "seq-loo-published" | "leave-last-out") => SeqTarget::Validation,
+                (false, "seq-loo" | "leave-last-out") => SeqTarget::Test,
+                (false, "seq-loo-published") => SeqTarget::TestPublished,
+                (_, other) => {
+                    return Err(format!(
+                        "--split {other} with --sequences: expected seq-loo or seq-loo-published"
+                    )
+                    .into())
+                }
+            };
+            let s = data::split_sequences(&data, target)?;
+            fit_on = Some(s.fit);
+            s.eval
+        }
+        (Some(path), _, _, _) => {
             let format = parse_format(&args.format, path)?;
             let (data, report) = data::load(path, &format, &opts)?;
             if report.skipped > 0 {
@@ -241,8 +272,10 @@ fn eval(args: EvalArgs) -> CliResult {
             }
             split_dataset(&data, &args.split, args.seed)?
         }
-        (None, Some(train), Some(test)) => data::load_ncf(train, test, args.negatives.as_deref())?,
-        _ => return Err("give --data FILE, or --train FILE --test FILE".into()),
+        (None, Some(train), Some(test), _) => {
+            data::load_ncf(train, test, args.negatives.as_deref())?
+        }
+        _ => return Err("give --data FILE, --sequences FILE, or --train FILE --test FILE".into()),
     };
     bar.finish_with_message(format!(
         "split `{}`: {} train interactions, {} test users",
@@ -269,7 +302,8 @@ fn eval(args: EvalArgs) -> CliResult {
         split.train = timed_train(&split, path, item_map.as_ref())?;
     }
     let side = side_info(&split, args.movies.as_deref(), item_map.as_ref())?;
-    let reports = train_and_evaluate(&split, &args.models, protocol, &side, &args.out)?;
+    let fit_on = fit_on.as_ref().unwrap_or(&split.train);
+    let reports = train_and_evaluate_on(fit_on, &split, &args.models, protocol, &side, &args.out)?;
     print_and_write(&reports, &args.out)
 }
 
@@ -343,6 +377,20 @@ pub(crate) fn train_and_evaluate(
     side: &SideInfo,
     out: &OutputArgs,
 ) -> CliResult<Vec<Report>> {
+    train_and_evaluate_on(&split.train, split, models, protocol, side, out)
+}
+
+/// [`train_and_evaluate`] fitting on `fit_on` while `split.train` is each user's history at
+/// evaluation time (the published Beauty protocol fits without the validation item but scores
+/// with it).
+pub(crate) fn train_and_evaluate_on(
+    fit_on: &Interactions,
+    split: &Split,
+    models: &[String],
+    protocol: Protocol,
+    side: &SideInfo,
+    out: &OutputArgs,
+) -> CliResult<Vec<Report>> {
     if models.is_empty() {
         return Err(format!("no model given; choose from {}", MODEL_NAMES.join(", ")).into());
     }
@@ -355,7 +403,7 @@ pub(crate) fn train_and_evaluate(
     for name in models {
         let bar = spinner(out.quiet, &format!("training {name}"));
         let start = Instant::now();
-        let model: AnyModel = fit_named_with(name, &split.train, side)?;
+        let model: AnyModel = fit_named_with(name, fit_on, side)?;
         let train_seconds = start.elapsed().as_secs_f64();
         bar.set_message(format!("evaluating {name}"));
         let size = model.to_bytes()?.len() as u64;

@@ -1,7 +1,8 @@
 //! Models by name: how the CLI, the server's demo and retraining pick a model from a string.
 
 use super::{
-    Als, AnyModel, Blend, Bpr, Ease, Fit, Fresh, ItemKnn, Ncf, NcfArch, Popularity, Transition,
+    Als, AnyModel, Blend, Bpr, Ease, Fit, Fresh, ItemKnn, Ncf, NcfArch, Popularity, SasRec,
+    Transition,
 };
 use crate::data::Interactions;
 use crate::{Error, Result};
@@ -19,6 +20,7 @@ pub const MODEL_NAMES: &[&str] = &[
     "blend",
     "fresh",
     "transition",
+    "sasrec",
 ];
 
 /// What some models need besides the interactions: item metadata.
@@ -43,7 +45,8 @@ pub struct SideInfo {
 /// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
 /// (EASE + ALS, see [`Blend`]), `fresh` (EASE re-weighted towards new releases and recent history, see [`Fresh`];
 /// it needs item years, so only [`fit_named_with`] can fit it), `transition` (a sequence model
-/// that reads each user's order from the timestamps, see [`Transition`]).
+/// that reads each user's order from the timestamps, see [`Transition`]), `sasrec` (a
+/// self-attention next-item model, see [`SasRec`]; minutes to train).
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);
@@ -91,6 +94,7 @@ pub fn fit_named_with(name: &str, train: &Interactions, side: &SideInfo) -> Resu
             .fit(train)?
             .into(),
         "transition" => Transition::params().fit(train)?.into(),
+        "sasrec" => SasRec::params().fit(train)?.into(),
         other => {
             return Err(Error::param(
                 "model",
