@@ -656,8 +656,13 @@ def find_recs(explicit: str | None) -> str | None:
 
 
 def recs_protocol_args(dataset: str, path: str) -> list[str]:
-    """The ``recs eval`` arguments that select this data set's file and protocol."""
-    return ["--sequences", path, "--split", f"seq-{dataset}"]
+    """The ``recs eval`` arguments that select this data set's file and protocol.
+
+    B1 uses the published protocol (fit without each user's last two items, the test history
+    holds the second-last); S1 and P3 fit on all but the last item.
+    """
+    split = "seq-loo-published" if dataset == "b1" else "seq-loo"
+    return ["--sequences", path, "--split", split, "--k", str(K)]
 
 
 def recs_supports_sequences(recs: str) -> bool:

@@ -77,6 +77,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let model = p.fit(&split.fit)?;
             let secs = start.elapsed().as_secs_f64();
             let r = eval.evaluate(&model, &split.eval)?;
+            // A metric is absent from the summary when no test user was scored; printing NaN
+            // for it (as an early run did on Beauty) hid that, so say it instead.
+            let (Some(hr), Some(ndcg)) = (r.get("hr@10"), r.get("ndcg@10")) else {
+                return Err(format!(
+                    "{name}: no user was scored ({} test cases)",
+                    split.eval.test.cases.len()
+                )
+                .into());
+            };
             let q = model.fitted_params();
             println!(
                 "{name} {} {} {} {} {} {} {} {} {:.4} {:.4} {secs:.2}",
@@ -88,8 +97,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 q.history_len(),
                 q.history_decay(),
                 q.neighbors(),
-                r.get("hr@10").unwrap_or(f64::NAN),
-                r.get("ndcg@10").unwrap_or(f64::NAN),
+                hr,
+                ndcg,
             );
         }
     }

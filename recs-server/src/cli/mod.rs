@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recs::data::split::SplitSpec;
-use recs::data::{self, Format, Interactions, LoadOptions, Split};
+use recs::data::{self, Format, Interactions, LoadOptions, SeqTarget, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
 use recs::model::{AnyModel, AutoOptions, ModelSpec, SideInfo, Validation, MODEL_NAMES};
 use recs::registry::{self, NewVersion, Version};
@@ -160,6 +160,15 @@ struct EvalArgs {
     /// An interaction file to split (MovieLens ratings.dat, ML-100K u.data, CSV/TSV; .gz ok).
     #[arg(long, conflicts_with_all = ["train", "test"])]
     data: Option<PathBuf>,
+    /// Ordered histories to split leave-one-out by time (next-item protocols): `user item`
+    /// lines in time order (Amazon Beauty's beauty.txt), MovieLens `::` ratings or ML-100K
+    /// u.data (by timestamp, ties by line order); .gz ok. Per user with ≥ 3 items: last =
+    /// test, second-last = validation. --split seq-loo (the default) fits on all but the last
+    /// item; seq-loo-published fits on all but the last two (the test history still holds the
+    /// second-last, as in the published Beauty protocol); seq-validation evaluates on the
+    /// second-last item, fitting on all but the last two (to choose settings without test).
+    #[arg(long, conflicts_with_all = ["data", "train", "test"])]
+    sequences: Option<PathBuf>,
     /// Format of --data: auto (from the file name), ml1m, ml100k, csv, tsv. For csv and tsv a
     /// header line is detected (its first or second field is not an integer).
     #[arg(long, default_value = "auto")]
@@ -176,7 +185,8 @@ struct EvalArgs {
     /// `random:F`: round(F × n) random ratings of each user (seeded by --seed; users with one
     /// rating stay in train, every user keeps one); `random-count:N`: N random ones.
     /// `temporal:F`: the latest F of all ratings (global cut; test users may be unseen);
-    /// `temporal-at:T`: ratings at or after Unix time T.
+    /// `temporal-at:T`: ratings at or after Unix time T. With --sequences: seq-loo,
+    /// seq-loo-published or seq-validation (see --sequences).
     #[arg(long, default_value = "leave-last-out")]
     split: String,
     /// Pre-split training file in the NCF format (user\titem\trating[\tts]).
@@ -317,8 +327,26 @@ fn eval(args: EvalArgs) -> CliResult {
         .collect::<Result<Vec<_>, _>>()?;
     let split_spec: SplitSpec = args.split.parse()?;
     let bar = spinner(args.out.quiet, "loading data");
-    let mut split = match (&args.data, &args.train, &args.test) {
-        (Some(path), _, _) => {
+    let mut fit_on = None;
+    let mut split = match (&args.data, &args.train, &args.test, &args.sequences) {
+        (_, _, _, Some(path)) => {
+            let data = data::load_sequences(path, None)?;
+            let target = match args.split.as_str() {
+                "seq-loo" | "leave-last-out" => SeqTarget::Test,
+                "seq-loo-published" => SeqTarget::TestPublished,
+                "seq-validation" => SeqTarget::Validation,
+                other => {
+                    return Err(format!(
+                        "--split {other} with --sequences: expected seq-loo, seq-loo-published or seq-validation"
+                    )
+                    .into())
+                }
+            };
+            let s = data::split_sequences(&data, target)?;
+            fit_on = Some(s.fit);
+            s.eval
+        }
+        (Some(path), _, _, _) => {
             let format = parse_format(&args.format, path, args.columns.as_deref())?;
             let (data, report) = data::load(path, &format, &opts)?;
             if report.skipped > 0 {
@@ -326,8 +354,10 @@ fn eval(args: EvalArgs) -> CliResult {
             }
             split_spec.apply(&data, args.seed)?
         }
-        (None, Some(train), Some(test)) => data::load_ncf(train, test, args.negatives.as_deref())?,
-        _ => return Err("give --data FILE, or --train FILE --test FILE".into()),
+        (None, Some(train), Some(test), _) => {
+            data::load_ncf(train, test, args.negatives.as_deref())?
+        }
+        _ => return Err("give --data FILE, --sequences FILE, or --train FILE --test FILE".into()),
     };
     bar.finish_with_message(format!(
         "split `{}`: {} train interactions, {} test users",
@@ -382,7 +412,9 @@ fn eval(args: EvalArgs) -> CliResult {
         [a, b] => Some((find_model(&names, a)?, find_model(&names, b)?)),
         _ => return Err("--compare takes two models: A,B".into()),
     };
-    let reports = train_and_evaluate_specs(&split, &specs, protocol, &side, &args.out, &extra)?;
+    let fit_on = fit_on.as_ref().unwrap_or(&split.train);
+    let reports =
+        train_and_evaluate_specs(fit_on, &split, &specs, protocol, &side, &args.out, &extra)?;
     print_and_write(&reports, &args.out)?;
     if args
         .metrics
@@ -596,6 +628,20 @@ pub(crate) fn train_and_evaluate(
     side: &SideInfo,
     out: &OutputArgs,
 ) -> CliResult<Vec<Report>> {
+    train_and_evaluate_on(&split.train, split, models, protocol, side, out)
+}
+
+/// [`train_and_evaluate`] fitting on `fit_on` while `split.train` is each user's history at
+/// evaluation time (the published Beauty protocol fits without the validation item but scores
+/// with it).
+pub(crate) fn train_and_evaluate_on(
+    fit_on: &Interactions,
+    split: &Split,
+    models: &[String],
+    protocol: Protocol,
+    side: &SideInfo,
+    out: &OutputArgs,
+) -> CliResult<Vec<Report>> {
     if models.is_empty() {
         return Err(format!("no model given; choose from {}", MODEL_NAMES.join(", ")).into());
     }
@@ -603,12 +649,23 @@ pub(crate) fn train_and_evaluate(
         .iter()
         .map(|m| m.parse::<ModelSpec>())
         .collect::<Result<Vec<_>, _>>()?;
-    train_and_evaluate_specs(split, &specs, protocol, side, out, &EvalExtra::default())
+    train_and_evaluate_specs(
+        fit_on,
+        split,
+        &specs,
+        protocol,
+        side,
+        out,
+        &EvalExtra::default(),
+    )
 }
 
 /// Fits every spec (with [`ModelSpec::with_auto_defaults`]), evaluates it and prints the
 /// values chosen for `auto` parameters.
+/// Fits each spec on `fit_on` (usually `split.train`; the published next-item protocol fits on
+/// less than the histories it scores from) and evaluates it on `split`.
 pub(crate) fn train_and_evaluate_specs(
+    fit_on: &Interactions,
     split: &Split,
     specs: &[ModelSpec],
     protocol: Protocol,
@@ -634,7 +691,7 @@ pub(crate) fn train_and_evaluate_specs(
         let fitted = spec
             .clone()
             .with_auto_defaults()
-            .fit_with(&split.train, side, &extra.auto)?;
+            .fit_with(fit_on, side, &extra.auto)?;
         let model: AnyModel = fitted.model;
         let train_seconds = start.elapsed().as_secs_f64();
         bar.set_message(format!("evaluating {name}"));

@@ -2,7 +2,8 @@
 
 use super::persist::{decode_body, read_header, to_bytes};
 use super::{
-    Als, Blend, Bpr, Ease, Fresh, ItemKnn, Ncf, Persist, Popularity, Recommender, Transition,
+    Als, Blend, Bpr, Ease, Fresh, ItemKnn, Ncf, Persist, Popularity, Recommender, SasRec,
+    Transition,
 };
 use crate::{Error, Result};
 
@@ -36,6 +37,8 @@ pub enum AnyModel {
     Fresh(Fresh),
     /// [`Transition`]: decayed, popularity-normalised item transitions over ordered histories.
     Transition(Transition),
+    /// [`SasRec`]: a causal self-attention next-item model.
+    SasRec(SasRec),
 }
 
 /// Calls `$body` with `$m` bound to the inner model of each variant.
@@ -51,6 +54,7 @@ macro_rules! each_model {
             AnyModel::Blend($m) => $body,
             AnyModel::Fresh($m) => $body,
             AnyModel::Transition($m) => $body,
+            AnyModel::SasRec($m) => $body,
         }
     };
 }
@@ -72,6 +76,7 @@ impl AnyModel {
             Blend::KIND => AnyModel::Blend(decode_body(h.body)?),
             Fresh::KIND => AnyModel::Fresh(decode_body(h.body)?),
             Transition::KIND => AnyModel::Transition(decode_body(h.body)?),
+            SasRec::KIND => AnyModel::SasRec(decode_body(h.body)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }
@@ -203,5 +208,11 @@ impl From<Fresh> for AnyModel {
 impl From<Transition> for AnyModel {
     fn from(m: Transition) -> Self {
         AnyModel::Transition(m)
+    }
+}
+
+impl From<SasRec> for AnyModel {
+    fn from(m: SasRec) -> Self {
+        AnyModel::SasRec(m)
     }
 }

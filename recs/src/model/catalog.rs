@@ -17,6 +17,7 @@ pub const MODEL_NAMES: &[&str] = &[
     "blend",
     "fresh",
     "transition",
+    "sasrec",
 ];
 
 /// What some models need besides the interactions: item metadata.
@@ -41,7 +42,8 @@ pub struct SideInfo {
 /// Names: `pop` (also `popularity`), `itemknn` (`item-knn`), `als`, `bpr`, `ease`, `gmf`, `mlp`, `neumf`, `blend`
 /// (EASE + ALS, see [`Blend`](super::Blend)), `fresh` (EASE re-weighted towards new releases and recent history, see [`Fresh`](super::Fresh);
 /// it needs item years, so only [`fit_named_with`] can fit it), `transition` (a sequence model
-/// that reads each user's order from the timestamps, see [`Transition`](super::Transition)).
+/// that reads each user's order from the timestamps, see [`Transition`](super::Transition)), `sasrec`
+/// (a self-attention next-item model, see [`SasRec`](super::SasRec); minutes to train).
 ///
 /// ```
 /// let train = recs::data::Interactions::empty(2, 5);

@@ -11,7 +11,8 @@ use std::str::FromStr;
 
 use super::auto::{self, AutoOptions};
 use super::{
-    Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SideInfo, Transition,
+    Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SasRec, SideInfo,
+    Transition,
 };
 use crate::data::Interactions;
 use crate::{Error, Result};
@@ -90,6 +91,20 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
             "history_decay",
             "neighbors",
         ],
+        "sasrec" => &[
+            "blocks",
+            "heads",
+            "hidden",
+            "max_len",
+            "dropout",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "negatives",
+            "patience",
+            "validation_users",
+            "seed",
+        ],
         _ => return None,
     })
 }
@@ -117,6 +132,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
         "blend" => "blend",
         "fresh" => "fresh",
         "transition" => "transition",
+        "sasrec" => "sasrec",
         _ => return None,
     })
 }
@@ -124,7 +140,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 fn unknown_model(name: &str) -> Error {
     Error::param(
         "model",
-        "one of pop, itemknn, als, bpr, ease, gmf, mlp, neumf, blend, fresh, transition",
+        "one of pop, itemknn, als, bpr, ease, gmf, mlp, neumf, blend, fresh, transition, sasrec",
         name,
     )
 }
@@ -476,6 +492,22 @@ fn fit_spec(
             set!(p, "history_len", usize, history_len);
             set!(p, "history_decay", f32, history_decay);
             set!(p, "neighbors", usize, neighbors);
+            p.fit(train)?.into()
+        }
+        "sasrec" => {
+            let mut p = SasRec::params();
+            set!(p, "blocks", usize, blocks);
+            set!(p, "heads", usize, heads);
+            set!(p, "hidden", usize, hidden);
+            set!(p, "max_len", usize, max_len);
+            set!(p, "dropout", f32, dropout);
+            set!(p, "epochs", usize, epochs);
+            set!(p, "batch_size", usize, batch_size);
+            set!(p, "learning_rate", f32, learning_rate);
+            set!(p, "negatives", usize, negatives);
+            set!(p, "patience", usize, patience);
+            set!(p, "validation_users", usize, validation_users);
+            set!(p, "seed", u64, seed);
             p.fit(train)?.into()
         }
         other => return Err(unknown_model(other)),
