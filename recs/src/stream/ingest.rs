@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::content::{hex, ContentMark, Marks};
 use super::event::{Event, SourceKey};
-use super::lines::{Line, LineReader};
 use super::parse::parse_line;
 use super::snapshot::{Counts, Manifest, OffsetRange, SnapshotFormat, SnapshotWriter};
 use super::validate::{DeadLetter, Rules, Validator};
+use crate::util::{Line, LineReader};
 use crate::{Error, Result};
 
 /// Where and how to ingest.

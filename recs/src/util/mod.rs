@@ -4,9 +4,11 @@
 //! module may use it without creating a layering cycle (see `docs/architecture.md`).
 
 mod fs;
+mod lines;
 mod params;
 pub mod rng;
 pub mod time;
 
 pub use fs::write_atomic;
+pub use lines::{Line, LineReader};
 pub use params::ParamGuard;
