@@ -13,6 +13,7 @@ impl Backend for Local {
         let root = dir.path().join("registry");
         let reg = LocalRegistry::open(&root).unwrap();
         let tamper_root = root.clone();
+        let remove_root = root.clone();
         Some(Fixture {
             reg: Box::new(reg),
             spec: root.to_str().unwrap().to_string(),
@@ -21,6 +22,7 @@ impl Backend for Local {
                 let bytes = std::fs::read(&p).unwrap();
                 std::fs::write(&p, f(bytes)).unwrap();
             }),
+            remove: Box::new(move |path| std::fs::remove_file(remove_root.join(path)).unwrap()),
             keep: Box::new(dir),
         })
     }

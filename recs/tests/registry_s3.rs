@@ -45,6 +45,7 @@ impl Backend for S3 {
                 .as_nanos()
         );
         let tamperer = open_s3(&spec);
+        let remover = open_s3(&spec);
         Some(Fixture {
             reg: Box::new(open_s3(&spec)),
             spec,
@@ -63,6 +64,18 @@ impl Backend for S3 {
                     let bytes = store.get(&key).await.unwrap().bytes().await.unwrap();
                     store.put(&key, f(bytes.to_vec()).into()).await.unwrap();
                 });
+            }),
+            remove: Box::new(move |path| {
+                use object_store::ObjectStoreExt;
+                let mut key = remover.prefix().clone();
+                for part in path.split('/') {
+                    key = key.join(part);
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async { remover.store().delete(&key).await.unwrap() });
             }),
             keep: Box::new(()),
         })

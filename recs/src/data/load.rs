@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::text::{self, TextFormat};
 use super::{Dataset, Duplicates, Interactions, Vocab};
+use crate::util::{Line, LineReader, MAX_LINE_BYTES};
 use crate::{Error, Result};
 
 /// How loaders treat bad input and repeated (user, item) pairs.
@@ -242,16 +243,18 @@ impl Read for ReadAhead {
     }
 }
 
-/// Reads lines as byte slices from one reusable buffer (no allocation per line).
+/// Reads lines as byte slices from one reusable buffer (no allocation per line), keeping at
+/// most [`MAX_LINE_BYTES`] (1 MiB) of a line in memory.
 ///
 /// Lines end at `\n`; a trailing `\r` is removed, and so is a UTF-8 byte order mark on line 1.
+/// A longer line is an [`Error::Parse`] naming the file, the line and "line too long (N bytes,
+/// limit L)", whatever [`LoadOptions::skip_bad_lines`] says: a training file with such a line is
+/// not what its writer meant, and skipping it would train on a silently different file. The
+/// line is counted, not kept ([`LineReader`]), so memory stays bounded whatever the input.
 pub(crate) struct Lines<R> {
-    inner: R,
+    inner: LineReader<BufReader<R>>,
     path: PathBuf,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
-    eof: bool,
+    limit: usize,
     line: usize,
 }
 
@@ -264,68 +267,47 @@ impl Lines<Box<dyn Read + Send>> {
 
 impl<R: Read> Lines<R> {
     pub(crate) fn new(inner: R, path: &Path) -> Self {
+        Lines::with_limit(inner, path, MAX_LINE_BYTES)
+    }
+
+    /// Like [`Lines::new`] with another line limit (tests).
+    pub(crate) fn with_limit(inner: R, path: &Path, limit: usize) -> Self {
         Lines {
-            inner,
+            inner: LineReader::new(BufReader::with_capacity(1 << 18, inner), limit),
             path: path.to_path_buf(),
-            buf: vec![0; 1 << 18],
-            pos: 0,
-            end: 0,
-            eof: false,
+            limit: limit.max(1),
             line: 0,
         }
     }
 
     /// The next line without its terminator, with its 1-based number, or `None` at the end of
     /// the input.
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::Parse`] for a line longer than the limit.
     pub(crate) fn next_line(&mut self) -> Result<Option<(usize, &[u8])>> {
-        loop {
-            let window = &self.buf[self.pos..self.end];
-            if let Some(off) = window.iter().position(|&b| b == b'\n') {
-                let start = self.pos;
-                self.pos += off + 1;
-                return Ok(Some(self.finish_line(start, start + off)));
-            }
-            if self.eof {
-                if self.pos < self.end {
-                    let (start, end) = (self.pos, self.end);
-                    self.pos = self.end;
-                    return Ok(Some(self.finish_line(start, end)));
-                }
-                return Ok(None);
-            }
-            // Keep the partial line, then refill.
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
-            if self.end == self.buf.len() {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n, 0);
-            }
-            let n = loop {
-                match self.inner.read(&mut self.buf[self.end..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io(&self.path, e)),
-                }
-            };
-            if n == 0 {
-                self.eof = true;
-            } else {
-                self.end += n;
-            }
-        }
-    }
-
-    fn finish_line(&mut self, start: usize, mut end: usize) -> (usize, &[u8]) {
+        let line = self
+            .inner
+            .next_line()
+            .map_err(|e| Error::io(&self.path, e))?;
+        let Some(line) = line else {
+            return Ok(None);
+        };
         self.line += 1;
-        if end > start && self.buf[end - 1] == b'\r' {
-            end -= 1;
+        match line {
+            Line::Text { mut bytes, .. } => {
+                if self.line == 1 {
+                    bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+                }
+                Ok(Some((self.line, bytes)))
+            }
+            Line::TooLong { len, .. } => Err(Error::Parse {
+                path: self.path.clone(),
+                line: self.line,
+                field: "line",
+                message: format!("line too long ({len} bytes, limit {})", self.limit),
+            }),
         }
-        let mut start = start;
-        if self.line == 1 && self.buf[start..end].starts_with(&[0xEF, 0xBB, 0xBF]) {
-            start += 3;
-        }
-        (self.line, &self.buf[start..end])
     }
 }
 
@@ -895,6 +877,19 @@ mod tests {
         assert_eq!(l.next_line().unwrap().map(|s| s.1.len()), Some(600_000));
         assert_eq!(l.next_line().unwrap(), Some((2, &b"short"[..])));
         assert_eq!(l.next_line().unwrap(), None);
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_an_error_naming_file_line_and_length() {
+        // Line 2 is 11 bytes; a 10-byte line (line 1) is still fine.
+        let data = b"0123456789\n0123456789a\nok\n";
+        let mut l = Lines::with_limit(&data[..], Path::new("r.csv"), 10);
+        assert_eq!(l.next_line().unwrap().map(|s| s.0), Some(1));
+        let err = l.next_line().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "r.csv:2: field `line`: line too long (11 bytes, limit 10)"
+        );
     }
 
     #[test]

@@ -13,12 +13,12 @@
 //! [`Sequences::from_interactions`] reads the order back (oldest → newest). Interactions with
 //! real timestamps work too; equal times are then broken by item index.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{open, Dataset, Duplicates, Interactions, ItemIdx, Record, Split, TestCase, TestSet};
+use super::load::Lines;
+use super::{Dataset, Duplicates, Interactions, ItemIdx, Record, Split, TestCase, TestSet};
 use super::{UserIdx, Vocab};
 use crate::{Error, Result};
 
@@ -243,25 +243,28 @@ impl SeqFormat {
 /// [`Error::Io`]; [`Error::Parse`] naming file, line and field for a malformed line;
 /// [`Error::Data`] for an empty file.
 pub fn load_sequences(path: &Path, format: Option<SeqFormat>) -> Result<Dataset> {
-    let reader = std::io::BufReader::with_capacity(1 << 16, open(path)?);
+    // Bounded lines: an over-long line is an error, never a multi-gigabyte `String`.
+    let mut lines = Lines::open(path)?;
     let mut users = Vocab::new();
     let mut items = Vocab::new();
     // (user, timestamp, line, item)
     let mut rows: Vec<(UserIdx, i64, u32, ItemIdx)> = Vec::new();
     let mut format = format;
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        let line = line.trim();
+    while let Some((ln, bytes)) = lines.next_line()? {
+        let n = ln - 1;
+        let parse_err = |field: &'static str, message: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: ln,
+            field,
+            message,
+        };
+        let line = std::str::from_utf8(bytes)
+            .map_err(|e| parse_err("line", format!("not UTF-8: {e}")))?
+            .trim();
         if line.is_empty() {
             continue;
         }
         let fmt = *format.get_or_insert_with(|| SeqFormat::guess_line(line));
-        let parse_err = |field: &'static str, message: String| Error::Parse {
-            path: path.to_path_buf(),
-            line: n + 1,
-            field,
-            message,
-        };
         let fields: Vec<&str> = match fmt {
             SeqFormat::MovieLens => line.split("::").collect(),
             SeqFormat::Ml100k => line.split('\t').collect(),

@@ -34,7 +34,7 @@ use super::meta::{
 };
 use super::{
     check_deletable, prepare, Artifact, ArtifactMeta, Bump, DeleteGuard, NewVersion, PointerAction,
-    PointerEntry, Registry, RegistryError, Version, VersionMeta,
+    PointerEntry, Registry, RegistryError, Version, VersionMeta, AUTO_GC_AGE,
 };
 use crate::objects::{self, Objects};
 use crate::{Error, Result};
@@ -335,6 +335,54 @@ impl Registry for ObjectRegistry {
             .into_iter()
             .filter(|(_, (m, t))| *m && !*t)
             .map(|(v, _)| v)
+            .collect())
+    }
+
+    /// A version number holding artifacts but no `meta.json` (and no tombstone) is reported when
+    /// the latest pointer ever named it (it was committed: its metadata was lost), or when its
+    /// youngest object is older than [`AUTO_GC_AGE`]. A younger one is left out: it may be a
+    /// publish in flight, which uploads its artifacts before it writes `meta.json`.
+    fn without_meta(&self) -> Result<Vec<(String, String)>> {
+        let scan = self.scan()?;
+        let named: BTreeSet<Version> = self.history()?.into_iter().map(|e| e.version).collect();
+        // Age of the youngest object of each version without meta.json and tombstone.
+        let mut youngest: BTreeMap<Version, Duration> = BTreeMap::new();
+        for obj in self.list_all(&self.prefix)? {
+            let parts = self.rel_parts(&obj.location);
+            let Some(v) = parts.first().and_then(|n| n.parse::<Version>().ok()) else {
+                continue;
+            };
+            // `scan` holds only versions with a top-level object (meta.json, deleted.json).
+            if scan
+                .get(&v)
+                .is_none_or(|&(meta, deleted)| !meta && !deleted)
+            {
+                let a = age(&obj);
+                youngest
+                    .entry(v)
+                    .and_modify(|y| *y = (*y).min(a))
+                    .or_insert(a);
+            }
+        }
+        Ok(youngest
+            .into_iter()
+            .filter_map(|(v, young)| {
+                let why = if named.contains(&v) {
+                    format!(
+                        "no {META_FILE}: the latest pointer named this version, its metadata \
+                         was lost (its artifacts remain)"
+                    )
+                } else if young >= AUTO_GC_AGE {
+                    format!(
+                        "no {META_FILE}: artifacts last written {}s ago, by a publish that never \
+                         committed or of a version whose {META_FILE} was lost (`gc` removes them)",
+                        young.as_secs()
+                    )
+                } else {
+                    return None;
+                };
+                Some((v.to_string(), why))
+            })
             .collect())
     }
 

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::content::{hex, ContentMark, Marks};
 use super::event::{Event, SourceKey};
-use super::lines::{Line, LineReader};
 use super::parse::parse_line;
 use super::snapshot::{Counts, Manifest, OffsetRange, SnapshotFormat, SnapshotWriter};
 use super::validate::{DeadLetter, Rules, Validator};
+use crate::util::{Line, LineReader, MAX_LINE_BYTES};
 use crate::{Error, Result};
 
 /// Where and how to ingest.
@@ -64,7 +64,7 @@ impl IngestConfig {
             member: "0".into(),
             format: SnapshotFormat::Csv,
             batch_size: 50_000,
-            max_record_bytes: 1 << 20,
+            max_record_bytes: MAX_LINE_BYTES,
             rules: Rules::default(),
         }
     }

@@ -31,7 +31,6 @@ pub mod kafka;
 #[cfg_attr(docsrs, doc(cfg(feature = "kafka-group")))]
 pub mod kafka_group;
 mod kpi;
-mod lines;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod parse;
@@ -39,6 +38,7 @@ mod snapshot;
 mod store;
 mod validate;
 
+pub use crate::util::{Line, LineReader};
 pub use content::ContentMark;
 pub use drift::{popularity_buckets, Check, DriftReport, Profile, Thresholds};
 pub use event::{
@@ -52,7 +52,6 @@ pub use ingest::{
 pub use kpi::{
     online_kpi, watch_attributed, KpiCounts, KpiRow, WatchAttribution, KPI_DEFAULT_WINDOW_SECS,
 };
-pub use lines::{Line, LineReader};
 pub use parse::{format_log_line, parse_json, parse_line, parse_log_line, ParseError};
 pub use snapshot::{
     csv_header, from_csv, to_csv, training_data, BatchInfo, Counts, FileInfo, Manifest,

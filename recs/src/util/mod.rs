@@ -1,12 +1,14 @@
 //! Small building blocks shared by every layer (`data`, `model`, `eval`, `stream`, `registry`):
-//! the seeded random generators, UTC time formatting, atomic file writes and the
-//! parameter-check trait. This module imports nothing from the rest of the crate, so any
-//! module may use it without creating a layering cycle (see `docs/architecture.md`).
+//! the seeded random generators, UTC time formatting, atomic file writes, the bounded line
+//! reader and the parameter-check trait. This module imports nothing from the rest of the
+//! crate, so any module may use it without creating a layering cycle (see `docs/architecture.md`).
 
 mod fs;
+mod lines;
 mod params;
 pub mod rng;
 pub mod time;
 
 pub use fs::write_atomic;
+pub use lines::{Line, LineReader, MAX_LINE_BYTES};
 pub use params::ParamGuard;

@@ -27,6 +27,8 @@ pub struct Fixture {
     pub spec: String,
     /// Rewrites the stored object at `path` (`vX.Y/<key>`, relative to the registry root).
     pub tamper: Tamper,
+    /// Removes the stored object at `path` (`vX.Y/<key>`, relative to the registry root).
+    pub remove: Box<dyn Fn(&str)>,
     /// Keeps temporary folders alive.
     pub keep: Box<dyn std::any::Any>,
 }
@@ -464,6 +466,41 @@ pub fn corrupt_or_hostile_meta_is_refused(fx: &Fixture) {
     );
 }
 
+/// A lost `meta.json` (of the latest version) and an unreadable one: [`registry::scan`] (what
+/// `recs registry list`/`verify` print) names both with the reason, lists the good version and
+/// flags the latest pointer; `list` alone stops at the unreadable one.
+pub fn missing_or_unreadable_meta_is_reported(fx: &Fixture) {
+    let r = &*fx.reg;
+    let good = r.publish_bytes(b"good", nv()).unwrap();
+    let garbled = r.publish_bytes(b"garbled", nv()).unwrap();
+    let lost = r.publish_bytes(b"lost", nv().promote(true)).unwrap();
+    (fx.tamper)(&format!("{}/meta.json", garbled.version), &|_| {
+        b"{not json".to_vec()
+    });
+    (fx.remove)(&format!("{}/meta.json", lost.version));
+
+    let s = registry::scan(r).unwrap();
+    let good_versions: Vec<Version> = s.good.iter().map(|m| m.version).collect();
+    assert_eq!(good_versions, vec![good.version]);
+    let mut faulty: Vec<&str> = s.faulty.iter().map(|(v, _)| v.as_str()).collect();
+    faulty.sort_unstable();
+    let (g, l) = (garbled.version.to_string(), lost.version.to_string());
+    assert_eq!(faulty, vec![g.as_str(), l.as_str()]);
+    for (_, why) in &s.faulty {
+        assert!(why.contains("meta.json"), "reason names meta.json: {why}");
+    }
+    assert_eq!(s.latest, Some(lost.version));
+    let latest_fault = s
+        .latest_fault()
+        .expect("latest points at a version without meta");
+    assert!(latest_fault.contains(&l), "{latest_fault}");
+    assert!(s.has_faults());
+    assert!(
+        r.list().is_err(),
+        "list alone stops at the unreadable meta.json"
+    );
+}
+
 pub fn traversal_names_are_refused(fx: &Fixture) {
     let r = &*fx.reg;
     let m = r.publish_bytes(b"abc", nv()).unwrap();
@@ -646,6 +683,7 @@ macro_rules! registry_suite {
             delete_guards_and_never_reuses_numbers,
             bit_flipped_artifact_is_refused,
             corrupt_or_hostile_meta_is_refused,
+            missing_or_unreadable_meta_is_reported,
             traversal_names_are_refused,
         );
         registry_suite!(@concurrent $b;

@@ -5,11 +5,20 @@
 //! bytes of a line; past that it only counts bytes up to the next `\n` and reports the line as
 //! [`Line::TooLong`] (with its byte offset and length), then goes on with the next line. Its
 //! memory is the inner reader's buffer plus `limit` bytes. Every text input of recs (files,
-//! gzip, stdin, a followed events file) reads through it.
+//! gzip, stdin, a followed events file, the rating files of `recs::data`) reads through it;
+//! ingestion dead-letters an over-long line, the data loaders refuse the file.
 
 use std::io::{self, BufRead};
 
 use sha2::{Digest, Sha256};
+
+/// The default line (record) limit, 1 MiB: far above any real rating, event or metadata line
+/// (the longest MovieLens line is under 200 bytes), small enough that memory stays bounded.
+///
+/// ```
+/// assert_eq!(recs::util::MAX_LINE_BYTES, 1 << 20);
+/// ```
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// One line from a [`LineReader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
