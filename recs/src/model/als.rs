@@ -26,9 +26,11 @@ use faer::{Accum, Conj, MatMut, MatRef, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::factors::{self, dispatch, dots_into, gram, matrix_len, random_matrix, Isa, SimdFn};
-use super::{check_history, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
-use crate::data::{Interactions, ItemIdx, UserIdx};
+use super::factors::{
+    dispatch, dots_into, gram, matrix_len, random_matrix, FactorModel, FactorView, Isa, SimdFn,
+};
+use super::{check_history, Fit, ParamGuard, Persist};
+use crate::data::{Interactions, ItemIdx};
 use crate::{Error, Result};
 
 /// How ALS solves each row's least-squares problem.
@@ -493,25 +495,6 @@ impl Als {
     /// Global mean rating (explicit mode; 0 for implicit).
     fn mu(&self) -> f32 {
         self.mu
-    }
-
-    fn user_row(&self, user: UserIdx) -> Option<&[f32]> {
-        let u = user as usize;
-        (u < self.n_users).then(|| &self.users[u * self.width..(u + 1) * self.width])
-    }
-
-    /// The stored row of a fitted user, or a folded-in row for an unknown one.
-    fn row_for(&self, user: UserIdx, history: &[ItemIdx]) -> Result<std::borrow::Cow<'_, [f32]>> {
-        match self.user_row(user) {
-            Some(r) => {
-                check_history(history, self.n_items)?;
-                Ok(std::borrow::Cow::Borrowed(r))
-            }
-            None if history.is_empty() => Err(Error::UnknownUser(user as u64)),
-            None => Ok(std::borrow::Cow::Owned(
-                self.recalculate_user(history, None)?,
-            )),
-        }
     }
 }
 
@@ -1054,79 +1037,22 @@ impl Fit for AlsParams {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Recommending
+// Recommending: the shared factor-model `Recommender` (see `factors::FactorModel`)
 
-impl Recommender for Als {
-    fn kind(&self) -> &'static str {
-        Self::KIND
-    }
-    fn n_items(&self) -> usize {
-        self.n_items
-    }
-    fn score_into(&self, user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
-        let row = self.row_for(user, history)?;
-        self.score_factors_into(&row, out)
-    }
-    /// Folds the history in ([`Als::recalculate_user`], item factors fixed).
-    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
-        if history.is_empty() {
-            return Err(Error::UnknownUser(u64::from(UserIdx::MAX)));
+impl FactorModel for Als {
+    fn view(&self) -> FactorView<'_> {
+        FactorView {
+            users: &self.users,
+            items: &self.items,
+            n_users: self.n_users,
+            n_items: self.n_items,
+            width: self.width,
+            latent: self.params.factors,
         }
-        let row = self.recalculate_user(history, None)?;
-        self.score_factors_into(&row, out)
     }
-    fn score_items(
-        &self,
-        user: UserIdx,
-        history: &[ItemIdx],
-        items: &[ItemIdx],
-    ) -> Result<Vec<f32>> {
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.n_items) {
-            return Err(Error::UnknownItem(bad as u64));
-        }
-        let row = self.row_for(user, history)?;
-        let w = self.width;
-        let mut out = vec![0f32; items.len()];
-        let rows: Vec<f32> = items
-            .iter()
-            .flat_map(|&i| &self.items[i as usize * w..(i as usize + 1) * w])
-            .copied()
-            .collect();
-        dots_into(&row, &rows, w, &mut out);
-        Ok(out)
-    }
-    /// As the provided method, with the faster exact top-k of the batch path.
-    fn recommend(
-        &self,
-        user: UserIdx,
-        history: &[ItemIdx],
-        opts: &RecOpts<'_>,
-    ) -> Result<Vec<Scored>> {
-        if let Some(c) = opts.candidates {
-            if let Some(&bad) = c.iter().find(|&&i| i as usize >= self.n_items) {
-                return Err(Error::UnknownItem(bad as u64));
-            }
-        }
-        let mut buf = vec![0f32; self.n_items];
-        self.score_into(user, history, &mut buf)?;
-        factors::select_fast(&mut buf, history, opts)
-    }
-    /// Scores blocks of users as one matrix product `U_block · Vᵀ` (faer), then filters and
-    /// selects each row as [`recommend`](Recommender::recommend) does. Scores may differ from
-    /// `recommend`'s in the last bits (different summation order).
-    fn recommend_batch(
-        &self,
-        users: &[UserIdx],
-        data: &Interactions,
-        opts: &RecOpts<'_>,
-    ) -> Result<Vec<Vec<Scored>>> {
-        factors::recommend_batch(&self.items, self.width, users, data, opts, |u, h| {
-            self.row_for(u, h)
-        })
-    }
-    /// Cosine similarity of item factors (the latent part, without biases).
-    fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
-        factors::similar_by_cosine(&self.items, self.width, self.params.factors, item, k)
+    /// [`Als::recalculate_user`] with the default values.
+    fn fold_in(&self, history: &[ItemIdx]) -> Result<Vec<f32>> {
+        self.recalculate_user(history, None)
     }
 }
 
@@ -1140,6 +1066,7 @@ mod tests {
     use crate::data::Record;
     use crate::model::factors::Rng;
     use crate::model::{from_bytes, to_bytes, AnyModel};
+    use crate::model::{RecOpts, Recommender};
     use proptest::prelude::*;
 
     fn interactions(n_users: usize, n_items: usize, triples: &[(u32, u32, f32)]) -> Interactions {
