@@ -23,9 +23,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::factors::{
-    self, dispatch, dots_into, matrix_len, random_matrix, Isa, Rng, Scalar, SimdFn,
+    dispatch, matrix_len, random_matrix, FactorModel, FactorView, Isa, Rng, Scalar, SimdFn,
 };
-use super::{check_history, Fit, ParamGuard, Persist, RecOpts, Recommender, Scored};
+use super::{check_history, Fit, ParamGuard, Persist};
 use crate::data::{Interactions, ItemIdx, UserIdx};
 use crate::{Error, Result};
 
@@ -312,20 +312,6 @@ impl Bpr {
         }
         Ok(row)
     }
-
-    fn row_for(&self, user: UserIdx, history: &[ItemIdx]) -> Result<std::borrow::Cow<'_, [f32]>> {
-        let u = user as usize;
-        if u < self.n_users {
-            check_history(history, self.n_items)?;
-            Ok(std::borrow::Cow::Borrowed(
-                &self.users[u * self.width..(u + 1) * self.width],
-            ))
-        } else if history.is_empty() {
-            Err(Error::UnknownUser(user as u64))
-        } else {
-            Ok(std::borrow::Cow::Owned(self.recalculate_user(history)?))
-        }
-    }
 }
 
 /// A uniform item not in the sorted `seen`, or `None` after [`NEG_TRIES`] draws.
@@ -578,92 +564,21 @@ fn prefetch_row(m: &[AtomicU32], start: usize, len: usize) {
     let _ = (m, start, len);
 }
 
-impl Recommender for Bpr {
-    fn kind(&self) -> &'static str {
-        Self::KIND
-    }
-    fn n_items(&self) -> usize {
-        self.n_items
-    }
-    fn score_into(&self, user: UserIdx, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
-        let row = self.row_for(user, history)?;
-        if out.len() != self.n_items {
-            return Err(Error::Data(format!(
-                "score buffer has {} entries for {} items",
-                out.len(),
-                self.n_items
-            )));
+/// The shared factor-model `Recommender` (see `factors::FactorModel`).
+impl FactorModel for Bpr {
+    fn view(&self) -> FactorView<'_> {
+        FactorView {
+            users: &self.users,
+            items: &self.items,
+            n_users: self.n_users,
+            n_items: self.n_items,
+            width: self.width,
+            latent: self.params.factors,
         }
-        dots_into(&row, &self.items, self.width, out);
-        Ok(())
     }
-    /// Folds the history in ([`Bpr::recalculate_user`], item factors fixed).
-    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
-        if history.is_empty() {
-            return Err(Error::UnknownUser(u64::from(UserIdx::MAX)));
-        }
-        let row = self.recalculate_user(history)?;
-        if out.len() != self.n_items {
-            return Err(Error::Data(format!(
-                "score buffer has {} entries for {} items",
-                out.len(),
-                self.n_items
-            )));
-        }
-        dots_into(&row, &self.items, self.width, out);
-        Ok(())
-    }
-    fn score_items(
-        &self,
-        user: UserIdx,
-        history: &[ItemIdx],
-        items: &[ItemIdx],
-    ) -> Result<Vec<f32>> {
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.n_items) {
-            return Err(Error::UnknownItem(bad as u64));
-        }
-        let row = self.row_for(user, history)?;
-        let w = self.width;
-        let rows: Vec<f32> = items
-            .iter()
-            .flat_map(|&i| &self.items[i as usize * w..(i as usize + 1) * w])
-            .copied()
-            .collect();
-        let mut out = vec![0f32; items.len()];
-        dots_into(&row, &rows, w, &mut out);
-        Ok(out)
-    }
-    /// As the provided method, with the faster exact top-k of the batch path.
-    fn recommend(
-        &self,
-        user: UserIdx,
-        history: &[ItemIdx],
-        opts: &RecOpts<'_>,
-    ) -> Result<Vec<Scored>> {
-        if let Some(c) = opts.candidates {
-            if let Some(&bad) = c.iter().find(|&&i| i as usize >= self.n_items) {
-                return Err(Error::UnknownItem(bad as u64));
-            }
-        }
-        let mut buf = vec![0f32; self.n_items];
-        self.score_into(user, history, &mut buf)?;
-        factors::select_fast(&mut buf, history, opts)
-    }
-    /// Scores blocks of users as one matrix product (faer), then filters and selects each row
-    /// as [`recommend`](Recommender::recommend) does.
-    fn recommend_batch(
-        &self,
-        users: &[UserIdx],
-        data: &Interactions,
-        opts: &RecOpts<'_>,
-    ) -> Result<Vec<Vec<Scored>>> {
-        factors::recommend_batch(&self.items, self.width, users, data, opts, |u, h| {
-            self.row_for(u, h)
-        })
-    }
-    /// Cosine similarity of item factors (without the bias).
-    fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
-        factors::similar_by_cosine(&self.items, self.width, self.params.factors, item, k)
+    /// [`Bpr::recalculate_user`].
+    fn fold_in(&self, history: &[ItemIdx]) -> Result<Vec<f32>> {
+        self.recalculate_user(history)
     }
 }
 
@@ -675,6 +590,7 @@ impl Persist for Bpr {
 mod tests {
     use super::*;
     use crate::model::{from_bytes, to_bytes, AnyModel};
+    use crate::model::{RecOpts, Recommender};
     use proptest::prelude::*;
 
     fn interactions(n_users: usize, n_items: usize, pairs: &[(u32, u32)]) -> Interactions {
