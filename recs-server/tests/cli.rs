@@ -207,7 +207,16 @@ fn eval_fresh_weighs_recent_history_with_times() {
     .expect("test value");
     let path = |n: &str| p(n).display().to_string();
     let run = |extra: &[&str]| {
-        let mut args = vec!["eval", "--quiet", "--k", "1", "--models", "fresh"];
+        // fresh's fixed defaults (λ 800, recency boost 15): `auto` would choose them on this
+        // tiny fixture's own validation split
+        let mut args = vec![
+            "eval",
+            "--quiet",
+            "--k",
+            "1",
+            "--models",
+            "fresh:lambda=800,recency_boost=15",
+        ];
         let (train, test, movies, map) = (
             path("train"),
             path("test"),
@@ -228,7 +237,7 @@ fn eval_fresh_weighs_recent_history_with_times() {
         );
         stdout
             .lines()
-            .find(|l| l.starts_with("| fresh "))
+            .find(|l| l.starts_with("| fresh"))
             .and_then(|l| l.split('|').nth(3).map(|c| c.trim().to_string()))
             .unwrap_or_else(|| panic!("no fresh row in:\n{stdout}"))
     };
@@ -289,7 +298,8 @@ fn eval_fresh_uses_movie_years_and_says_when_they_are_missing() {
     let map = p("map.tsv").display().to_string();
     let out = run(&[
         "--models",
-        "pop,fresh",
+        // fresh's fixed defaults: `auto` would choose on the fixture's own validation split
+        "pop,fresh:lambda=800,recency_boost=15",
         "--movies",
         &movies,
         "--item-map",
@@ -306,7 +316,7 @@ fn eval_fresh_uses_movie_years_and_says_when_they_are_missing() {
     let hr = |model: &str| {
         stdout
             .lines()
-            .find(|l| l.starts_with(&format!("| {model} ")))
+            .find(|l| l.starts_with(&format!("| {model}")))
             .and_then(|l| l.split('|').nth(3).map(|c| c.trim().to_string()))
             .unwrap_or_else(|| panic!("no row for {model} in:\n{stdout}"))
     };

@@ -325,7 +325,12 @@ fn eval(args: EvalArgs) -> CliResult {
         .iter()
         .map(|m| m.parse::<MetricKind>())
         .collect::<Result<Vec<_>, _>>()?;
-    let split_spec: SplitSpec = args.split.parse()?;
+    // --sequences has split names of its own (seq-loo, ...), read where the sequences load
+    let split_spec: SplitSpec = if args.sequences.is_some() {
+        SplitSpec::LeaveLast(1)
+    } else {
+        args.split.parse()?
+    };
     let bar = spinner(args.out.quiet, "loading data");
     let mut fit_on = None;
     let mut split = match (&args.data, &args.train, &args.test, &args.sequences) {
