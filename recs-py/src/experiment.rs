@@ -95,6 +95,10 @@ fn arm_dict(a: &ArmStats) -> serde_json::Value {
 /// `latency_ms` Welch test. Fixed horizon with latency and error guardrails; see the Rust docs
 /// of `recs::eval::experiment`. Raises `ValueError` for a rule out of range or inconsistent
 /// counts.
+///
+/// >>> import recs
+/// >>> callable(recs.ab_analyze)
+/// True
 #[pyfunction]
 #[pyo3(signature = (a, b, *, alpha=0.05, power=0.8, min_detectable_lift=0.1, baseline_rate=None,
                     min_per_arm=1000, max_latency_increase_ms=5.0, max_error_rate_increase=0.001))]
@@ -129,6 +133,10 @@ fn ab_analyze<'py>(
 /// reads them): `{variant: {requests, errors, recommended, watched, latency_ms: {n, mean,
 /// sd}}}`. Only `reco_response` (with a `variant`) and `watch` events count; an invalid line
 /// raises `ValueError` naming its index.
+///
+/// >>> import recs
+/// >>> callable(recs.ab_arms_from_events)
+/// True
 #[pyfunction]
 fn ab_arms_from_events<'py>(py: Python<'py>, lines: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
     let arms = detach(py, move || {
