@@ -440,6 +440,35 @@ impl Interactions {
         Interactions::from_records(n_users, n_items, &recs, Default::default())
             .expect("test pairs inside the shape")
     }
+
+    /// Interactions with values from `(user, item, value)` triples (no timestamps).
+    pub(crate) fn from_triples(
+        n_users: usize,
+        n_items: usize,
+        triples: &[(u32, u32, f32)],
+    ) -> Self {
+        let recs: Vec<Record> = triples
+            .iter()
+            .map(|&(user, item, value)| Record {
+                user,
+                item,
+                value,
+                timestamp: None,
+            })
+            .collect();
+        Interactions::from_records(n_users, n_items, &recs, Default::default())
+            .expect("test triples inside the shape")
+    }
+
+    /// Two taste groups, the factor models' shared fixture: users `< n/2` like even items,
+    /// the others odd items (with gaps where `(user + item) % 5 == 0`).
+    pub(crate) fn two_taste_groups(n_users: u32, n_items: u32) -> Self {
+        let pairs: Vec<(u32, u32)> = (0..n_users)
+            .flat_map(|u| (0..n_items).map(move |i| (u, i)))
+            .filter(|&(u, i)| i % 2 == u % 2 && (u + i) % 5 != 0)
+            .collect();
+        Interactions::from_pairs(n_users as usize, n_items as usize, &pairs)
+    }
 }
 
 #[cfg(test)]

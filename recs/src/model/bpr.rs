@@ -23,7 +23,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::factors::{
-    dispatch, matrix_len, random_matrix, FactorModel, FactorView, Isa, Rng, Scalar, SimdFn,
+    dispatch, factor_accessors, matrix_len, random_matrix, FactorModel, FactorView, Isa, Rng,
+    Scalar, SimdFn,
 };
 use super::{check_history, Fit, ParamGuard, Persist};
 use crate::data::{Interactions, ItemIdx, UserIdx};
@@ -242,6 +243,8 @@ const SEEN_BITS_MAX: usize = 1 << 29;
 /// How many samples ahead the SGD loop prefetches factor rows.
 const PREFETCH_AHEAD: usize = 8;
 
+factor_accessors!(Bpr);
+
 impl Bpr {
     /// Default parameters.
     pub fn params() -> BprParams {
@@ -251,25 +254,9 @@ impl Bpr {
     pub fn fitted_params(&self) -> &BprValidParams {
         &self.params
     }
-    /// Number of fitted users.
-    pub fn n_users(&self) -> usize {
-        self.n_users
-    }
-    /// Number of latent factors `k`.
-    pub fn n_factors(&self) -> usize {
-        self.params.factors
-    }
     /// Columns of the factor matrices: `k + 1` with item bias, else `k` (see [`Bpr`]).
     pub fn factor_width(&self) -> usize {
         self.width
-    }
-    /// User factors, row-major `n_users × factor_width`.
-    pub fn user_factors(&self) -> &[f32] {
-        &self.users
-    }
-    /// Item factors, row-major `n_items × factor_width`.
-    pub fn item_factors(&self) -> &[f32] {
-        &self.items
     }
 
     /// Learns a user factor row from a history with the item factors fixed: the same SGD as
@@ -567,14 +554,7 @@ fn prefetch_row(m: &[AtomicU32], start: usize, len: usize) {
 /// The shared factor-model `Recommender` (see `factors::FactorModel`).
 impl FactorModel for Bpr {
     fn view(&self) -> FactorView<'_> {
-        FactorView {
-            users: &self.users,
-            items: &self.items,
-            n_users: self.n_users,
-            n_items: self.n_items,
-            width: self.width,
-            latent: self.params.factors,
-        }
+        self.factor_view()
     }
     /// [`Bpr::recalculate_user`].
     fn fold_in(&self, history: &[ItemIdx]) -> Result<Vec<f32>> {
@@ -597,17 +577,8 @@ mod tests {
         Interactions::from_pairs(n_users, n_items, pairs)
     }
 
-    /// Two taste groups: users `< n/2` like even items, the others odd items (with gaps).
     fn two_groups(n_users: u32, n_items: u32) -> Interactions {
-        let mut t = Vec::new();
-        for u in 0..n_users {
-            for i in 0..n_items {
-                if i % 2 == u % 2 && (u + i) % 5 != 0 {
-                    t.push((u, i));
-                }
-            }
-        }
-        interactions(n_users as usize, n_items as usize, &t)
+        Interactions::two_taste_groups(n_users, n_items)
     }
 
     #[test]

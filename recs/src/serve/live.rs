@@ -222,7 +222,7 @@ pub fn recommend_live(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Interactions, Record};
+    use crate::data::Interactions;
     use crate::model::{Als, Fit, Popularity};
 
     #[test]
@@ -266,16 +266,11 @@ mod tests {
     }
 
     fn data() -> Interactions {
-        let recs: Vec<Record> = [(0, 0), (0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (3, 3)]
-            .iter()
-            .map(|&(u, i)| Record {
-                user: u,
-                item: i,
-                value: 1.0,
-                timestamp: None,
-            })
-            .collect();
-        Interactions::from_records(4, 5, &recs, Default::default()).expect("test data")
+        Interactions::from_pairs(
+            4,
+            5,
+            &[(0, 0), (0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (3, 3)],
+        )
     }
 
     /// A model that cannot score a history alone, and knows only user 0.

@@ -261,19 +261,11 @@ pub fn study(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Interactions, Record, TestCase, TestSet, Vocab};
+    use crate::data::{Interactions, TestCase, TestSet, Vocab};
 
     fn split() -> Split {
-        let recs: Vec<Record> = [(0, 0), (1, 0), (1, 1), (2, 0), (2, 2), (3, 1)]
-            .iter()
-            .map(|&(user, item)| Record {
-                user,
-                item,
-                value: 1.0,
-                timestamp: None,
-            })
-            .collect();
-        let train = Interactions::from_records(4, 5, &recs, Default::default()).expect("data");
+        let train =
+            Interactions::from_pairs(4, 5, &[(0, 0), (1, 0), (1, 1), (2, 0), (2, 2), (3, 1)]);
         let cases = (0..4)
             .map(|user| TestCase {
                 user,

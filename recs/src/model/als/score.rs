@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::ItemIdx;
-use crate::model::factors::{dots_into, FactorModel, FactorView};
+use crate::model::factors::{dots_into, factor_accessors, FactorModel, FactorView};
 use crate::model::{check_history, ParamGuard, Persist};
 use crate::{Error, Result};
 
@@ -91,6 +91,8 @@ impl TryFrom<AlsRepr> for Als {
     }
 }
 
+factor_accessors!(Als);
+
 impl Als {
     /// Default parameters.
     pub fn params() -> AlsParams {
@@ -100,26 +102,10 @@ impl Als {
     pub fn fitted_params(&self) -> &AlsValidParams {
         &self.params
     }
-    /// Number of fitted users.
-    pub fn n_users(&self) -> usize {
-        self.n_users
-    }
-    /// Number of latent factors `k`.
-    pub fn n_factors(&self) -> usize {
-        self.params.factors
-    }
     /// Columns of [`user_factors`](Self::user_factors) and [`item_factors`](Self::item_factors)
     /// (`k`, or `k + 2` for explicit ratings; see [`Als`]).
     pub fn factor_width(&self) -> usize {
         self.width
-    }
-    /// User factors, row-major `n_users × factor_width`.
-    pub fn user_factors(&self) -> &[f32] {
-        &self.users
-    }
-    /// Item factors, row-major `n_items × factor_width`.
-    pub fn item_factors(&self) -> &[f32] {
-        &self.items
     }
 
     /// Solves a user's factor row from their history with the item factors fixed (exactly,
@@ -258,14 +244,7 @@ impl Als {
 
 impl FactorModel for Als {
     fn view(&self) -> FactorView<'_> {
-        FactorView {
-            users: &self.users,
-            items: &self.items,
-            n_users: self.n_users,
-            n_items: self.n_items,
-            width: self.width,
-            latent: self.params.factors,
-        }
+        self.factor_view()
     }
     /// [`Als::recalculate_user`] with the default values.
     fn fold_in(&self, history: &[ItemIdx]) -> Result<Vec<f32>> {

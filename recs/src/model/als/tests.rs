@@ -3,36 +3,18 @@
 use super::fit::*;
 use super::hyperparams::*;
 use super::score::*;
-use crate::data::{Interactions, Record};
+use crate::data::Interactions;
 use crate::model::factors::{dispatch, gram, random_matrix, Rng};
 use crate::model::{from_bytes, to_bytes, AnyModel, Fit, ParamGuard, RecOpts, Recommender};
 use crate::Error;
 use proptest::prelude::*;
 
 fn interactions(n_users: usize, n_items: usize, triples: &[(u32, u32, f32)]) -> Interactions {
-    let recs: Vec<Record> = triples
-        .iter()
-        .map(|&(user, item, value)| Record {
-            user,
-            item,
-            value,
-            timestamp: None,
-        })
-        .collect();
-    Interactions::from_records(n_users, n_items, &recs, Default::default()).unwrap()
+    Interactions::from_triples(n_users, n_items, triples)
 }
 
-/// Two taste groups: users `< n/2` like even items, the others odd items (with gaps).
 fn two_groups(n_users: u32, n_items: u32) -> Interactions {
-    let mut t = Vec::new();
-    for u in 0..n_users {
-        for i in 0..n_items {
-            if i % 2 == u % 2 && (u + i) % 5 != 0 {
-                t.push((u, i, 1.0));
-            }
-        }
-    }
-    interactions(n_users as usize, n_items as usize, &t)
+    Interactions::two_taste_groups(n_users, n_items)
 }
 
 #[test]
