@@ -28,6 +28,7 @@ use super::factors::{
 };
 use super::{check_history, Fit, ParamGuard, Persist};
 use crate::data::{Interactions, ItemIdx, UserIdx};
+use crate::util::{ensure_in, ensure_non_negative, ABOVE_ZERO_TO_TEN};
 use crate::{Error, Result};
 
 /// Parameters of [`Bpr`]. Build with [`Bpr::params`].
@@ -150,30 +151,20 @@ impl ParamGuard for BprParams {
     type Checked = BprValidParams;
     fn check_ref(&self) -> Result<&Self::Checked> {
         let p = &self.0;
-        if !(1..=4096).contains(&p.factors) {
-            return Err(Error::param("factors", "an integer in 1..=4096", p.factors));
-        }
-        if !(p.learning_rate > 0.0 && p.learning_rate <= 10.0) {
-            return Err(Error::param(
-                "learning_rate",
-                "a number in (0, 10]",
-                p.learning_rate,
-            ));
-        }
-        if !(p.regularization.is_finite() && p.regularization >= 0.0) {
-            return Err(Error::param(
-                "regularization",
-                "a finite number >= 0",
-                p.regularization,
-            ));
-        }
-        if !(1..=100_000).contains(&p.iterations) {
-            return Err(Error::param(
-                "iterations",
-                "an integer in 1..=100000",
-                p.iterations,
-            ));
-        }
+        ensure_in("factors", "an integer in 1..=4096", p.factors, 1..=4096)?;
+        ensure_in(
+            "learning_rate",
+            "a number in (0, 10]",
+            p.learning_rate,
+            ABOVE_ZERO_TO_TEN,
+        )?;
+        ensure_non_negative("regularization", "a finite number >= 0", p.regularization)?;
+        ensure_in(
+            "iterations",
+            "an integer in 1..=100000",
+            p.iterations,
+            1..=100_000,
+        )?;
         Ok(p)
     }
     fn check(self) -> Result<Self::Checked> {

@@ -13,6 +13,7 @@ use super::{
     check_history, check_scores_len, top_k, Fit, ParamGuard, Persist, Recommender, Scored,
 };
 use crate::data::{Interactions, ItemIdx, UserIdx};
+use crate::util::{ensure_in, ensure_non_negative};
 use crate::{Error, Result};
 
 /// How interaction values are re-weighted before similarities are computed.
@@ -137,20 +138,10 @@ impl ParamGuard for ItemKnnParams {
         if p.neighbors == 0 {
             return Err(Error::param("neighbors", "an integer ≥ 1", p.neighbors));
         }
-        if !(p.shrinkage.is_finite() && p.shrinkage >= 0.0) {
-            return Err(Error::param(
-                "shrinkage",
-                "a finite number ≥ 0",
-                p.shrinkage,
-            ));
-        }
+        ensure_non_negative("shrinkage", "a finite number ≥ 0", p.shrinkage)?;
         if let Weighting::Bm25 { k1, b } = p.weighting {
-            if !(k1.is_finite() && k1 >= 0.0) {
-                return Err(Error::param("bm25 k1", "a finite number ≥ 0", k1));
-            }
-            if !(0.0..=1.0).contains(&b) {
-                return Err(Error::param("bm25 b", "a number in [0, 1]", b));
-            }
+            ensure_non_negative("bm25 k1", "a finite number ≥ 0", k1)?;
+            ensure_in("bm25 b", "a number in [0, 1]", b, 0.0..=1.0)?;
         }
         Ok(p)
     }

@@ -12,3 +12,4 @@ pub mod time;
 pub use fs::write_atomic;
 pub use lines::{Line, LineReader, MAX_LINE_BYTES};
 pub use params::ParamGuard;
+pub(crate) use params::{ensure_in, ensure_non_negative, ensure_positive, ABOVE_ZERO_TO_TEN};

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::ParamGuard;
-use crate::{Error, Result};
+use crate::util::{ensure_in, ensure_non_negative, ensure_positive};
+use crate::Result;
 
 /// How ALS solves each row's least-squares problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -181,40 +182,22 @@ impl ParamGuard for AlsParams {
     type Checked = AlsValidParams;
     fn check_ref(&self) -> Result<&Self::Checked> {
         let p = &self.0;
-        if !(1..=4096).contains(&p.factors) {
-            return Err(Error::param("factors", "an integer in 1..=4096", p.factors));
-        }
-        if !(p.regularization.is_finite() && p.regularization > 0.0) {
-            return Err(Error::param(
-                "regularization",
-                "a finite number > 0",
-                p.regularization,
-            ));
-        }
-        if !(p.alpha.is_finite() && p.alpha >= 0.0) {
-            return Err(Error::param("alpha", "a finite number >= 0", p.alpha));
-        }
-        if !(1..=10_000).contains(&p.iterations) {
-            return Err(Error::param(
-                "iterations",
-                "an integer in 1..=10000",
-                p.iterations,
-            ));
-        }
-        if !(1..=1000).contains(&p.cg_steps) {
-            return Err(Error::param(
-                "cg_steps",
-                "an integer in 1..=1000",
-                p.cg_steps,
-            ));
-        }
-        if !(0.0..=2.0).contains(&p.reg_exponent) {
-            return Err(Error::param(
-                "reg_exponent",
-                "a number in [0, 2]",
-                p.reg_exponent,
-            ));
-        }
+        ensure_in("factors", "an integer in 1..=4096", p.factors, 1..=4096)?;
+        ensure_positive("regularization", p.regularization)?;
+        ensure_non_negative("alpha", "a finite number >= 0", p.alpha)?;
+        ensure_in(
+            "iterations",
+            "an integer in 1..=10000",
+            p.iterations,
+            1..=10_000,
+        )?;
+        ensure_in("cg_steps", "an integer in 1..=1000", p.cg_steps, 1..=1000)?;
+        ensure_in(
+            "reg_exponent",
+            "a number in [0, 2]",
+            p.reg_exponent,
+            0.0..=2.0,
+        )?;
         Ok(p)
     }
     fn check(self) -> Result<Self::Checked> {

@@ -9,6 +9,7 @@ use super::{EpochStats, Ncf, NcfArch};
 use crate::data::Interactions;
 use crate::model::{Fit, ParamGuard};
 use crate::util::rng::Xoshiro256PlusPlus as Rng;
+use crate::util::{ensure_in, ensure_non_negative, ensure_positive, ABOVE_ZERO_TO_TEN};
 use crate::{Error, Result};
 
 /// Parameters of [`Ncf`]. Build with [`Ncf::params`]; every setter documents its default and
@@ -517,49 +518,25 @@ impl ParamGuard for NcfParams {
                 format!("{:?}", p.mlp_layers),
             ));
         }
-        if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
-            return Err(Error::param(
-                "learning_rate",
-                "a finite number > 0",
-                p.learning_rate,
-            ));
-        }
-        if p.batch_size == 0 {
-            return Err(Error::param("batch_size", ">= 1", p.batch_size));
-        }
-        if !(1..=1000).contains(&p.negatives) {
-            return Err(Error::param("negatives", "1..=1000", p.negatives));
-        }
-        if !(p.l2.is_finite() && p.l2 >= 0.0) {
-            return Err(Error::param("l2", "a finite number >= 0", p.l2));
-        }
-        if !(p.output_l2.is_finite() && p.output_l2 >= 0.0) {
-            return Err(Error::param(
-                "output_l2",
-                "a finite number >= 0",
-                p.output_l2,
-            ));
-        }
-        if !(0.0..=1.0).contains(&p.lr_final) {
-            return Err(Error::param("lr_final", "a number in [0, 1]", p.lr_final));
-        }
-        if !(p.init_std > 0.0 && p.init_std <= 10.0) {
-            return Err(Error::param("init_std", "a number in (0, 10]", p.init_std));
-        }
-        if !(p.pretrain_learning_rate.is_finite() && p.pretrain_learning_rate > 0.0) {
-            return Err(Error::param(
-                "pretrain_learning_rate",
-                "a finite number > 0",
-                p.pretrain_learning_rate,
-            ));
-        }
-        if !(0.0..=1.0).contains(&p.pretrain_alpha) {
-            return Err(Error::param(
-                "pretrain_alpha",
-                "a number in [0, 1]",
-                p.pretrain_alpha,
-            ));
-        }
+        ensure_positive("learning_rate", p.learning_rate)?;
+        ensure_in("batch_size", ">= 1", p.batch_size, 1..)?;
+        ensure_in("negatives", "1..=1000", p.negatives, 1..=1000)?;
+        ensure_non_negative("l2", "a finite number >= 0", p.l2)?;
+        ensure_non_negative("output_l2", "a finite number >= 0", p.output_l2)?;
+        ensure_in("lr_final", "a number in [0, 1]", p.lr_final, 0.0..=1.0)?;
+        ensure_in(
+            "init_std",
+            "a number in (0, 10]",
+            p.init_std,
+            ABOVE_ZERO_TO_TEN,
+        )?;
+        ensure_positive("pretrain_learning_rate", p.pretrain_learning_rate)?;
+        ensure_in(
+            "pretrain_alpha",
+            "a number in [0, 1]",
+            p.pretrain_alpha,
+            0.0..=1.0,
+        )?;
         Ok(p)
     }
 
