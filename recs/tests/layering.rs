@@ -1,6 +1,7 @@
 //! The import rule of `docs/architecture.md`, checked on the source text:
 //! - `util` imports nothing from the rest of the crate (every layer may use it);
 //! - `data` never imports `model` (nor `eval`, `stream`, `registry`, `retrain`);
+//! - `stream` never imports `model` (the model-aware live paths are in `serve`);
 //! - `registry` imports no model type: only `registry/ops.rs`, the bridge that stores and loads
 //!   model files, names the model *container* (`AnyModel`, `Recommender`, the file header);
 //! - the library names no `pyo3`, `hyper` or `tracing_subscriber`, and `tokio` only in the
@@ -95,6 +96,20 @@ fn data_never_imports_model() {
     assert!(
         bad.is_empty(),
         "data imports a later layer:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// Events, ingestion and drift work on ids and counts; joining events with a fitted model is
+/// `serve`'s job (`serve::FoldIn`, `serve::recommend_live`).
+#[test]
+fn stream_imports_no_model() {
+    let needles = crate_paths(&["model"]);
+    let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+    let bad = offenders(&sources(&src().join("stream")), &needles);
+    assert!(
+        bad.is_empty(),
+        "stream imports the model layer:\n{}",
         bad.join("\n")
     );
 }

@@ -24,6 +24,8 @@
 //! # Ok::<(), recs::Error>(())
 //! ```
 
+mod foldin;
 mod live;
 
+pub use foldin::FoldIn;
 pub use live::{recommend_live, LiveAnswer, LiveHistories, LiveStats};

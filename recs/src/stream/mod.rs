@@ -22,7 +22,6 @@
 mod content;
 mod drift;
 mod event;
-mod foldin;
 mod ingest;
 #[cfg(feature = "kafka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
@@ -38,6 +37,10 @@ mod snapshot;
 mod store;
 mod validate;
 
+/// Moved to [`crate::serve::FoldIn`] (it joins events with a fitted ALS model); this path is
+/// kept so that existing code compiles.
+#[deprecated(note = "use recs::serve::FoldIn")]
+pub use crate::serve::FoldIn;
 pub use crate::util::{Line, LineReader};
 pub use content::ContentMark;
 pub use drift::{popularity_buckets, Check, DriftReport, Profile, Thresholds};
@@ -45,7 +48,6 @@ pub use event::{
     Event, EventKind, MovieId, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch,
     SCHEMA_VERSION,
 };
-pub use foldin::FoldIn;
 pub use ingest::{
     ingest_files, ingest_reader, reason_class, IngestConfig, IngestSummary, Ingestor,
 };

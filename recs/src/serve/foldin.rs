@@ -6,12 +6,15 @@
 //! (user, movie) value; for an explicit model a rate event sets the value to the rating (the
 //! latest wins) and watch events are ignored. Events naming a movie the model does not know
 //! are not used (their count is kept).
+//!
+//! It lives in `serve`, not `stream`: it joins the event stream with a fitted model, and
+//! `stream` (events, ingestion, drift) names no model type.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::event::Event;
 use crate::data::ItemIdx;
 use crate::model::{top_k, Als, Feedback};
+use crate::stream::Event;
 use crate::Result;
 
 /// Per-user histories folded into an ALS model.
@@ -19,7 +22,8 @@ use crate::Result;
 /// ```
 /// use recs::data::{Interactions, Record};
 /// use recs::model::{Als, Fit};
-/// use recs::stream::{parse_log_line, FoldIn};
+/// use recs::serve::FoldIn;
+/// use recs::stream::parse_log_line;
 /// let recs = [(0, 0), (0, 1), (1, 1), (1, 2), (2, 0), (2, 2)]
 ///     .map(|(u, i)| Record { user: u, item: i, value: 1.0, timestamp: None });
 /// let train = Interactions::from_records(3, 3, &recs, Default::default())?;
