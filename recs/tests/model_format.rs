@@ -107,8 +107,8 @@ fn format_1_files_of_every_kind_still_load_and_answer_the_same() {
     assert_eq!(expected.len(), SPECS.len(), "one fixture per spec");
     for (file, answers) in &expected {
         let bytes = std::fs::read(fixture_dir().join(file)).expect("fixture");
-        let _header = recs::model::read_header(&bytes).expect("header");
-        //VERSION_CHECK
+        let header = recs::model::read_header(&bytes).expect("header");
+        assert_eq!(header.version, 1, "{file} is a format-1 file");
         let model = AnyModel::from_bytes(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
         let kind = match file.trim_end_matches(".model") {
             "pop" => "popularity",

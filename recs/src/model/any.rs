@@ -67,16 +67,16 @@ impl AnyModel {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let h = read_header(bytes)?;
         Ok(match h.kind {
-            Popularity::KIND => AnyModel::Popularity(decode_body(h.body)?),
-            ItemKnn::KIND => AnyModel::ItemKnn(decode_body(h.body)?),
-            Ease::KIND => AnyModel::Ease(decode_body(h.body)?),
-            Als::KIND => AnyModel::Als(decode_body(h.body)?),
-            Bpr::KIND => AnyModel::Bpr(decode_body(h.body)?),
-            Ncf::KIND => AnyModel::Ncf(decode_body(h.body)?),
-            Blend::KIND => AnyModel::Blend(decode_body(h.body)?),
-            Fresh::KIND => AnyModel::Fresh(decode_body(h.body)?),
-            Transition::KIND => AnyModel::Transition(decode_body(h.body)?),
-            SasRec::KIND => AnyModel::SasRec(decode_body(h.body)?),
+            Popularity::KIND => AnyModel::Popularity(decode_body(&h)?),
+            ItemKnn::KIND => AnyModel::ItemKnn(decode_body(&h)?),
+            Ease::KIND => AnyModel::Ease(decode_body(&h)?),
+            Als::KIND => AnyModel::Als(decode_body(&h)?),
+            Bpr::KIND => AnyModel::Bpr(decode_body(&h)?),
+            Ncf::KIND => AnyModel::Ncf(decode_body(&h)?),
+            Blend::KIND => AnyModel::Blend(decode_body(&h)?),
+            Fresh::KIND => AnyModel::Fresh(decode_body(&h)?),
+            Transition::KIND => AnyModel::Transition(decode_body(&h)?),
+            SasRec::KIND => AnyModel::SasRec(decode_body(&h)?),
             other => return Err(Error::Format(format!("unknown model kind `{other}`"))),
         })
     }

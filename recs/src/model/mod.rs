@@ -44,7 +44,7 @@ pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
 pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
-    MAGIC,
+    MAGIC, OLDEST_FORMAT_VERSION,
 };
 pub use popularity::{Popularity, PopularityParams};
 pub use sasrec::{SasRec, SasRecEpoch, SasRecParams, SasRecValidParams};

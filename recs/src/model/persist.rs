@@ -1,7 +1,19 @@
-//! Model files: a small header (magic, format version, kind, length, sha256) then a bincode body.
+//! Model files: a small header (magic, format version, kind, length, sha256) then the body.
 //!
 //! The header lets a loader refuse a wrong or damaged file with a clear error instead of
 //! deserializing garbage.
+//!
+//! Format versions, all readable:
+//! - **2** (written since 0.1.1): a [postcard](https://postcard.jamesmunns.com) body. postcard
+//!   has a documented, stable wire format (1.0 spec) and is maintained; it is as compact as
+//!   bincode for our float matrices (an `f32` is its 4 little-endian bytes, lengths are
+//!   varints).
+//! - **1**: a bincode 2 (standard configuration) body. bincode is unmaintained
+//!   (RUSTSEC-2025-0141), so it is kept only to read these files; `tests/model_format.rs`
+//!   loads a committed file of every kind.
+//!
+//! Both formats are positional (not self-describing): adding a field to a model's stored form
+//! needs a new format version or a new kind tag, never a silent change.
 
 use std::path::Path;
 
@@ -15,8 +27,10 @@ use crate::{Error, Result};
 
 /// First bytes of every recs model file.
 pub const MAGIC: &[u8; 8] = b"RECSMODL";
-/// Version of the container layout; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the container layout written today; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version [`read_header`] accepts.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// A model that can be written to and read from a recs model file.
 pub trait Persist: Recommender + Serialize + DeserializeOwned {
@@ -24,6 +38,7 @@ pub trait Persist: Recommender + Serialize + DeserializeOwned {
     const KIND: &'static str;
 }
 
+/// Format 1's body encoding (read only).
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
@@ -43,8 +58,7 @@ fn bincode_config() -> impl bincode::config::Config {
 /// # Errors
 /// [`Error::Serde`] when the model cannot be encoded.
 pub fn to_bytes<M: Persist>(model: &M) -> Result<Vec<u8>> {
-    let body = bincode::serde::encode_to_vec(model, bincode_config())
-        .map_err(|e| Error::Serde(e.to_string()))?;
+    let body = postcard::to_stdvec(model).map_err(|e| Error::Serde(e.to_string()))?;
     let kind = M::KIND.as_bytes();
     let mut out = Vec::with_capacity(body.len() + 64 + kind.len());
     out.extend_from_slice(MAGIC);
@@ -60,6 +74,8 @@ pub fn to_bytes<M: Persist>(model: &M) -> Result<Vec<u8>> {
 /// The parsed header of a model file and a view of its body.
 #[derive(Debug, Clone)]
 pub struct Header<'a> {
+    /// The format version the file was written in (1 or 2; see the module docs).
+    pub version: u32,
     /// The model kind tag.
     pub kind: &'a str,
     /// The checked body.
@@ -76,9 +92,10 @@ pub fn read_header(bytes: &[u8]) -> Result<Header<'_>> {
         return Err(bad("not a recs model file (magic bytes missing)"));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::Format(format!(
-            "format version {version} is not supported (expected {FORMAT_VERSION})"
+            "format version {version} is not supported (this build reads \
+             {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
         )));
     }
     let klen = u16::from_le_bytes([bytes[12], bytes[13]]) as usize;
@@ -102,7 +119,11 @@ pub fn read_header(bytes: &[u8]) -> Result<Header<'_>> {
     if Sha256::digest(body).as_slice() != digest {
         return Err(bad("checksum mismatch: the file is damaged"));
     }
-    Ok(Header { kind, body })
+    Ok(Header {
+        version,
+        kind,
+        body,
+    })
 }
 
 /// Deserializes a model of type `M`, refusing files of another kind or damaged files.
@@ -118,16 +139,31 @@ pub fn from_bytes<M: Persist>(bytes: &[u8]) -> Result<M> {
             M::KIND
         )));
     }
-    decode_body(h.body)
+    decode_body(&h)
 }
 
-pub(crate) fn decode_body<M: DeserializeOwned>(body: &[u8]) -> Result<M> {
-    let (m, used) = bincode::serde::decode_from_slice(body, bincode_config())
-        .map_err(|e| Error::Format(format!("cannot decode model body: {e}")))?;
-    if used != body.len() {
-        return Err(Error::Format("trailing bytes after the model body".into()));
+/// Decodes a checked body in the encoding of its format version.
+pub(crate) fn decode_body<M: DeserializeOwned>(h: &Header<'_>) -> Result<M> {
+    let cannot =
+        |e: &dyn std::fmt::Display| Error::Format(format!("cannot decode model body: {e}"));
+    let trailing = || Error::Format("trailing bytes after the model body".into());
+    match h.version {
+        1 => {
+            let (m, used) = bincode::serde::decode_from_slice(h.body, bincode_config())
+                .map_err(|e| cannot(&e))?;
+            if used != h.body.len() {
+                return Err(trailing());
+            }
+            Ok(m)
+        }
+        _ => {
+            let (m, rest) = postcard::take_from_bytes(h.body).map_err(|e| cannot(&e))?;
+            if !rest.is_empty() {
+                return Err(trailing());
+            }
+            Ok(m)
+        }
     }
-    Ok(m)
 }
 
 /// Writes `model` to `path` atomically (temporary file in the same folder, fsync, rename).
@@ -146,4 +182,49 @@ pub fn load<M: Persist>(path: impl AsRef<Path>) -> Result<M> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     from_bytes(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Interactions;
+    use crate::model::{Fit, Popularity};
+
+    fn model() -> Popularity {
+        let train = Interactions::from_pairs(3, 4, &[(0, 0), (1, 0), (1, 2), (2, 3)]);
+        Popularity::params().fit(&train).expect("fit")
+    }
+
+    #[test]
+    fn writes_format_2_with_a_postcard_body() {
+        let m = model();
+        let bytes = to_bytes(&m).expect("encode");
+        let h = read_header(&bytes).expect("header");
+        assert_eq!(h.version, 2);
+        let direct: Popularity = postcard::from_bytes(h.body).expect("a plain postcard body");
+        assert_eq!(direct, m);
+        assert_eq!(from_bytes::<Popularity>(&bytes).expect("decode"), m);
+    }
+
+    #[test]
+    fn refuses_versions_outside_the_readable_range() {
+        let mut bytes = to_bytes(&model()).expect("encode");
+        for v in [0u32, FORMAT_VERSION + 1] {
+            bytes[8..12].copy_from_slice(&v.to_le_bytes());
+            let err = read_header(&bytes).expect_err("refused").to_string();
+            assert!(err.contains(&format!("format version {v}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_format_1_header_decodes_its_body_with_bincode() {
+        let m = model();
+        let body = bincode::serde::encode_to_vec(&m, bincode_config()).expect("bincode");
+        let h = Header {
+            version: 1,
+            kind: Popularity::KIND,
+            body: &body,
+        };
+        assert_eq!(decode_body::<Popularity>(&h).expect("decode"), m);
+    }
 }
