@@ -350,7 +350,7 @@ async fn recommend(
         })
         .inc();
 
-    let catalog = st.catalog();
+    let catalog = snap.catalog(st.catalog());
     let mut items = Vec::with_capacity(scoring.items.len());
     let mut recs = Vec::with_capacity(scoring.items.len());
     for s in &scoring.items {
