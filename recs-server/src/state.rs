@@ -834,6 +834,8 @@ struct Inner {
     started: std::time::Instant,
     request_seq: std::sync::atomic::AtomicU64,
     boot_id: u32,
+    /// The exposure log, when configured.
+    exposure: Option<crate::exposure::ExposureLog>,
 }
 
 /// The server state, cheap to clone (one `Arc`). Also the in-process API: switch, set the
@@ -875,7 +877,12 @@ impl AppState {
                 .unwrap_or(0);
             crate::rollout::bucket(nanos as i64) ^ (std::process::id() << 14)
         };
+        let exposure = crate::exposure::ExposureLog::start_with(
+            &config.exposure_log,
+            metrics.exposure.clone(),
+        )?;
         Ok(AppState(Arc::new(Inner {
+            exposure,
             experiment: ExperimentTracker::new(config.exposure_capacity),
             scoring: Arc::new(Semaphore::new(config.max_concurrent_scoring)),
             shadow: Arc::new(Semaphore::new(config.max_concurrent_scoring.div_ceil(4))),
@@ -914,6 +921,11 @@ impl AppState {
     /// The experiment tracker.
     pub fn experiment(&self) -> &ExperimentTracker {
         &self.0.experiment
+    }
+
+    /// The exposure log, when one is configured.
+    pub fn exposure(&self) -> Option<&crate::exposure::ExposureLog> {
+        self.0.exposure.as_ref()
     }
 
     pub(crate) fn scoring_slots(&self) -> &Arc<Semaphore> {

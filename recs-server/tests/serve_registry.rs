@@ -2,7 +2,10 @@
 //! published with its id vocabularies and training interactions, and `recs serve --registry`
 //! alone answers in raw MovieLens ids with seen items left out and a cold-start list; a
 //! version served with data of other ids is refused; versions published before the serving
-//! data existed (a committed fixture) keep loading.
+//! data existed (a committed fixture) keep loading. The same server with `--exposure-log`
+//! writes each answer as a `reco_response` event to rotating files, which `recs ingest` reads
+//! back and the offline KPI joins with later watches; `recs probe --events` writes the
+//! matching `reco_request`/`reco_response` pairs.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -261,4 +264,163 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// Every line of the exposure log and its rotated files, parsed by the event schema.
+fn read_exposures(log: &Path) -> Vec<recs::stream::RecoResponse> {
+    let mut files = vec![log.to_path_buf()];
+    files.extend((1..=50).map(|n| recs_server::exposure::RotatingFile::rotated(log, n)));
+    let mut out = Vec::new();
+    for f in files.iter().filter(|f| f.exists()) {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            match recs::stream::parse_json(line.as_bytes()).unwrap() {
+                recs::stream::Event::RecoResponse(r) => out.push(r),
+                other => panic!("not a reco_response: {other:?}"),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn exposures_are_logged_read_back_by_ingest_and_joined_by_the_kpi() {
+    use recs::stream::{online_kpi, Event, Ts, Watch};
+    let tmp = tempfile::tempdir().unwrap();
+    let reg_dir = publish_p1(tmp.path());
+    let log = tmp.path().join("exposures.jsonl");
+    let (_server, addr) = start(&[
+        "--registry".as_ref(),
+        reg_dir.as_os_str(),
+        "--exposure-log".as_ref(),
+        log.as_os_str(),
+        "--exposure-log-max-bytes".as_ref(),
+        "2048".as_ref(),
+        "--exposure-log-keep".as_ref(),
+        "50".as_ref(),
+    ]);
+    let answers: Vec<Vec<i64>> = (1..=10).map(|u| recommend(&addr, u, 5).0).collect();
+    let probe_events = tmp.path().join("probe.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_recs"))
+        .args([
+            "probe",
+            "--count",
+            "6",
+            "--interval",
+            "0",
+            "--request-id-prefix",
+            "t",
+        ])
+        .arg("--url")
+        .arg(format!("http://{addr}/recommend/3?k=5"))
+        .arg("--events")
+        .arg(&probe_events)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The writer is off the request path: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exposures = loop {
+        let e = read_exposures(&log);
+        if e.len() >= 16 || Instant::now() > deadline {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exposures.len(), 16);
+    assert!(
+        recs_server::exposure::RotatingFile::rotated(&log, 1).exists(),
+        "16 events of ~300 bytes pass the 2048-byte cap"
+    );
+    for (u, items) in (1..=10).zip(&answers) {
+        let e = exposures.iter().find(|e| e.user_id == u).unwrap();
+        let logged: Vec<i64> = e.movie_ids.iter().map(|m| m.parse().unwrap()).collect();
+        assert_eq!(
+            &logged, items,
+            "user {u}: the log lists the answer, best first"
+        );
+        assert_eq!(e.model_version.as_deref(), Some("v1.0"));
+        assert_eq!(e.model_name.as_deref(), Some("ease"));
+        assert_eq!(e.variant.as_deref(), Some("fixed"));
+        assert_eq!((e.status, e.k), (200, 5));
+    }
+    // The probe's pairs share their request ids with the server's log.
+    let probe_text = std::fs::read_to_string(&probe_events).unwrap();
+    let pairs: Vec<Event> = probe_text
+        .lines()
+        .map(|l| recs::stream::parse_json(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(pairs.len(), 12);
+    for (n, pair) in pairs.chunks(2).enumerate() {
+        let (Event::RecoRequest(q), Event::RecoResponse(r)) = (&pair[0], &pair[1]) else {
+            panic!("not a request/response pair: {pair:?}");
+        };
+        let id = format!("t-{n}");
+        assert_eq!(
+            (q.request_id.as_str(), r.request_id.as_str()),
+            (id.as_str(), id.as_str())
+        );
+        let served = exposures.iter().find(|e| e.request_id == id).unwrap();
+        assert_eq!(served.movie_ids, r.movie_ids);
+        assert_eq!(r.model_version.as_deref(), Some("v1.0"));
+    }
+
+    // Offline KPI on the logged exposures: user 1 watches its first movie a second later,
+    // user 2 a movie it was not recommended; 1 of 16 answers converted.
+    let first = &exposures.iter().find(|e| e.user_id == 1).unwrap();
+    let mut events: Vec<Event> = exposures.iter().cloned().map(Event::RecoResponse).collect();
+    let watch = |user_id, movie_id: &str, ts: i64| {
+        Event::Watch(Watch {
+            ts: Ts(ts),
+            user_id,
+            movie_id: movie_id.into(),
+            minute: 0,
+        })
+    };
+    events.push(watch(1, &first.movie_ids[0], first.ts.0 + 1000));
+    events.push(watch(2, "1", first.ts.0 + 1000));
+    let rows = online_kpi(&events, 3_600_000);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].responses, rows[0].converted, rows[0].watched),
+        (16, 1, 1)
+    );
+
+    // `recs ingest` reads the log (all its files) and the probe's pairs back.
+    let mut files: Vec<PathBuf> = vec![log.clone(), probe_events.clone()];
+    files.extend(
+        (1..=50)
+            .map(|n| recs_server::exposure::RotatingFile::rotated(&log, n))
+            .filter(|f| f.exists()),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_recs"))
+        .arg("ingest")
+        .args(&files)
+        .args(["--format", "csv", "--json", "--out"])
+        .arg(tmp.path().join("snap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["counts"]["reco_response"], 22, "{v}");
+    assert_eq!(v["summary"]["counts"]["reco_request"], 6, "{v}");
+    assert_eq!(v["summary"]["counts"]["dead_letter"], 0, "{v}");
+
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("recs_exposure_written_total{sink=\"file\"} 16"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("recs_exposure_dropped_total 0"),
+        "{metrics}"
+    );
 }

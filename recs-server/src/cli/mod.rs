@@ -97,6 +97,22 @@ struct ServeArgs {
     follow_latest: Option<f64>,
     #[command(flatten)]
     live: crate::cli::stream::LiveArgs,
+    /// Exposure log: append every /recommend answer as a `reco_response` event (JSON lines,
+    /// the event schema of docs/events.md) to this file, rotated at --exposure-log-max-bytes.
+    #[arg(long, value_name = "FILE")]
+    exposure_log: Option<PathBuf>,
+    /// Size cap of one exposure log file; the full file becomes FILE.1 (default 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    exposure_log_max_bytes: Option<u64>,
+    /// Rotated exposure log files kept (FILE.1 … FILE.N; default 5).
+    #[arg(long, value_name = "N")]
+    exposure_log_keep: Option<usize>,
+    /// Exposure log to Kafka: produce the events to --exposure-topic on these brokers.
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    exposure_kafka: Option<String>,
+    /// Kafka topic of the exposure log (default reco_responses).
+    #[arg(long, value_name = "TOPIC")]
+    exposure_topic: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +126,15 @@ struct ProbeArgs {
     /// Number of probes.
     #[arg(long, default_value_t = 10)]
     count: usize,
+    /// Write a `reco_request`/`reco_response` event pair per probe of /recommend/<user> to
+    /// this JSON-lines file (the event schema; read back by `recs ingest`). Written to a
+    /// temporary file and renamed when the run ends.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Send `x-request-id: PREFIX-<n>` with probe n, so that the events share their ids with
+    /// the server's exposure log (default `probe-<unix seconds>`).
+    #[arg(long, value_name = "PREFIX")]
+    request_id_prefix: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1092,6 +1117,22 @@ fn serve(args: ServeArgs) -> CliResult {
         config.follow_latest_secs = Some(s);
     }
     args.live.apply(&mut config.live);
+    let exposure = &mut config.exposure_log;
+    if let Some(f) = args.exposure_log {
+        exposure.file = Some(f);
+    }
+    if let Some(n) = args.exposure_log_max_bytes {
+        exposure.max_file_bytes = n;
+    }
+    if let Some(n) = args.exposure_log_keep {
+        exposure.keep_files = n;
+    }
+    if let Some(b) = args.exposure_kafka {
+        exposure.kafka = Some(b);
+    }
+    if let Some(t) = args.exposure_topic {
+        exposure.kafka_topic = t;
+    }
     let config = config.admin_token_from_env();
     config.check()?;
     recs_server::serve_blocking(config)?;
@@ -1099,13 +1140,59 @@ fn serve(args: ServeArgs) -> CliResult {
 }
 
 fn probe(args: ProbeArgs) -> CliResult {
-    let config = recs_server::ProbeConfig::new(args.url, args.count, args.interval);
+    use std::io::Write as _;
+    let mut config = recs_server::ProbeConfig::new(args.url, args.count, args.interval);
+    config.request_id_prefix = Some(args.request_id_prefix.unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("probe-{secs}")
+    }));
+    // The event file is written beside its final name and renamed at the end (atomic).
+    let mut events = match &args.events {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| format!("--events {}: {e}", path.display()))?;
+            Some((std::io::BufWriter::new(tmp), path.clone()))
+        }
+        None => None,
+    };
+    let mut write_error: Option<std::io::Error> = None;
+    let url = config.url.clone();
     let report = recs_server::probe_blocking(&config, |sample| {
         println!(
             "{}",
             serde_json::to_string(sample).unwrap_or_else(|_| format!("{sample:?}"))
-        )
+        );
+        if let (Some((w, _)), None, Some(pair)) =
+            (events.as_mut(), write_error.as_ref(), sample.events(&url))
+        {
+            for e in pair {
+                let line = serde_json::to_vec(&e).unwrap_or_default();
+                if let Err(err) = w.write_all(&line).and_then(|()| w.write_all(b"\n")) {
+                    write_error = Some(err);
+                }
+            }
+        }
     })?;
+    if let Some((w, path)) = events {
+        if let Some(e) = write_error {
+            return Err(format!("--events {}: {e}", path.display()).into());
+        }
+        let tmp = w
+            .into_inner()
+            .map_err(|e| format!("--events {}: {}", path.display(), e.error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| format!("--events {}: {e}", path.display()))?;
+        tmp.persist(&path)
+            .map_err(|e| format!("--events {}: {}", path.display(), e.error))?;
+        tracing::info!("wrote probe events to {}", path.display());
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&report).map_err(|e| Error::Serde(e.to_string()))?
