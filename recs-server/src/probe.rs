@@ -86,8 +86,8 @@ impl ProbeSample {
     /// The `reco_request`/`reco_response` pair of a probe of `/recommend/<user>` in the
     /// event schema (docs/events.md), `None` for another path. The request is stamped when it
     /// was sent, the response when it arrived; the movies, model version and variant come from
-    /// the answer (none for a failed one; its status is the HTTP status, or 0 when no answer
-    /// arrived). `k` is the URL's `k` (10 when absent: the server default).
+    /// the answer (none for a failed one; its status is the HTTP status, or 599 when no
+    /// answer arrived: a transport error or timeout). `k` is the URL's `k` (10 when absent: the server default).
     pub fn events(&self, url: &str) -> Option<[recs::stream::Event; 2]> {
         use recs::stream::{Event, RecoRequest, RecoResponse, Ts};
         let uri: Uri = url.parse().ok()?;
@@ -129,7 +129,7 @@ impl ProbeSample {
             ts: Ts(self.sent_at_ms + self.latency_ms.round() as i64),
             request_id,
             user_id,
-            status: self.status.unwrap_or(0),
+            status: self.status.unwrap_or(599),
             latency_ms: self.latency_ms,
             k,
             movie_ids,
