@@ -424,3 +424,108 @@ fn exposures_are_logged_read_back_by_ingest_and_joined_by_the_kpi() {
         "{metrics}"
     );
 }
+
+/// Serve → exposure events on Kafka → `recs ingest --kafka` → KPI joined with watch events, on
+/// the broker of `scripts/kafka-test.sh` (skips without `RECS_KAFKA_BROKER`; topics
+/// `<prefix>exposure` and `<prefix>kpiwatch`).
+#[cfg(feature = "stream")]
+#[test]
+fn exposures_reach_kafka_and_join_watches_after_ingest() {
+    use recs::stream::kafka::{tail, KafkaConfig, TailFrom};
+    use recs::stream::{online_kpi, parse_json};
+    let broker = match std::env::var("RECS_KAFKA_BROKER") {
+        Ok(b) if !b.is_empty() => b,
+        _ => {
+            eprintln!("skipping: RECS_KAFKA_BROKER not set (run scripts/kafka-test.sh)");
+            return;
+        }
+    };
+    let prefix = std::env::var("RECS_KAFKA_PREFIX").unwrap_or_else(|_| "recs-test-".into());
+    let tmp = tempfile::tempdir().unwrap();
+    let reg_dir = publish_p1(tmp.path());
+    let topic = format!("{prefix}exposure");
+    let (_server, addr) = start(&[
+        "--registry".as_ref(),
+        reg_dir.as_os_str(),
+        "--exposure-kafka".as_ref(),
+        broker.as_ref(),
+        "--exposure-topic".as_ref(),
+        topic.as_ref(),
+    ]);
+    let answers: Vec<Vec<i64>> = (1..=8).map(|u| recommend(&addr, u, 5).0).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get(&addr, "/metrics")
+        .1
+        .contains("recs_exposure_written_total{sink=\"kafka\"} 8")
+    {
+        assert!(Instant::now() < deadline, "{}", get(&addr, "/metrics").1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // User 1 watches its first recommended movie (after the answer); user 2 another movie.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let watches: Vec<Vec<u8>> = [(1, answers[0][0]), (2, 1)]
+        .iter()
+        .map(|(u, m)| {
+            format!(
+                r#"{{"type":"watch","ts":{},"user_id":{u},"movie_id":"{m}","minute":0}}"#,
+                now + 1
+            )
+            .into_bytes()
+        })
+        .collect();
+    recs::stream::kafka::produce(
+        std::slice::from_ref(&broker),
+        &format!("{prefix}kpiwatch"),
+        0,
+        &watches,
+    )
+    .unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_recs"))
+        .args([
+            "ingest",
+            "--kafka",
+            &broker,
+            "--topics",
+            "exposure,kpiwatch",
+        ])
+        .args([
+            "--prefix",
+            &prefix,
+            "--idle-exit",
+            "3",
+            "--format",
+            "csv",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(tmp.path().join("snap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["counts"]["reco_response"], 8, "{v}");
+    assert_eq!(v["summary"]["counts"]["watch"], 2, "{v}");
+
+    // The KPI over what the broker holds: 1 of 8 answers converted.
+    let config = KafkaConfig::new(&broker, ["exposure", "kpiwatch"])
+        .prefix(prefix.clone())
+        .idle_exit(Some(Duration::from_secs(2)));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut events = Vec::new();
+    tail(&config, TailFrom::Earliest, &stop, |_, value| {
+        events.push(parse_json(value).unwrap());
+    })
+    .unwrap();
+    let rows = online_kpi(&events, 3_600_000);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].responses, rows[0].converted), (8, 1));
+    assert_eq!(rows[0].model_version, "v1.0");
+}
