@@ -466,7 +466,7 @@ impl Catalog {
         if let (Some(users), Some(items)) = (&self.users, &self.items) {
             match data.check_same_ids(users, items) {
                 Ok(()) => return Ok(None),
-                Err(e) if self.from_version.is_none() => {
+                Err(recs::Error::Data(e)) if self.from_version.is_none() => {
                     return Err(format!(
                         "its ids do not match the data it is served with (--data): {e}; serve it \
                          with the data it was trained on, or without --data (the version carries \
@@ -1373,6 +1373,60 @@ mod tests {
         assert_eq!(c.popular[0].item, 1); // 661, seen twice
         assert!(Catalog::load(Some(&dir.path().join("missing.dat")), None).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn versions_with_serving_data_bring_their_ids_or_must_match_data() {
+        // data(): 4 users × 4 items; publish it under raw ids
+        let serving = Arc::new(
+            recs::registry::ServingData::new(
+                vec![101, 102, 103, 104].into(),
+                vec![11, 22, 33, 44].into(),
+                data(),
+            )
+            .expect("test value"),
+        );
+        let with_data = |v: &str| LoadedModel {
+            serving: Some(Arc::clone(&serving)),
+            ..loaded(v)
+        };
+        // No --data: the version's own catalog, titles of the server's kept.
+        let server = Catalog::identity().with_titles([(22, "Two".to_string())].into());
+        let snap = Snapshot::verify(with_data("v1"), &server).expect("verifies");
+        let own = snap.catalog(&server);
+        assert_eq!(own.user_index(103), Some(2));
+        assert_eq!(own.item_id(1), Some(22));
+        assert_eq!(own.title(22), Some("Two"));
+        assert_eq!(own.history(0), &[0, 1]);
+        let s = snap.recommend(&server, 101, 4).expect("answer");
+        assert!(!s.cold_start);
+        assert!(
+            s.items.iter().all(|x| x.item != 0 && x.item != 1),
+            "seen left out"
+        );
+        assert!(snap.recommend(&server, 5, 2).expect("answer").cold_start);
+        // The server started from this version: same ids, its catalog is shared.
+        let started = Catalog::from_serving_data(&serving, "v1");
+        let snap = Snapshot::verify(with_data("v2"), &started).expect("verifies");
+        assert!(std::ptr::eq(snap.catalog(&started), &started));
+        // --data with other ids: refused, naming the difference.
+        let other = Dataset {
+            interactions: data(),
+            users: vec![101, 102, 103, 104].into(),
+            items: vec![11, 33, 22, 44].into(),
+            order: None,
+        };
+        let err = Snapshot::verify(with_data("v3"), &Catalog::from_dataset(other)).unwrap_err();
+        assert_eq!(err.status(), 400);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("do not match the data it is served with"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("item index 1 is id 22 in the model but id 33"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -208,7 +208,15 @@ impl ServingData {
                     self.items.ids()[i],
                     items.ids()[i]
                 ),
-                None => "one list is a prefix of the other".into(),
+                None => format!(
+                    "the first {} ids agree, then the {} has more",
+                    self.items.len().min(items.len()),
+                    if self.items.len() > items.len() {
+                        "model"
+                    } else {
+                        "data"
+                    }
+                ),
             };
             return Err(Error::Data(format!(
                 "the model was trained on {} items, the data has {} items, and their ids differ ({detail})",
