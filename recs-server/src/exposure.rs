@@ -4,9 +4,10 @@
 //! request path to size-capped rotating JSON-lines files and, with the `stream` build, to a
 //! Kafka topic.
 //!
-//! A request only tries to put the event into a bounded queue ([`ExposureLog::log`] never
-//! blocks); when the queue is full the event is dropped and counted
-//! (`recs_exposure_dropped_total`). One writer thread drains the queue. The log is what
+//! A request only tries to put the event into each sink's bounded queue
+//! ([`ExposureLog::log`] never blocks); when a queue is full the event is dropped for that
+//! sink and counted (`recs_exposure_dropped_total{sink}`). Each sink has its own queue and
+//! writer thread, so a broker that is down does not hold up the file. The log is what
 //! `recs ingest` reads back and what the offline KPI ([`recs::stream::online_kpi`]) and the
 //! A/B analysis (`recs experiment analyze`) join with later watch events.
 //!
@@ -27,7 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -56,7 +57,8 @@ pub struct ExposureLogConfig {
     pub kafka: Option<String>,
     /// Kafka topic of the events (partition 0). Default `reco_responses`.
     pub kafka_topic: String,
-    /// Events waiting for the writer; more are dropped and counted. Default 10000; at least 1.
+    /// Events waiting for each sink's writer; more are dropped and counted. Default 10000;
+    /// at least 1.
     pub queue: usize,
 }
 
@@ -117,16 +119,16 @@ pub struct SinkLabels {
     pub sink: &'static str,
 }
 
-/// The exposure log's Prometheus series (registered whether or not a sink is on).
+/// The exposure log's Prometheus series, per sink (registered whether or not a sink is on).
 #[derive(Debug, Clone, Default)]
 pub struct ExposureMetrics {
-    /// Events taken by the queue.
-    pub queued: Counter,
-    /// Events dropped because the queue was full.
-    pub dropped: Counter,
-    /// Events written, per sink.
+    /// Events taken by the sink's queue.
+    pub queued: Family<SinkLabels, Counter>,
+    /// Events dropped because the sink's queue was full (or the log closed).
+    pub dropped: Family<SinkLabels, Counter>,
+    /// Events written.
     pub written: Family<SinkLabels, Counter>,
-    /// Events a sink failed to write (I/O error, broker unreachable), per sink.
+    /// Events the sink failed to write (I/O error, broker unreachable).
     pub errors: Family<SinkLabels, Counter>,
 }
 
@@ -135,12 +137,12 @@ impl ExposureMetrics {
     pub fn register(&self, r: &mut Registry) {
         r.register(
             "exposure_queued",
-            "reco_response events queued for the exposure log",
+            "reco_response events queued for each exposure log sink",
             self.queued.clone(),
         );
         r.register(
             "exposure_dropped",
-            "reco_response events dropped because the exposure log queue was full",
+            "reco_response events an exposure log sink dropped because its queue was full",
             self.dropped.clone(),
         );
         r.register(
@@ -154,18 +156,34 @@ impl ExposureMetrics {
             self.errors.clone(),
         );
     }
+
+    /// Creates every series of `sink` at 0, so that a dashboard sees them before any event.
+    fn touch(&self, sink: &'static str) {
+        let l = SinkLabels { sink };
+        for f in [&self.queued, &self.dropped, &self.written, &self.errors] {
+            let _ = f.get_or_create(&l);
+        }
+    }
 }
 
-/// A running exposure log: the queue's sending end and the writer thread.
+/// One sink's queue.
+#[derive(Debug)]
+struct Queue {
+    labels: SinkLabels,
+    tx: SyncSender<Arc<Event>>,
+}
+
+/// A running exposure log: one bounded queue and one writer thread per sink, so that a slow
+/// or unreachable sink (a broker down) fills and drops only its own queue.
 #[derive(Debug)]
 pub struct ExposureLog {
-    tx: Mutex<Option<SyncSender<Event>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    queues: Mutex<Vec<Queue>>,
+    writers: Mutex<Vec<JoinHandle<()>>>,
     metrics: ExposureMetrics,
 }
 
 impl ExposureLog {
-    /// Starts the writer thread for `config`; `None` when no sink is configured.
+    /// Starts the writer threads for `config`; `None` when no sink is configured.
     ///
     /// # Errors
     /// [`ServerError::Config`] for invalid limits, [`ServerError::Io`] when the log file
@@ -186,58 +204,74 @@ impl ExposureLog {
         if !config.enabled() {
             return Ok(None);
         }
-        let file = match &config.file {
-            Some(path) => Some(RotatingFile::open(
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if let Some(path) = &config.file {
+            sinks.push(Box::new(RotatingFile::open(
                 path,
                 config.max_file_bytes,
                 config.keep_files,
-            )?),
-            None => None,
-        };
-        let kafka = config.kafka.as_ref().map(|brokers| KafkaSink {
-            brokers: brokers.split(',').map(|b| b.trim().to_string()).collect(),
-            topic: config.kafka_topic.clone(),
-        });
-        let (tx, rx) = std::sync::mpsc::sync_channel(config.queue);
-        let m = metrics.clone();
-        let writer = std::thread::Builder::new()
-            .name("exposure-log".into())
-            .spawn(move || write_loop(&rx, file, kafka, &m))
-            .map_err(|source| ServerError::Io {
-                context: "starting the exposure log thread".into(),
-                source,
-            })?;
-        Ok(Some(ExposureLog {
-            tx: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
+            )?));
+        }
+        if let Some(brokers) = &config.kafka {
+            sinks.push(Box::new(KafkaSink {
+                brokers: brokers.split(',').map(|b| b.trim().to_string()).collect(),
+                topic: config.kafka_topic.clone(),
+            }));
+        }
+        let log = ExposureLog {
+            queues: Mutex::new(Vec::new()),
+            writers: Mutex::new(Vec::new()),
             metrics,
-        }))
+        };
+        for sink in sinks {
+            let labels = SinkLabels { sink: sink.name() };
+            log.metrics.touch(labels.sink);
+            let (tx, rx) = std::sync::mpsc::sync_channel(config.queue);
+            let m = log.metrics.clone();
+            let writer = std::thread::Builder::new()
+                .name(format!("exposure-{}", labels.sink))
+                .spawn(move || write_loop(&rx, sink, &m))
+                .map_err(|source| ServerError::Io {
+                    context: "starting an exposure log thread".into(),
+                    source,
+                })?;
+            lock(&log.writers).push(writer);
+            lock(&log.queues).push(Queue { labels, tx });
+        }
+        Ok(Some(log))
     }
 
-    /// Queues one event without blocking; false (and counted as dropped) when the queue is
-    /// full or the log is closed.
+    /// Queues one event for every sink without blocking; false when some sink's queue was
+    /// full or the log is closed (each such drop is counted for its sink).
     pub fn log(&self, event: Event) -> bool {
-        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tx) = guard.as_ref() else {
-            self.metrics.dropped.inc();
+        let queues = lock(&self.queues);
+        if queues.is_empty() {
+            self.metrics
+                .dropped
+                .get_or_create(&SinkLabels { sink: "closed" })
+                .inc();
             return false;
-        };
-        match tx.try_send(event) {
-            Ok(()) => {
-                self.metrics.queued.inc();
-                true
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.metrics.dropped.inc();
-                false
+        }
+        let event = Arc::new(event);
+        let mut all = true;
+        for q in queues.iter() {
+            match q.tx.try_send(Arc::clone(&event)) {
+                Ok(()) => {
+                    self.metrics.queued.get_or_create(&q.labels).inc();
+                }
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    self.metrics.dropped.get_or_create(&q.labels).inc();
+                    all = false;
+                }
             }
         }
+        all
     }
 
-    /// Stops taking events, writes what is queued and waits for the writer.
+    /// Stops taking events, writes what is queued and waits for the writers.
     pub fn close(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        lock(&self.queues).clear();
+        for h in lock(&self.writers).drain(..) {
             let _ = h.join();
         }
     }
@@ -254,15 +288,24 @@ impl Drop for ExposureLog {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means a thread panicked mid-push; the vector stays usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a writer thread puts its batches.
+trait Sink: Send {
+    /// `file` or `kafka` (the metrics label).
+    fn name(&self) -> &'static str;
+    /// Writes one batch of JSON lines (without newlines).
+    fn write_batch(&mut self, lines: &[Vec<u8>]) -> Result<(), String>;
+}
+
 /// Most events written in one batch (one Kafka produce call, one file flush).
 const BATCH: usize = 500;
 
-fn write_loop(
-    rx: &Receiver<Event>,
-    mut file: Option<RotatingFile>,
-    kafka: Option<KafkaSink>,
-    m: &ExposureMetrics,
-) {
+fn write_loop(rx: &Receiver<Arc<Event>>, mut sink: Box<dyn Sink>, m: &ExposureMetrics) {
+    let labels = SinkLabels { sink: sink.name() };
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     loop {
         // Wait for one event, then take what else is queued (up to BATCH) without waiting.
@@ -273,38 +316,32 @@ fn write_loop(
         };
         batch.clear();
         for e in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)) {
-            match serde_json::to_vec(&e) {
+            match serde_json::to_vec(&*e) {
                 Ok(line) => batch.push(line),
                 Err(err) => {
                     tracing::warn!("exposure log: cannot encode an event: {err}");
-                    m.errors.get_or_create(&SinkLabels { sink: "file" }).inc();
+                    m.errors.get_or_create(&labels).inc();
                 }
             }
         }
-        if let Some(f) = file.as_mut() {
-            let labels = SinkLabels { sink: "file" };
-            match f.write_lines(&batch) {
-                Ok(()) => {
-                    m.written.get_or_create(&labels).inc_by(batch.len() as u64);
-                }
-                Err(err) => {
-                    tracing::warn!("exposure log: {err}");
-                    m.errors.get_or_create(&labels).inc_by(batch.len() as u64);
-                }
+        match sink.write_batch(&batch) {
+            Ok(()) => {
+                m.written.get_or_create(&labels).inc_by(batch.len() as u64);
+            }
+            Err(err) => {
+                tracing::warn!("exposure log: {err}");
+                m.errors.get_or_create(&labels).inc_by(batch.len() as u64);
             }
         }
-        if let Some(k) = &kafka {
-            let labels = SinkLabels { sink: "kafka" };
-            match k.produce(&batch) {
-                Ok(()) => {
-                    m.written.get_or_create(&labels).inc_by(batch.len() as u64);
-                }
-                Err(err) => {
-                    tracing::warn!("exposure log: {err}");
-                    m.errors.get_or_create(&labels).inc_by(batch.len() as u64);
-                }
-            }
-        }
+    }
+}
+
+impl Sink for RotatingFile {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+    fn write_batch(&mut self, lines: &[Vec<u8>]) -> Result<(), String> {
+        self.write_lines(lines).map_err(|e| e.to_string())
     }
 }
 
@@ -419,7 +456,18 @@ struct KafkaSink {
     topic: String,
 }
 
+impl Sink for KafkaSink {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+    fn write_batch(&mut self, lines: &[Vec<u8>]) -> Result<(), String> {
+        self.produce(lines)
+    }
+}
+
 impl KafkaSink {
+    /// One connection per batch (rskafka through `recs::stream::kafka::produce`); a broker
+    /// that does not answer fails the batch after the connect timeout (10 s).
     #[cfg(feature = "stream")]
     fn produce(&self, lines: &[Vec<u8>]) -> Result<(), String> {
         recs::stream::kafka::produce(&self.brokers, &self.topic, 0, lines)
@@ -519,30 +567,47 @@ mod tests {
             .map(|l| recs::stream::parse_json(l.as_bytes()).unwrap())
             .collect();
         assert_eq!(back, (0..20).map(event).collect::<Vec<_>>());
-        assert_eq!(log.metrics().queued.get(), 20);
-        assert_eq!(log.metrics().dropped.get(), 1);
+        let file = SinkLabels { sink: "file" };
+        let m = log.metrics();
+        assert_eq!(m.queued.get_or_create(&file).get(), 20);
+        assert_eq!(m.written.get_or_create(&file).get(), 20);
+        assert_eq!(m.dropped.get_or_create(&file).get(), 0);
         assert_eq!(
-            log.metrics()
-                .written
-                .get_or_create(&SinkLabels { sink: "file" })
+            m.dropped
+                .get_or_create(&SinkLabels { sink: "closed" })
                 .get(),
-            20
+            1
         );
     }
 
     #[test]
     fn a_full_queue_drops_and_counts_without_blocking() {
-        // No writer: a queue of 3 and a receiver nobody reads.
-        let (tx, _rx) = std::sync::mpsc::sync_channel(3);
+        // No writers: a queue of 3 nobody reads, and a second sink with room for all.
+        let (full_tx, _full_rx) = std::sync::mpsc::sync_channel(3);
+        let (roomy_tx, roomy_rx) = std::sync::mpsc::sync_channel(100);
+        let (slow, fast) = (SinkLabels { sink: "kafka" }, SinkLabels { sink: "file" });
         let log = ExposureLog {
-            tx: Mutex::new(Some(tx)),
-            writer: Mutex::new(None),
+            queues: Mutex::new(vec![
+                Queue {
+                    labels: slow.clone(),
+                    tx: full_tx,
+                },
+                Queue {
+                    labels: fast.clone(),
+                    tx: roomy_tx,
+                },
+            ]),
+            writers: Mutex::new(Vec::new()),
             metrics: ExposureMetrics::default(),
         };
-        let taken = (0..10).filter(|&i| log.log(event(i))).count();
-        assert_eq!(taken, 3);
-        assert_eq!(log.metrics().dropped.get(), 7);
-        assert_eq!(log.metrics().queued.get(), 3);
+        let complete = (0..10).filter(|&i| log.log(event(i))).count();
+        assert_eq!(complete, 3);
+        let m = log.metrics();
+        assert_eq!(m.dropped.get_or_create(&slow).get(), 7);
+        assert_eq!(m.queued.get_or_create(&slow).get(), 3);
+        // the other sink lost nothing
+        assert_eq!(m.dropped.get_or_create(&fast).get(), 0);
+        assert_eq!(roomy_rx.try_iter().count(), 10);
     }
 
     #[test]

@@ -420,7 +420,7 @@ fn exposures_are_logged_read_back_by_ingest_and_joined_by_the_kpi() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("recs_exposure_dropped_total 0"),
+        metrics.contains("recs_exposure_dropped_total{sink=\"file\"} 0"),
         "{metrics}"
     );
 }
