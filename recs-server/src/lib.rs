@@ -49,6 +49,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod experiment;
+pub mod exposure;
 pub mod foldin;
 pub mod metrics;
 pub mod probe;

@@ -162,6 +162,8 @@ pub struct Metrics {
     pub online: OnlineKpi,
     /// Build, uptime, SLO, deployment and drift gauges ([`crate::slo`]).
     pub ops: crate::slo::OpsMetrics,
+    /// The exposure log's counters (`recs_exposure_*`, see [`crate::exposure`]).
+    pub exposure: crate::exposure::ExposureMetrics,
 }
 
 impl Default for Metrics {
@@ -201,6 +203,7 @@ impl Metrics {
             registry_polls: Family::default(),
             online,
             ops: crate::slo::OpsMetrics::default(),
+            exposure: crate::exposure::ExposureMetrics::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -295,6 +298,7 @@ impl Metrics {
             m.online.watch_rate.clone(),
         );
         m.ops.register(r);
+        m.exposure.register(r);
         for mode in Rollout::MODES {
             m.rollout_mode.get_or_create(&ModeLabels { mode }).set(0);
         }

@@ -31,6 +31,9 @@ pub struct ProbeConfig {
     pub timeout: Duration,
     /// Optional bearer token (to probe admin endpoints).
     pub bearer: Option<String>,
+    /// Send `x-request-id: PREFIX-<seq>` with each probe (so that the server's exposure log
+    /// and [`ProbeSample::events`] share the id). Default none (the server picks one).
+    pub request_id_prefix: Option<String>,
 }
 
 impl ProbeConfig {
@@ -48,6 +51,7 @@ impl ProbeConfig {
             interval,
             timeout: Duration::from_secs(5),
             bearer: None,
+            request_id_prefix: None,
         }
     }
 }
@@ -65,12 +69,78 @@ pub struct ProbeSample {
     pub error: Option<String>,
     /// The server's `x-request-id`, when present.
     pub request_id: Option<String>,
+    /// When the probe was sent, Unix milliseconds.
+    #[serde(skip)]
+    pub sent_at_ms: i64,
+    /// The response body (at most 4 MiB), when a response arrived.
+    #[serde(skip)]
+    pub body: Option<Bytes>,
 }
 
 impl ProbeSample {
     /// True for a 2xx response.
     pub fn is_ok(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// The `reco_request`/`reco_response` pair of a probe of `/recommend/<user>` in the
+    /// event schema (docs/events.md), `None` for another path. The request is stamped when it
+    /// was sent, the response when it arrived; the movies, model version and variant come from
+    /// the answer (none for a failed one; its status is the HTTP status, or 599 when no
+    /// answer arrived: a transport error or timeout). `k` is the URL's `k` (10 when absent: the server default).
+    pub fn events(&self, url: &str) -> Option<[recs::stream::Event; 2]> {
+        use recs::stream::{Event, RecoRequest, RecoResponse, Ts};
+        let uri: Uri = url.parse().ok()?;
+        let user_id: i64 = uri.path().strip_prefix("/recommend/")?.parse().ok()?;
+        let k = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("k="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10u32);
+        let request_id = self
+            .request_id
+            .clone()
+            .unwrap_or_else(|| format!("probe-{}-{}", self.sent_at_ms, self.seq));
+        let answer: Option<serde_json::Value> = self
+            .body
+            .as_ref()
+            .filter(|_| self.is_ok())
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let field = |a: &serde_json::Value, k: &str| {
+            a["provenance"][k]
+                .as_str()
+                .or_else(|| a[k].as_str())
+                .map(str::to_string)
+        };
+        let movie_ids = answer
+            .as_ref()
+            .and_then(|a| a["items"].as_array())
+            .map(|items| items.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let request = Event::RecoRequest(RecoRequest {
+            ts: Ts(self.sent_at_ms),
+            request_id: request_id.clone(),
+            user_id,
+            k,
+        });
+        let response = Event::RecoResponse(RecoResponse {
+            ts: Ts(self.sent_at_ms + self.latency_ms.round() as i64),
+            request_id,
+            user_id,
+            status: self.status.unwrap_or(599),
+            latency_ms: self.latency_ms,
+            k,
+            movie_ids,
+            model_name: answer.as_ref().and_then(|a| field(a, "model_name")),
+            model_version: answer.as_ref().and_then(|a| field(a, "model_version")),
+            variant: answer.as_ref().and_then(|a| field(a, "variant")),
+            git_sha: answer.as_ref().and_then(|a| field(a, "git_sha")),
+            data_snapshot_id: answer.as_ref().and_then(|a| field(a, "data_snapshot_id")),
+            server: uri.authority().map(|a| a.to_string()),
+        });
+        Some([request, response])
     }
 }
 
@@ -181,7 +251,11 @@ fn parse_url(url: &str) -> Result<Target, ServerError> {
     })
 }
 
-async fn one(target: &Target, bearer: Option<&str>) -> Result<(u16, Option<String>), String> {
+async fn one(
+    target: &Target,
+    bearer: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<(u16, Option<String>, Bytes), String> {
     let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -203,6 +277,9 @@ async fn one(target: &Target, bearer: Option<&str>) -> Result<(u16, Option<Strin
     if let Some(t) = bearer {
         req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
     }
+    if let Some(id) = request_id {
+        req = req.header("x-request-id", id);
+    }
     let req = req
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("request: {e}"))?;
@@ -216,12 +293,13 @@ async fn one(target: &Target, bearer: Option<&str>) -> Result<(u16, Option<Strin
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+    let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
         .collect()
         .await
-        .map_err(|e| format!("body: {e}"))?;
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
     driver.abort();
-    Ok((status, request_id))
+    Ok((status, request_id, body))
 }
 
 /// Sends `config.count` GETs to `config.url`, one every `config.interval`, calling `on_sample`
@@ -256,31 +334,39 @@ pub async fn probe(
         if seq > 0 {
             tokio::time::sleep_until(start + config.interval * seq as u32).await;
         }
+        let sent_id = config
+            .request_id_prefix
+            .as_ref()
+            .map(|p| format!("{p}-{seq}"));
+        let sent_at_ms = (crate::unix_now() * 1e3) as i64;
         let t0 = Instant::now();
-        let r = tokio::time::timeout(config.timeout, one(&target, config.bearer.as_deref())).await;
+        let r = tokio::time::timeout(
+            config.timeout,
+            one(&target, config.bearer.as_deref(), sent_id.as_deref()),
+        )
+        .await;
         let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let failed = |error: String| ProbeSample {
+            seq,
+            status: None,
+            latency_ms,
+            error: Some(error),
+            request_id: sent_id.clone(),
+            sent_at_ms,
+            body: None,
+        };
         let sample = match r {
-            Ok(Ok((status, request_id))) => ProbeSample {
+            Ok(Ok((status, request_id, body))) => ProbeSample {
                 seq,
                 status: Some(status),
                 latency_ms,
                 error: None,
-                request_id,
+                request_id: request_id.or_else(|| sent_id.clone()),
+                sent_at_ms,
+                body: Some(body),
             },
-            Ok(Err(e)) => ProbeSample {
-                seq,
-                status: None,
-                latency_ms,
-                error: Some(e),
-                request_id: None,
-            },
-            Err(_) => ProbeSample {
-                seq,
-                status: None,
-                latency_ms,
-                error: Some(format!("timed out after {:?}", config.timeout)),
-                request_id: None,
-            },
+            Ok(Err(e)) => failed(e),
+            Err(_) => failed(format!("timed out after {:?}", config.timeout)),
         };
         report.sent += 1;
         match sample.status {

@@ -350,7 +350,7 @@ async fn recommend(
         })
         .inc();
 
-    let catalog = st.catalog();
+    let catalog = snap.catalog(st.catalog());
     let mut items = Vec::with_capacity(scoring.items.len());
     let mut recs = Vec::with_capacity(scoring.items.len());
     for s in &scoring.items {
@@ -365,6 +365,11 @@ async fn recommend(
         });
     }
     let latency_ms = ctx.start.elapsed().as_secs_f64() * 1e3;
+    if let Some(log) = st.exposure() {
+        log.log(exposure_event(
+            st, &snap, ctx, user_id, k, variant, &items, latency_ms,
+        ));
+    }
     st.experiment().record_exposure(
         generation,
         user_id,
@@ -410,6 +415,42 @@ async fn recommend(
         },
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The `reco_response` event of one answer (movies best first: the rank is the position).
+#[allow(clippy::too_many_arguments)]
+fn exposure_event(
+    st: &AppState,
+    snap: &Snapshot,
+    ctx: &Ctx,
+    user_id: i64,
+    k: usize,
+    variant: &str,
+    items: &[i64],
+    latency_ms: f64,
+) -> recs::stream::Event {
+    let now_ms = (crate::unix_now() * 1e3) as i64;
+    recs::stream::Event::RecoResponse(recs::stream::RecoResponse {
+        ts: recs::stream::Ts(now_ms),
+        request_id: ctx.request_id.clone(),
+        user_id,
+        status: 200,
+        latency_ms,
+        k: u32::try_from(k).unwrap_or(u32::MAX),
+        movie_ids: items.iter().map(ToString::to_string).collect(),
+        model_name: Some(snap.meta.name.clone()),
+        model_version: Some(snap.meta.version.clone()),
+        variant: Some(variant.to_string()),
+        git_sha: Some(
+            snap.meta
+                .git_sha
+                .clone()
+                .unwrap_or_else(|| st.config().git_sha.clone()),
+        ),
+        data_snapshot_id: snap.meta.data_snapshot_id.clone(),
+        // port 0 means "any": the configured address would not say which server answered
+        server: (st.config().addr.port() != 0).then(|| st.config().addr.to_string()),
+    })
 }
 
 /// Scores the shadow version on the side, when a shadow slot is free (else skips it).

@@ -241,14 +241,30 @@ pub async fn serve_from_config(
         let source = RegistrySource::open_local(&dir).map_err(|e| {
             ServerError::Model(format!("cannot open registry {}: {e}", dir.display()))
         })?;
-        let catalog = Catalog::load(data.as_deref(), movies.as_deref())
+        let mut catalog = Catalog::load(data.as_deref(), movies.as_deref())
             .map_err(|e| ServerError::Config(format!("cannot load the catalog: {e}")))?;
+        if data.is_none() {
+            // Without --data, the latest version's own ids and seen items (when it has them).
+            let own = source.latest_catalog().map_err(|e| {
+                ServerError::Model(format!(
+                    "cannot read the latest version's serving data: {e}"
+                ))
+            })?;
+            if let Some(own) = own {
+                let titles = Catalog::load(None, movies.as_deref())
+                    .map_err(|e| ServerError::Config(format!("cannot load the movies: {e}")))?;
+                catalog = own.with_titles_of(&titles);
+            }
+        }
         Ok::<_, ServerError>((source, catalog))
     })
     .await
     .map_err(|e| ServerError::Config(format!("loading task failed: {e}")))??;
     crate::log(&format!(
-        "catalog: {} items, {} titles; registry: {source:?}",
+        "catalog{}: {} items, {} titles; registry: {source:?}",
+        catalog
+            .from_version()
+            .map_or(String::new(), |v| format!(" (from {v})")),
         catalog
             .n_items()
             .map_or("model-indexed".to_string(), |n| n.to_string()),

@@ -42,6 +42,9 @@ pub struct LoadedModel {
     pub model: Arc<dyn Recommender>,
     /// Its provenance.
     pub meta: ModelMeta,
+    /// The id vocabularies and training interactions published with it (registry artifact
+    /// `serving.bin`); `None` for versions published without them.
+    pub serving: Option<Arc<recs::registry::ServingData>>,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -49,6 +52,7 @@ impl std::fmt::Debug for LoadedModel {
         f.debug_struct("LoadedModel")
             .field("kind", &self.model.kind())
             .field("meta", &self.meta)
+            .field("serving_data", &self.serving.is_some())
             .finish()
     }
 }
@@ -160,7 +164,14 @@ impl MemorySource {
         let mut g = self.lock();
         let version = meta.version.clone();
         g.0.retain(|(v, _)| *v != version);
-        g.0.push((version.clone(), LoadedModel { model, meta }));
+        g.0.push((
+            version.clone(),
+            LoadedModel {
+                model,
+                meta,
+                serving: None,
+            },
+        ));
         g.1 = Some(version);
     }
 
@@ -227,6 +238,7 @@ impl ModelSource for FileSource {
                 data_snapshot_id: None,
             },
             model: Arc::new(model),
+            serving: None,
         })
     }
     fn latest(&self) -> Result<Option<String>, SourceError> {
@@ -295,6 +307,23 @@ impl RegistrySource {
     }
 }
 
+impl RegistrySource {
+    /// The catalog of the latest version, built from the vocabularies and training
+    /// interactions it was published with; `None` when no version is latest or it carries
+    /// none (published before `serving.bin`). `recs serve` without `--data` starts with it.
+    ///
+    /// # Errors
+    /// As [`recs::registry::load_serving_data`].
+    pub fn latest_catalog(&self) -> recs::Result<Option<Catalog>> {
+        let reg = self.registry.as_ref();
+        let Some(v) = reg.latest()? else {
+            return Ok(None);
+        };
+        Ok(recs::registry::load_serving_data(reg, &v)?
+            .map(|d| Catalog::from_serving_data(&d, &v.to_string())))
+    }
+}
+
 /// `NotFound` registry errors become [`SourceError::NotFound`].
 fn registry_error(version: &str, e: recs::Error) -> SourceError {
     match e {
@@ -311,8 +340,12 @@ impl ModelSource for RegistrySource {
         let reg = self.registry.as_ref();
         let meta = reg.meta(&v).map_err(|e| registry_error(version, e))?;
         let model = recs::registry::load_model(reg, &v).map_err(|e| registry_error(version, e))?;
+        let serving = recs::registry::load_serving_data(reg, &v)
+            .map_err(|e| registry_error(version, e))?
+            .map(Arc::new);
         Ok(LoadedModel {
             model: Arc::new(model),
+            serving,
             meta: ModelMeta {
                 name: meta.kind,
                 version: v.to_string(),
@@ -355,6 +388,10 @@ pub struct Catalog {
     popular: Arc<[Scored]>,
     /// Streamed movies per user (real-time fold-in, [`crate::foldin`]); `None` when off.
     live: Option<Arc<crate::foldin::LiveHistories>>,
+    /// The registry version whose serving data built this catalog; `None` for `--data` (or
+    /// no data). A version with other ids is refused by a `--data` catalog and gets a catalog
+    /// of its own otherwise.
+    from_version: Option<String>,
 }
 
 /// Longest cold-start list kept (answers never exceed `max_k` anyway).
@@ -390,7 +427,62 @@ impl Catalog {
             titles: HashMap::new(),
             popular,
             live: None,
+            from_version: None,
         }
+    }
+
+    /// The catalog a registry version carries ([`recs::registry::ServingData`]): its id
+    /// vocabularies, its training interactions as the seen items, their popularity as the
+    /// cold-start list.
+    pub fn from_serving_data(data: &recs::registry::ServingData, version: &str) -> Self {
+        let ds = Dataset {
+            interactions: data.seen().clone(),
+            users: data.users().clone(),
+            items: data.items().clone(),
+            order: None,
+        };
+        Catalog {
+            from_version: Some(version.to_string()),
+            ..Catalog::from_dataset(ds)
+        }
+    }
+
+    /// The version whose serving data built this catalog (`None` for `--data` or none).
+    pub fn from_version(&self) -> Option<&str> {
+        self.from_version.as_deref()
+    }
+
+    /// The catalog `data` (of `version`) is served with: `None` when it is this one (same
+    /// ids), a catalog of its own (titles kept) when this one has no ids from `--data`.
+    ///
+    /// # Errors
+    /// A message naming the first difference when this catalog comes from `--data` and its
+    /// ids differ from the version's.
+    fn for_version(
+        &self,
+        data: &recs::registry::ServingData,
+        version: &str,
+    ) -> Result<Option<Catalog>, String> {
+        if let (Some(users), Some(items)) = (&self.users, &self.items) {
+            match data.check_same_ids(users, items) {
+                Ok(()) => return Ok(None),
+                Err(recs::Error::Data(e)) if self.from_version.is_none() => {
+                    return Err(format!(
+                        "its ids do not match the data it is served with (--data): {e}; serve it \
+                         with the data it was trained on, or without --data (the version carries \
+                         its own vocabularies and seen items)"
+                    ))
+                }
+                Err(_) => {}
+            }
+        }
+        let mut own = Catalog::from_serving_data(data, version);
+        own.titles = self.titles.clone();
+        // Live histories hold item indices of this catalog: shared only when the items agree.
+        if self.items.as_ref().is_some_and(|i| i == data.items()) {
+            own.live = self.live.clone();
+        }
+        Ok(Some(own))
     }
 
     /// Turns on real-time fold-in with these live histories (see [`crate::foldin`]).
@@ -439,6 +531,12 @@ impl Catalog {
             Some(p) => catalog.with_movies(&load_movie_file(p)?),
             None => catalog,
         })
+    }
+
+    /// Takes the movie titles of `other`.
+    pub fn with_titles_of(mut self, other: &Catalog) -> Self {
+        self.titles = other.titles.clone();
+        self
     }
 
     /// Adds movie titles from MovieLens movies (as read by `recs::data::load_movies`).
@@ -513,6 +611,9 @@ pub struct Snapshot {
     pub loaded_at: String,
     /// The cold-start ranking used with this model.
     cold_start: Arc<[Scored]>,
+    /// The version's own catalog (ids, seen items), when it carries serving data the server's
+    /// catalog does not have; see [`Snapshot::catalog`].
+    own_catalog: Option<Arc<Catalog>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -536,13 +637,25 @@ impl Snapshot {
     /// # Errors
     /// [`ApiError::BadRequest`] describing the failed check.
     pub fn verify(loaded: LoadedModel, catalog: &Catalog) -> Result<Snapshot, ApiError> {
-        let LoadedModel { model, meta } = loaded;
+        let LoadedModel {
+            model,
+            meta,
+            serving,
+        } = loaded;
         let fail = |m: String| {
             Err(ApiError::BadRequest(format!(
                 "model version `{}` failed verification: {m}",
                 meta.version
             )))
         };
+        let own_catalog = match serving {
+            Some(data) => match catalog.for_version(&data, &meta.version) {
+                Ok(own) => own.map(Arc::new),
+                Err(m) => return fail(m),
+            },
+            None => None,
+        };
+        let catalog = own_catalog.as_deref().unwrap_or(catalog);
         let n = model.n_items();
         if n == 0 {
             return fail("the model has no items".into());
@@ -595,7 +708,14 @@ impl Snapshot {
             meta,
             loaded_at: crate::rfc3339(crate::unix_now()),
             cold_start,
+            own_catalog,
         })
+    }
+
+    /// The catalog this version answers with: its own (built from the serving data it was
+    /// published with) when the server's has other ids or none, else the server's.
+    pub fn catalog<'a>(&'a self, server: &'a Catalog) -> &'a Catalog {
+        self.own_catalog.as_deref().unwrap_or(server)
     }
 
     /// Recommends for `user_id` (blocking; call on the blocking pool).
@@ -611,6 +731,7 @@ impl Snapshot {
         user_id: i64,
         k: usize,
     ) -> Result<Scoring, ApiError> {
+        let catalog = self.catalog(catalog);
         if let Some(live) = catalog.live().and_then(|l| l.items(user_id)) {
             let known = catalog.user_index(user_id);
             let base = known.map_or(&[][..], |u| catalog.history(u));
@@ -713,6 +834,8 @@ struct Inner {
     started: std::time::Instant,
     request_seq: std::sync::atomic::AtomicU64,
     boot_id: u32,
+    /// The exposure log, when configured.
+    exposure: Option<crate::exposure::ExposureLog>,
 }
 
 /// The server state, cheap to clone (one `Arc`). Also the in-process API: switch, set the
@@ -754,7 +877,12 @@ impl AppState {
                 .unwrap_or(0);
             crate::rollout::bucket(nanos as i64) ^ (std::process::id() << 14)
         };
+        let exposure = crate::exposure::ExposureLog::start_with(
+            &config.exposure_log,
+            metrics.exposure.clone(),
+        )?;
         Ok(AppState(Arc::new(Inner {
+            exposure,
             experiment: ExperimentTracker::new(config.exposure_capacity),
             scoring: Arc::new(Semaphore::new(config.max_concurrent_scoring)),
             shadow: Arc::new(Semaphore::new(config.max_concurrent_scoring.div_ceil(4))),
@@ -793,6 +921,11 @@ impl AppState {
     /// The experiment tracker.
     pub fn experiment(&self) -> &ExperimentTracker {
         &self.0.experiment
+    }
+
+    /// The exposure log, when one is configured.
+    pub fn exposure(&self) -> Option<&crate::exposure::ExposureLog> {
+        self.0.exposure.as_ref()
     }
 
     pub(crate) fn scoring_slots(&self) -> &Arc<Semaphore> {
@@ -1197,6 +1330,7 @@ mod tests {
                 version: version.into(),
                 ..ModelMeta::default()
             },
+            serving: None,
         }
     }
 
@@ -1239,6 +1373,60 @@ mod tests {
         assert_eq!(c.popular[0].item, 1); // 661, seen twice
         assert!(Catalog::load(Some(&dir.path().join("missing.dat")), None).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn versions_with_serving_data_bring_their_ids_or_must_match_data() {
+        // data(): 4 users × 4 items; publish it under raw ids
+        let serving = Arc::new(
+            recs::registry::ServingData::new(
+                vec![101, 102, 103, 104].into(),
+                vec![11, 22, 33, 44].into(),
+                data(),
+            )
+            .expect("test value"),
+        );
+        let with_data = |v: &str| LoadedModel {
+            serving: Some(Arc::clone(&serving)),
+            ..loaded(v)
+        };
+        // No --data: the version's own catalog, titles of the server's kept.
+        let server = Catalog::identity().with_titles([(22, "Two".to_string())].into());
+        let snap = Snapshot::verify(with_data("v1"), &server).expect("verifies");
+        let own = snap.catalog(&server);
+        assert_eq!(own.user_index(103), Some(2));
+        assert_eq!(own.item_id(1), Some(22));
+        assert_eq!(own.title(22), Some("Two"));
+        assert_eq!(own.history(0), &[0, 1]);
+        let s = snap.recommend(&server, 101, 4).expect("answer");
+        assert!(!s.cold_start);
+        assert!(
+            s.items.iter().all(|x| x.item != 0 && x.item != 1),
+            "seen left out"
+        );
+        assert!(snap.recommend(&server, 5, 2).expect("answer").cold_start);
+        // The server started from this version: same ids, its catalog is shared.
+        let started = Catalog::from_serving_data(&serving, "v1");
+        let snap = Snapshot::verify(with_data("v2"), &started).expect("verifies");
+        assert!(std::ptr::eq(snap.catalog(&started), &started));
+        // --data with other ids: refused, naming the difference.
+        let other = Dataset {
+            interactions: data(),
+            users: vec![101, 102, 103, 104].into(),
+            items: vec![11, 33, 22, 44].into(),
+            order: None,
+        };
+        let err = Snapshot::verify(with_data("v3"), &Catalog::from_dataset(other)).unwrap_err();
+        assert_eq!(err.status(), 400);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("do not match the data it is served with"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("item index 1 is id 22 in the model but id 33"),
+            "{msg}"
+        );
     }
 
     #[test]

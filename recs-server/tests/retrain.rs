@@ -138,7 +138,29 @@ fn retrain_good_run_publishes_and_broken_data_or_weak_models_publish_nothing() {
     assert_eq!(latest(&reg).as_deref(), Some("v1.0"));
     let meta = reg.meta(&Version::new(1, 0)).expect("meta");
     let names: Vec<&str> = meta.artifacts.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["model.bin", "report.json", "data_profile.json"]);
+    assert_eq!(
+        names,
+        [
+            "model.bin",
+            "serving.bin",
+            "report.json",
+            "data_profile.json"
+        ]
+    );
+    // self-contained: the collected data's ids and interactions, and the model spec
+    let serving = recs::registry::load_serving_data(&reg, &Version::new(1, 0))
+        .expect("serving data")
+        .expect("published with serving data");
+    let collected = recs::data::load(
+        &good,
+        &recs::data::Format::guess(&good),
+        &Default::default(),
+    )
+    .expect("data")
+    .0;
+    assert_eq!(serving.items(), &collected.items);
+    assert_eq!(serving.seen().nnz(), collected.interactions.nnz());
+    assert!(meta.params["spec"].is_string(), "{}", meta.params);
     assert_eq!(
         meta.data_snapshot.as_deref(),
         Some(

@@ -97,6 +97,22 @@ struct ServeArgs {
     follow_latest: Option<f64>,
     #[command(flatten)]
     live: crate::cli::stream::LiveArgs,
+    /// Exposure log: append every /recommend answer as a `reco_response` event (JSON lines,
+    /// the event schema of docs/events.md) to this file, rotated at --exposure-log-max-bytes.
+    #[arg(long, value_name = "FILE")]
+    exposure_log: Option<PathBuf>,
+    /// Size cap of one exposure log file; the full file becomes FILE.1 (default 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    exposure_log_max_bytes: Option<u64>,
+    /// Rotated exposure log files kept (FILE.1 … FILE.N; default 5).
+    #[arg(long, value_name = "N")]
+    exposure_log_keep: Option<usize>,
+    /// Exposure log to Kafka: produce the events to --exposure-topic on these brokers.
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    exposure_kafka: Option<String>,
+    /// Kafka topic of the exposure log (default reco_responses).
+    #[arg(long, value_name = "TOPIC")]
+    exposure_topic: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +126,15 @@ struct ProbeArgs {
     /// Number of probes.
     #[arg(long, default_value_t = 10)]
     count: usize,
+    /// Write a `reco_request`/`reco_response` event pair per probe of /recommend/<user> to
+    /// this JSON-lines file (the event schema; read back by `recs ingest`). Written to a
+    /// temporary file and renamed when the run ends.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Send `x-request-id: PREFIX-<n>` with probe n, so that the events share their ids with
+    /// the server's exposure log (default `probe-<unix seconds>`).
+    #[arg(long, value_name = "PREFIX")]
+    request_id_prefix: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +238,11 @@ struct EvalArgs {
     /// through --item-map. Interactions not found count as older than all found ones.
     #[arg(long, requires = "train")]
     times: Option<PathBuf>,
+    /// With --train/--test and --publish: the external user id of NCF user `u` is `u + N`
+    /// (default 1: NCF user = UserID − 1), so the published version answers in MovieLens
+    /// UserIDs; its item ids come from --item-map (else the NCF ids).
+    #[arg(long, requires = "train")]
+    user_id_offset: Option<i64>,
     /// Skip (and count) lines that do not parse instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
@@ -389,6 +419,15 @@ fn eval(args: EvalArgs) -> CliResult {
         split.train = timed_train(&split, path, item_map.as_ref())?;
     }
     let side = side_info(&split, args.movies.as_deref(), item_map.as_ref())?;
+    let serving_ids = if args.train.is_some() && args.out.publish.is_some() {
+        Some(ncf_serving_ids(
+            &split,
+            args.user_id_offset.unwrap_or(1),
+            item_map.as_ref(),
+        )?)
+    } else {
+        None
+    };
     let validation = match args.validation.as_str() {
         "latest" => Validation::Latest,
         "random" => Validation::Random,
@@ -410,6 +449,7 @@ fn eval(args: EvalArgs) -> CliResult {
             seed: args.seed,
             ..AutoOptions::default()
         },
+        serving_ids,
     };
     let names: Vec<String> = specs.iter().map(ToString::to_string).collect();
     let compare = match args.compare.as_slice() {
@@ -614,6 +654,8 @@ pub(crate) struct EvalExtra {
     pub(crate) metrics: Vec<MetricKind>,
     pub(crate) per_user: bool,
     pub(crate) auto: AutoOptions,
+    /// The external (user, item) ids published with each model; `None`: the split's own.
+    pub(crate) serving_ids: Option<(data::Vocab, data::Vocab)>,
 }
 
 impl Default for EvalExtra {
@@ -622,8 +664,73 @@ impl Default for EvalExtra {
             metrics: vec![MetricKind::Hr, MetricKind::Ndcg],
             per_user: false,
             auto: AutoOptions::default(),
+            serving_ids: None,
         }
     }
+}
+
+/// The raw ids of an NCF split, for publishing: user `u` is `u + user_offset`, item `i` is
+/// `item_map[i]` (the NCF ids themselves without a map).
+fn ncf_serving_ids(
+    split: &Split,
+    user_offset: i64,
+    item_map: Option<&IdMap>,
+) -> CliResult<(data::Vocab, data::Vocab)> {
+    let users: Vec<i64> = split
+        .users
+        .ids()
+        .iter()
+        .map(|&u| {
+            u.checked_add(user_offset)
+                .ok_or("--user-id-offset overflows an id")
+        })
+        .collect::<Result<_, _>>()?;
+    let items: Vec<i64> = match item_map {
+        Some(map) => split
+            .items
+            .ids()
+            .iter()
+            .map(|i| {
+                map.get(i).copied().ok_or_else(|| {
+                    format!("--item-map has no line for item {i} of the --train/--test files")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            tracing::warn!(
+                "publishing NCF item ids as they are: give --item-map to serve MovieLens MovieIDs"
+            );
+            split.items.ids().to_vec()
+        }
+    };
+    let check = |ids: Vec<i64>, what: &str| -> CliResult<data::Vocab> {
+        let n = ids.len();
+        let v = data::Vocab::from(ids);
+        if v.len() != n {
+            return Err(format!("two {what}s get the same external id").into());
+        }
+        Ok(v)
+    };
+    Ok((check(users, "user")?, check(items, "item")?))
+}
+
+/// The parameters a model was fitted with, for `meta.json`: the spec as given, its name and
+/// every key with the value used (fixed defaults filled in, `auto` ones as chosen).
+fn fitted_params(spec: &ModelSpec, chosen: &[(String, String)]) -> serde_json::Value {
+    let resolved = spec.clone().with_auto_defaults();
+    let value = |v: &str| serde_json::from_str(v).unwrap_or_else(|_| v.into());
+    let mut params = serde_json::Map::new();
+    for (k, v) in resolved.params() {
+        params.insert(k.clone(), value(v));
+    }
+    for (k, v) in chosen.iter().filter(|(k, _)| !k.contains('@')) {
+        params.insert(k.clone(), value(v));
+    }
+    serde_json::json!({
+        "spec": spec.to_string(),
+        "model": resolved.name(),
+        "params": params,
+    })
 }
 
 pub(crate) fn train_and_evaluate(
@@ -697,7 +804,7 @@ pub(crate) fn train_and_evaluate_specs(
             .clone()
             .with_auto_defaults()
             .fit_with(fit_on, side, &extra.auto)?;
-        let model: AnyModel = fitted.model;
+        let (model, chosen): (AnyModel, _) = (fitted.model, fitted.chosen);
         let train_seconds = start.elapsed().as_secs_f64();
         bar.set_message(format!("evaluating {name}"));
         let size = model.to_bytes()?.len() as u64;
@@ -710,9 +817,15 @@ pub(crate) fn train_and_evaluate_specs(
             "{name} ({}): trained in {train_seconds:.2} s",
             model.kind()
         ));
-        print_chosen(&name, &fitted.chosen);
+        print_chosen(&name, &chosen);
         if let Some(location) = &out.publish {
-            let version = publish(location, &model, &report, split, false)?;
+            let (users, items) = extra
+                .serving_ids
+                .clone()
+                .unwrap_or_else(|| (split.users.clone(), split.items.clone()));
+            let serving = registry::ServingData::new(users, items, fit_on.clone())?;
+            let params = fitted_params(spec, &chosen);
+            let version = publish(location, &model, &report, split, &serving, &params)?;
             let score = report.get(&primary).unwrap_or(f64::NEG_INFINITY);
             if best.as_ref().is_none_or(|(b, _)| score > *b) {
                 best = Some((score, version));
@@ -796,15 +909,19 @@ pub(crate) fn spinner(quiet: bool, msg: &str) -> ProgressBar {
     bar
 }
 
+/// Publishes `model` with its report, its serving data (ids and training interactions, so
+/// that `recs serve --registry` alone can serve it) and its parameters.
 fn publish(
     location: &str,
     model: &AnyModel,
     report: &Report,
     split: &Split,
-    promote: bool,
+    serving: &registry::ServingData,
+    params: &serde_json::Value,
 ) -> CliResult<registry::Version> {
     let reg = registry::open(location)?;
     let mut meta = NewVersion::new(model.kind())
+        .params(params)?
         .data_snapshot(registry::snapshot_of_interactions(&split.train))
         .git_sha(registry::detect_git_sha())
         .exported_by(format!(
@@ -815,15 +932,15 @@ fn publish(
         .note(format!(
             "split `{}`, protocol `{}`",
             split.name, report.protocol
-        ))
-        .promote(promote);
+        ));
     for (label, value) in &report.summary {
         meta = meta.metric(label.clone(), *value);
     }
     let report_json = report.to_json()?;
-    let published = registry::publish_model_with(
+    let published = registry::publish_model_serving(
         reg.as_ref(),
         model,
+        serving,
         &[registry::Artifact::new(
             "report.json",
             report_json.as_bytes(),
@@ -831,15 +948,10 @@ fn publish(
         meta,
     )?;
     tracing::info!(
-        "published {} ({}) to {}{}",
+        "published {} ({}) to {}",
         published.version,
         published.kind,
         reg.location(),
-        if promote {
-            " and promoted it to latest"
-        } else {
-            ""
-        }
     );
     Ok(published.version)
 }
@@ -1005,6 +1117,22 @@ fn serve(args: ServeArgs) -> CliResult {
         config.follow_latest_secs = Some(s);
     }
     args.live.apply(&mut config.live);
+    let exposure = &mut config.exposure_log;
+    if let Some(f) = args.exposure_log {
+        exposure.file = Some(f);
+    }
+    if let Some(n) = args.exposure_log_max_bytes {
+        exposure.max_file_bytes = n;
+    }
+    if let Some(n) = args.exposure_log_keep {
+        exposure.keep_files = n;
+    }
+    if let Some(b) = args.exposure_kafka {
+        exposure.kafka = Some(b);
+    }
+    if let Some(t) = args.exposure_topic {
+        exposure.kafka_topic = t;
+    }
     let config = config.admin_token_from_env();
     config.check()?;
     recs_server::serve_blocking(config)?;
@@ -1012,13 +1140,59 @@ fn serve(args: ServeArgs) -> CliResult {
 }
 
 fn probe(args: ProbeArgs) -> CliResult {
-    let config = recs_server::ProbeConfig::new(args.url, args.count, args.interval);
+    use std::io::Write as _;
+    let mut config = recs_server::ProbeConfig::new(args.url, args.count, args.interval);
+    config.request_id_prefix = Some(args.request_id_prefix.unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("probe-{secs}")
+    }));
+    // The event file is written beside its final name and renamed at the end (atomic).
+    let mut events = match &args.events {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| format!("--events {}: {e}", path.display()))?;
+            Some((std::io::BufWriter::new(tmp), path.clone()))
+        }
+        None => None,
+    };
+    let mut write_error: Option<std::io::Error> = None;
+    let url = config.url.clone();
     let report = recs_server::probe_blocking(&config, |sample| {
         println!(
             "{}",
             serde_json::to_string(sample).unwrap_or_else(|_| format!("{sample:?}"))
-        )
+        );
+        if let (Some((w, _)), None, Some(pair)) =
+            (events.as_mut(), write_error.as_ref(), sample.events(&url))
+        {
+            for e in pair {
+                let line = serde_json::to_vec(&e).unwrap_or_default();
+                if let Err(err) = w.write_all(&line).and_then(|()| w.write_all(b"\n")) {
+                    write_error = Some(err);
+                }
+            }
+        }
     })?;
+    if let Some((w, path)) = events {
+        if let Some(e) = write_error {
+            return Err(format!("--events {}: {e}", path.display()).into());
+        }
+        let tmp = w
+            .into_inner()
+            .map_err(|e| format!("--events {}: {}", path.display(), e.error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| format!("--events {}: {e}", path.display()))?;
+        tmp.persist(&path)
+            .map_err(|e| format!("--events {}: {}", path.display(), e.error))?;
+        tracing::info!("wrote probe events to {}", path.display());
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&report).map_err(|e| Error::Serde(e.to_string()))?

@@ -50,6 +50,7 @@ mod meta;
 #[cfg(feature = "s3")]
 mod object;
 mod ops;
+mod serving;
 
 pub use error::RegistryError;
 pub use gc::AUTO_GC_AGE;
@@ -65,6 +66,9 @@ pub use object::ObjectRegistry;
 pub use ops::{
     load_latest, load_model, publish_model, publish_model_with, rollback, rollback_target, scan,
     verify, verify_all, verify_artifact, Scan,
+};
+pub use serving::{
+    load_serving_data, publish_model_serving, ServingData, MAX_SERVING_BYTES, SERVING_ARTIFACT,
 };
 
 use std::time::Duration;

@@ -490,19 +490,28 @@ pub fn publish(
         .exported_by(format!("recs retrain {}", env!("CARGO_PKG_VERSION")))
         .note(note)
         .extra("retrain", provenance)
+        .params(&serde_json::json!({ "spec": chosen.name }))?
         .promote(config.publish.promote);
     for (label, value) in &chosen.report.summary {
         meta = meta.metric(label.clone(), *value);
     }
-    registry::publish_model_with(
-        reg,
-        &chosen.model,
-        &[
-            Artifact::new(REPORT_ARTIFACT, report_json.as_bytes()),
-            Artifact::new(PROFILE_ARTIFACT, profile_json.as_bytes()),
-        ],
-        meta,
-    )
+    let extra = [
+        Artifact::new(REPORT_ARTIFACT, report_json.as_bytes()),
+        Artifact::new(PROFILE_ARTIFACT, profile_json.as_bytes()),
+    ];
+    // The collected data's ids and every interaction in it (the held-out part was watched
+    // too), so that the version serves on its own; a model of another item count (cannot
+    // happen with the built-in models) is published without.
+    let ds = &data.dataset;
+    if chosen.model.n_items() == ds.items.len() {
+        let serving = registry::ServingData::new(
+            ds.users.clone(),
+            ds.items.clone(),
+            ds.interactions.clone(),
+        )?;
+        return registry::publish_model_serving(reg, &chosen.model, &serving, &extra, meta);
+    }
+    registry::publish_model_with(reg, &chosen.model, &extra, meta)
 }
 
 /// Writes a [`Dataset`] as MovieLens `ratings.dat` lines (`user::item::rating::timestamp`,
