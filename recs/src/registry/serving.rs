@@ -108,7 +108,7 @@ impl ServingData {
         (self.users, self.items, self.seen)
     }
 
-    /// Encodes the data (a small header, then bincode).
+    /// Encodes the data (a small header, then a postcard body, as model files since format 2).
     ///
     /// # Errors
     /// [`Error::Serde`] when encoding fails.
@@ -121,8 +121,7 @@ impl ServingData {
             values: self.seen.values().to_vec(),
             timestamps: self.seen.timestamps().map(<[i64]>::to_vec),
         };
-        let body = bincode::serde::encode_to_vec(&wire, bincode::config::standard())
-            .map_err(|e| Error::Serde(e.to_string()))?;
+        let body = postcard::to_stdvec(&wire).map_err(|e| Error::Serde(e.to_string()))?;
         let mut out = Vec::with_capacity(body.len() + 12);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
@@ -154,11 +153,11 @@ impl ServingData {
                 "format {format} is not supported (expected {FORMAT})"
             )));
         }
-        // The limit caps what a length prefix can make bincode allocate.
-        let config = bincode::config::standard().with_limit::<{ MAX_SERVING_BYTES as usize }>();
-        let (wire, used): (Wire, usize) = bincode::serde::decode_from_slice(&bytes[12..], config)
+        // A forged length prefix cannot make this allocate much beyond the input: serde
+        // preallocates at most 1 MiB per sequence and grows only with elements actually read.
+        let (wire, rest): (Wire, &[u8]) = postcard::take_from_bytes(&bytes[12..])
             .map_err(|e| bad(format!("cannot decode: {e}")))?;
-        if used != bytes.len() - 12 {
+        if !rest.is_empty() {
             return Err(bad("trailing bytes".into()));
         }
         let vocab = |ids: Vec<i64>, what: &str| -> Result<Vocab> {
@@ -353,7 +352,7 @@ mod tests {
         };
         let mut b = MAGIC.to_vec();
         b.extend_from_slice(&FORMAT.to_le_bytes());
-        b.extend(bincode::serde::encode_to_vec(&wire, bincode::config::standard()).unwrap());
+        b.extend(postcard::to_stdvec(&wire).unwrap());
         let err = ServingData::from_bytes(&b).unwrap_err().to_string();
         assert!(err.contains("repeats an id"), "{err}");
         // an item index outside the vocabulary
@@ -367,7 +366,7 @@ mod tests {
         };
         let mut b = MAGIC.to_vec();
         b.extend_from_slice(&FORMAT.to_le_bytes());
-        b.extend(bincode::serde::encode_to_vec(&wire, bincode::config::standard()).unwrap());
+        b.extend(postcard::to_stdvec(&wire).unwrap());
         assert!(ServingData::from_bytes(&b).is_err());
     }
 
