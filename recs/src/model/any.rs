@@ -123,15 +123,14 @@ impl Recommender for AnyModel {
     fn score_into(&self, user: u32, history: &[u32], out: &mut [f32]) -> Result<()> {
         self.as_recommender().score_into(user, history, out)
     }
+    /// As the inner model's; [`SasRec`] scores a user index outside its training users from
+    /// the history alone, in the order given, so it answers here too. (`recommend_history` is
+    /// the provided method, which calls this one.)
     fn score_history_into(&self, history: &[u32], out: &mut [f32]) -> Result<()> {
-        self.as_recommender().score_history_into(history, out)
-    }
-    fn recommend_history(
-        &self,
-        history: &[u32],
-        opts: &super::RecOpts<'_>,
-    ) -> Result<Vec<super::Scored>> {
-        self.as_recommender().recommend_history(history, opts)
+        match self {
+            AnyModel::SasRec(m) => m.score_into(u32::MAX, history, out),
+            _ => self.as_recommender().score_history_into(history, out),
+        }
     }
     fn score_items(&self, user: u32, history: &[u32], items: &[u32]) -> Result<Vec<f32>> {
         self.as_recommender().score_items(user, history, items)
