@@ -6,7 +6,7 @@
 //! cargo run -p recs --example seq_grid -- ../shared/data/amazon-beauty/beauty.txt.gz \
 //!     ../shared/data/ml-1m/ratings_users0001-2999.dat.gz ../shared/data/ml-100k/u.data
 //! ```
-//! With `--product`, the grid is the product of window × backward × alpha × beta instead of one
+//! With `--product`, the grid is the product of window × backward × alpha (beta 0) instead of one
 //! knob at a time. With `--test`, only the default parameters run, on the **test** item: the published
 //! protocol (fit on all but the last two items, the test history includes the second-last) for
 //! `beauty*` files, else fit on all but the last item (S1, P3).
@@ -57,15 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for window in [5, 10] {
                 for backward in [0.0, 0.25] {
                     for alpha in [0.0, 0.25] {
-                        for beta in [0.0] {
-                            grid.push(
-                                d.clone()
-                                    .window(window)
-                                    .backward(backward)
-                                    .alpha(alpha)
-                                    .beta(beta),
-                            );
-                        }
+                        grid.push(
+                            d.clone()
+                                .window(window)
+                                .backward(backward)
+                                .alpha(alpha)
+                                .beta(0.0),
+                        );
                     }
                 }
             }
