@@ -23,7 +23,9 @@ use recs::model::{
 };
 use serde::Serialize;
 
-use crate::data::{idx_scalar, idx_vec, interactions_arg, is_native, is_scalar, sparse_rows};
+use crate::data::{
+    idx_scalar, idx_vec, interactions_arg, is_native, is_scalar, sparse_rows, PyDataset,
+};
 use crate::{detach, RecsError};
 
 type FitFn = dyn Fn(&Interactions) -> recs::Result<AnyModel> + Send + Sync;
@@ -72,6 +74,9 @@ pub struct PyRecommender {
     /// The Rust parameters as JSON (for the test that Python defaults equal Rust defaults).
     core_params: String,
     state: RwLock<Option<Fitted>>,
+    /// The `recs.Dataset` of the last `fit`, when fitted on one: its item ids are what
+    /// `recommend_sequence` takes and returns.
+    dataset: RwLock<Option<Py<PyAny>>>,
 }
 
 impl PyRecommender {
@@ -91,6 +96,7 @@ impl PyRecommender {
             kwargs,
             core_params,
             state: RwLock::new(None),
+            dataset: RwLock::new(None),
         })
     }
 
@@ -279,7 +285,80 @@ impl PyRecommender {
             train: Some(train),
             train_seconds: Some(seconds),
         })?;
+        let dataset = interactions
+            .cast::<PyDataset>()
+            .ok()
+            .map(|d| d.clone().into_any().unbind());
+        if let Ok(mut slot) = this.dataset.write() {
+            *slot = dataset;
+        }
         Ok(slf.clone())
+    }
+
+    /// Top-``N`` items to come next after ``items``, one person's history as a plain list of
+    /// item ids ordered **oldest → newest** (no trained user needed: a live session, or a user
+    /// the model never saw). Sequence models (``Transition``, ``SASRec``) read the order;
+    /// other models read the list as a set (those that cannot score without a trained user,
+    /// such as NCF, raise ``recs.RecsError``).
+    ///
+    /// Ids are those of ``dataset`` (a ``recs.Dataset``; by default the one the model was
+    /// fitted on, if any), and the answer is ``(ids, scores)`` in that dataset's ids;
+    /// without a dataset, ids are dense item indices. ``filter_already_liked_items`` leaves
+    /// the given items out. Raises ``IndexError`` for an id the model does not know.
+    ///
+    /// >>> df = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["a", "b", "a", "b", "c", "d"],
+    /// ...                    "time": [1, 2, 1, 2, 1, 2]})
+    /// >>> ds = recs.Dataset.from_pandas(df, timestamp="time")
+    /// >>> model = recs.Transition().fit(ds)
+    /// >>> model.recommend_sequence(["c", "a"], N=1)[0].tolist()   # newest is "a": "b" follows it
+    /// ['b']
+    #[pyo3(signature = (items, N=10, *, dataset=None, filter_already_liked_items=true))]
+    #[allow(non_snake_case)]
+    fn recommend_sequence<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        N: usize,
+        dataset: Option<&Bound<'py, PyAny>>,
+        filter_already_liked_items: bool,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let model = self.fitted()?.model;
+        if is_scalar(items)? {
+            return Err(PyTypeError::new_err(
+                "items is a list of item ids, oldest first (one id: pass [id])",
+            ));
+        }
+        let dataset: Option<Bound<'py, PyAny>> = match dataset {
+            Some(d) => Some(d.cast::<PyDataset>()?.clone().into_any()),
+            None => self
+                .dataset
+                .read()
+                .map_err(|_| RecsError::new_err("model state is poisoned by an earlier failure"))?
+                .as_ref()
+                .map(|d| d.bind(py).clone()),
+        };
+        let history: Vec<ItemIdx> = match &dataset {
+            Some(d) if items.len()? > 0 => idx_vec(
+                &d.call_method1("item_index", (items,))?,
+                "items",
+                pyo3::exceptions::PyIndexError::new_err,
+            )?,
+            Some(_) => Vec::new(),
+            None => idx_vec(items, "items", pyo3::exceptions::PyIndexError::new_err)?,
+        };
+        let list = detach(py, move || {
+            let opts = RecOpts {
+                k: N,
+                filter_seen: filter_already_liked_items,
+                ..RecOpts::default()
+            };
+            model.recommend_history(&history, &opts)
+        })?;
+        let (ids, scores) = list_arrays(py, &list);
+        match dataset {
+            Some(d) => Ok((d.getattr("item_ids")?.get_item(ids)?, scores)),
+            None => Ok((ids, scores)),
+        }
     }
 
     /// Top-``N`` items for a user (``userid`` an int) or a batch of users (an array of ints).
@@ -1112,6 +1191,62 @@ py_model! {
     }
 }
 
+py_model! {
+    /// Decayed item transitions over each user's ordered history (a sequence model that
+    /// trains in seconds): fit it on a ``recs.Dataset`` with a time column, then ask
+    /// :meth:`recommend_sequence` what comes after a list of items. ``window``,
+    /// ``train_decay``, ``backward``, ``alpha``, ``beta``, ``history_len``, ``history_decay``
+    /// and ``neighbors`` are the Rust ``TransitionParams`` (defaults chosen on the validation
+    /// item of Amazon Beauty and ML-1M).
+    ///
+    /// >>> df = pd.DataFrame({"user": [1, 1, 1, 2, 2], "item": [10, 20, 30, 10, 20],
+    /// ...                    "time": [1, 2, 3, 1, 2]})
+    /// >>> model = recs.Transition().fit(recs.Dataset.from_pandas(df, timestamp="time"))
+    /// >>> model.recommend_sequence([10, 20], N=1)[0].tolist()
+    /// [30]
+    PyTransition, "Transition", recs::model::Transition {
+        window: usize = 10,
+        train_decay: f32 = 0.5,
+        backward: f32 = 0.0,
+        alpha: f32 = 0.25,
+        beta: f32 = 0.0,
+        history_len: usize = 10,
+        history_decay: f32 = 0.5,
+        neighbors: usize = 500,
+    }
+}
+
+py_model! {
+    /// SASRec: causal self-attention over each user's ordered history, trained with full
+    /// softmax cross-entropy (the Rust ``SasRecParams``: ``blocks``, ``heads``, ``hidden``,
+    /// ``max_len``, ``dropout``, ``epochs``, ``batch_size``, ``learning_rate``,
+    /// ``negatives``, ``patience``, ``validation_users``, ``seed``). Minutes per epoch on
+    /// MovieLens-1M; fit it on a ``recs.Dataset`` with a time column and ask
+    /// :meth:`recommend_sequence` what comes after a list of items.
+    ///
+    /// >>> df = pd.DataFrame({"user": [u for u in range(8) for _ in range(3)],
+    /// ...                    "item": [(u + k) % 4 for u in range(8) for k in range(3)],
+    /// ...                    "time": [k for u in range(8) for k in range(3)]})
+    /// >>> ds = recs.Dataset.from_pandas(df, timestamp="time")
+    /// >>> model = recs.SASRec(hidden=8, epochs=2, patience=0).fit(ds)
+    /// >>> model.recommend_sequence([0, 1], N=2)[0].shape
+    /// (2,)
+    PySasRec, "SASRec", recs::model::SasRec {
+        blocks: usize = 2,
+        heads: usize = 1,
+        hidden: usize = 64,
+        max_len: usize = 200,
+        dropout: f32 = 0.2,
+        epochs: usize = 200,
+        batch_size: usize = 128,
+        learning_rate: f32 = 0.001,
+        negatives: usize = 0,
+        patience: usize = 3,
+        validation_users: usize = 2000,
+        seed: u64 = 42,
+    }
+}
+
 fn parse_weighting(s: &str) -> PyResult<Weighting> {
     let lower = s.to_ascii_lowercase();
     let parts: Vec<&str> = lower.split(':').collect();
@@ -1196,7 +1331,9 @@ fn class_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyTyp
         PyItemKnn,
         PyEase,
         PyNcf,
-        PyFresh
+        PyFresh,
+        PyTransition,
+        PySasRec
     );
     Err(RecsError::new_err(format!(
         "model kind `{kind}` has no Python class in this version of recs"
@@ -1229,6 +1366,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGmf>()?;
     m.add_class::<PyMlp>()?;
     m.add_class::<PyNeuMf>()?;
+    m.add_class::<PyTransition>()?;
+    m.add_class::<PySasRec>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     Ok(())
 }

@@ -27,6 +27,8 @@ MODELS = [
     (recs.NeuMF, {"factors": 4, "mlp_layers": [8, 4], "epochs": 2}),
 ]
 MODEL_IDS = [cls.__name__ for cls, _ in MODELS]
+# Sequence models need ordered (timed) histories; tests/test_sequences.py checks them.
+SEQUENCE_MODELS = [recs.Transition, recs.SASRec]
 # Models with item similarity (similar_items) and latent factors (user_factors, item_factors).
 SIMILAR = {"ALS", "BPR", "ItemKNN", "EASE", "Fresh", "NCF", "GMF", "MLP", "NeuMF"}
 FACTORS = {"ALS", "BPR"}
@@ -46,10 +48,14 @@ def test_every_model_class_is_tested():
         and issubclass(getattr(recs, name), recs.Recommender)
         and getattr(recs, name) is not recs.Recommender
     }
-    assert native == set(MODEL_IDS)
+    assert native == set(MODEL_IDS) | {cls.__name__ for cls in SEQUENCE_MODELS}
 
 
-@pytest.mark.parametrize("cls", [c for c, _ in MODELS], ids=MODEL_IDS)
+@pytest.mark.parametrize(
+    "cls",
+    [c for c, _ in MODELS] + SEQUENCE_MODELS,
+    ids=MODEL_IDS + [c.__name__ for c in SEQUENCE_MODELS],
+)
 def test_signature_defaults_equal_rust_defaults(cls):
     """help(cls) shows the defaults of the signature; they must be the core's defaults."""
     sig = inspect.signature(cls)

@@ -221,6 +221,14 @@ class Recommender:
         items: Optional[_IntArray] = None,
     ) -> _Ranked: ...
     def similar_items(self, itemid: _Ids, N: int = 10) -> _Ranked: ...
+    def recommend_sequence(
+        self,
+        items: Sequence[Any],
+        N: int = 10,
+        *,
+        dataset: Optional[Dataset] = None,
+        filter_already_liked_items: bool = True,
+    ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     def score_items(
         self, userid: int, items: _IntArray, user_items: Optional[_Matrix] = None
     ) -> npt.NDArray[np.float32]: ...
@@ -395,6 +403,42 @@ class NeuMF(Recommender):
         pretrain_learning_rate: float = 0.002,
         pretrain_alpha: float = 0.5,
         early_stopping: int = 0,
+    ) -> None: ...
+
+class Transition(Recommender):
+    """Decayed item transitions over each user's ordered history (a fast sequence model)."""
+
+    def __init__(
+        self,
+        *,
+        window: int = 10,
+        train_decay: float = 0.5,
+        backward: float = 0.0,
+        alpha: float = 0.25,
+        beta: float = 0.0,
+        history_len: int = 10,
+        history_decay: float = 0.5,
+        neighbors: int = 500,
+    ) -> None: ...
+
+class SASRec(Recommender):
+    """Causal self-attention next-item model (full softmax cross-entropy)."""
+
+    def __init__(
+        self,
+        *,
+        blocks: int = 2,
+        heads: int = 1,
+        hidden: int = 64,
+        max_len: int = 200,
+        dropout: float = 0.2,
+        epochs: int = 200,
+        batch_size: int = 128,
+        learning_rate: float = 0.001,
+        negatives: int = 0,
+        patience: int = 3,
+        validation_users: int = 2000,
+        seed: int = 42,
     ) -> None: ...
 
 def load(path: _Path) -> Recommender: ...

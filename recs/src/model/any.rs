@@ -123,15 +123,14 @@ impl Recommender for AnyModel {
     fn score_into(&self, user: u32, history: &[u32], out: &mut [f32]) -> Result<()> {
         self.as_recommender().score_into(user, history, out)
     }
+    /// As the inner model's; [`SasRec`] scores a user index outside its training users from
+    /// the history alone, in the order given, so it answers here too. (`recommend_history` is
+    /// the provided method, which calls this one.)
     fn score_history_into(&self, history: &[u32], out: &mut [f32]) -> Result<()> {
-        self.as_recommender().score_history_into(history, out)
-    }
-    fn recommend_history(
-        &self,
-        history: &[u32],
-        opts: &super::RecOpts<'_>,
-    ) -> Result<Vec<super::Scored>> {
-        self.as_recommender().recommend_history(history, opts)
+        match self {
+            AnyModel::SasRec(m) => m.score_into(u32::MAX, history, out),
+            _ => self.as_recommender().score_history_into(history, out),
+        }
     }
     fn score_items(&self, user: u32, history: &[u32], items: &[u32]) -> Result<Vec<f32>> {
         self.as_recommender().score_items(user, history, items)
@@ -214,5 +213,45 @@ impl From<Transition> for AnyModel {
 impl From<SasRec> for AnyModel {
     fn from(m: SasRec) -> Self {
         AnyModel::SasRec(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Sequences;
+    use crate::model::{Fit, RecOpts};
+
+    #[test]
+    fn sasrec_scores_a_history_without_a_trained_user() {
+        // every user walks the cycle 0 → 1 → 2 → 3 → 0 from a different start
+        let lists: Vec<Vec<u32>> = (0..8u32)
+            .map(|u| (0..3).map(|k| (u + k) % 4).collect())
+            .collect();
+        let train = Sequences::from_lists(4, &lists)
+            .unwrap()
+            .to_interactions()
+            .unwrap();
+        let sasrec = SasRec::params()
+            .hidden(8)
+            .epochs(1)
+            .patience(0)
+            .fit(&train)
+            .unwrap();
+        let any = AnyModel::from(sasrec.clone());
+        let opts = RecOpts {
+            k: 4,
+            ..Default::default()
+        };
+        let top = any.recommend_history(&[0, 1], &opts).unwrap();
+        assert_eq!(top.len(), 2);
+        assert!(top.iter().all(|s| s.item >= 2));
+        // the same scores as the model's own unknown-user path
+        let (mut a, mut b) = (vec![0f32; 4], vec![0f32; 4]);
+        any.score_history_into(&[0, 1], &mut a).unwrap();
+        sasrec.score_into(u32::MAX, &[0, 1], &mut b).unwrap();
+        assert_eq!(a, b);
+        // an item outside the model is an error, not a panic
+        assert!(any.score_history_into(&[9], &mut a).is_err());
     }
 }

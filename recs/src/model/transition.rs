@@ -16,7 +16,9 @@
 //! for a known user, items of the given history that are not in that training sequence count as
 //! the newest, in the order given (live events appended in arrival order); training items
 //! missing from the given history are still used. An unknown user's history is taken in the
-//! order given (oldest first).
+//! order given (oldest first), as is every history given to
+//! [`Recommender::score_history_into`] / [`Recommender::recommend_history`] (no training user:
+//! "what comes after these items?").
 
 use std::collections::HashSet;
 
@@ -62,16 +64,16 @@ pub struct TransitionValidParams {
 }
 
 /// Default `window` of [`TransitionParams`].
-pub const TRANSITION_DEFAULT_WINDOW: usize = 5;
+pub const TRANSITION_DEFAULT_WINDOW: usize = 10;
 
 impl Default for TransitionParams {
     fn default() -> Self {
         TransitionParams(TransitionValidParams {
             window: TRANSITION_DEFAULT_WINDOW,
             train_decay: 0.5,
-            backward: 0.5,
-            alpha: 0.5,
-            beta: 0.25,
+            backward: 0.0,
+            alpha: 0.25,
+            beta: 0.0,
             history_len: 10,
             history_decay: 0.5,
             neighbors: 500,
@@ -80,8 +82,16 @@ impl Default for TransitionParams {
 }
 
 impl TransitionParams {
-    /// How many predecessors of each item count as its "sources" when training. Default 5;
+    /// How many predecessors of each item count as its "sources" when training. Default 10;
     /// must be ≥ 1.
+    ///
+    /// The defaults (window 10, backward 0, alpha 0.25, beta 0) were chosen on the
+    /// **validation item** of B1 (Amazon Beauty) and S1 (ML-1M users 1–2999), jointly over
+    /// window × backward × alpha × beta (`cargo run -p recs-benches --example seq_grid --
+    /// --product FILES`): B1 HR@10 / NDCG@10 0.0669 / 0.0432 (the issue's calibration model,
+    /// window 10 and no normalisation, 0.0661 / 0.0426; the earlier defaults window 5, backward
+    /// 0.5, alpha 0.5, beta 0.25 0.0619 / 0.0398); S1 0.2841 / 0.1671 (calibration 0.2784 /
+    /// 0.1639; earlier defaults 0.2781 / 0.1613). docs/benchmarks.md has the rows.
     pub fn window(mut self, w: usize) -> Self {
         self.0.window = w;
         self
@@ -91,23 +101,24 @@ impl TransitionParams {
         self.0.train_decay = d;
         self
     }
-    /// Weight of the reverse direction (j preceded i) relative to the forward one. Default 0.5;
-    /// finite and ≥ 0 (0 = pure transitions).
+    /// Weight of the reverse direction (j preceded i) relative to the forward one.
+    /// finite and ≥ 0 (0 = pure transitions). Default 0.
     pub fn backward(mut self, b: f32) -> Self {
         self.0.backward = b;
         self
     }
-    /// Exponent of the source item's popularity in the normalisation. Default 0.5; in [0, 2].
+    /// Exponent of the source item's popularity in the normalisation. Default 0.25; in [0, 2].
     pub fn alpha(mut self, a: f32) -> Self {
         self.0.alpha = a;
         self
     }
-    /// Exponent of the target item's popularity in the normalisation. Default 0.25; in [0, 2].
+    /// Exponent of the target item's popularity in the normalisation. Default 0; in [0, 2].
     ///
-    /// Chosen on the validation item (second-last, fit on all but the last two): S1 HR@10 /
-    /// NDCG@10 0.2781 / 0.1613 at 0.25, 0.2781 / 0.1610 at 0, 0.2664 / 0.1541 at 0.5, 0.1010 /
-    /// 0.0463 at 1; ML-100K 0.2025 / 0.1062 at 0.25, 0.2100 / 0.1112 at 0, 0.1792 / 0.0934 at
-    /// 0.5 (`cargo run -p recs --example seq_grid`, docs/benchmarks.md).
+    /// On the validation item (second-last, fit on all but the last two), with the earlier
+    /// window 5 / backward 0.5 / alpha 0.5: S1 HR@10 / NDCG@10 0.2781 / 0.1613 at 0.25,
+    /// 0.2781 / 0.1610 at 0, 0.2664 / 0.1541 at 0.5, 0.1010 / 0.0463 at 1; ML-100K 0.2025 /
+    /// 0.1062 at 0.25, 0.2100 / 0.1112 at 0, 0.1792 / 0.0934 at 0.5. The joint search behind
+    /// the current defaults is under [`window`](Self::window).
     pub fn beta(mut self, b: f32) -> Self {
         self.0.beta = b;
         self
@@ -307,6 +318,22 @@ impl Transition {
     }
 }
 
+impl Transition {
+    /// `score(j) = tie_break(j) + Σ_k history_decay^(k-1) · w(h_k → j)` over `ordered`
+    /// (oldest → newest, already cut to `history_len`).
+    fn score_ordered(&self, ordered: &[ItemIdx], out: &mut [f32]) {
+        out.copy_from_slice(&self.tie_break);
+        let mut w = 1.0f32;
+        for &i in ordered.iter().rev() {
+            let (succ, ws) = self.successors_of(i);
+            for (&j, &v) in succ.iter().zip(ws) {
+                out[j as usize] += w * v;
+            }
+            w *= self.params.history_decay;
+        }
+    }
+}
+
 impl Fit for TransitionParams {
     type Model = Transition;
     fn fit(&self, train: &Interactions) -> Result<Transition> {
@@ -427,15 +454,27 @@ impl Recommender for Transition {
         let n = self.n_items();
         check_history(history, n)?;
         check_scores_len(out, n)?;
-        out.copy_from_slice(&self.tie_break);
-        let mut w = 1.0f32;
-        for &i in self.ordered_history(user, history).iter().rev() {
-            let (succ, ws) = self.successors_of(i);
-            for (&j, &v) in succ.iter().zip(ws) {
-                out[j as usize] += w * v;
-            }
-            w *= self.params.history_decay;
-        }
+        self.score_ordered(&self.ordered_history(user, history), out);
+        Ok(())
+    }
+    /// Scores a user the model was not trained on from `history` taken **in the order given**
+    /// (oldest first, newest last), cut to the newest `history_len` items: the live "what
+    /// next after these items?" question.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        let n = self.n_items();
+        check_history(history, n)?;
+        check_scores_len(out, n)?;
+        let mut seen = HashSet::new();
+        // a repeated item counts at its newest position
+        let mut order: Vec<ItemIdx> = history
+            .iter()
+            .rev()
+            .copied()
+            .filter(|i| seen.insert(*i))
+            .take(self.params.history_len)
+            .collect();
+        order.reverse();
+        self.score_ordered(&order, out);
         Ok(())
     }
     /// Items that most often follow or accompany `item`, strongest first.
@@ -559,6 +598,33 @@ mod tests {
         let mut bad = m.clone();
         bad.successors[0] = 99;
         assert!(from_bytes::<Transition>(&to_bytes(&bad).unwrap()).is_err());
+    }
+
+    #[test]
+    fn history_without_a_user_is_read_in_the_given_order() {
+        // 0 → 1 and 2 → 3: the newest item decides the top answer
+        let train = train_of(4, &[vec![0, 1], vec![0, 1], vec![2, 3]]);
+        let m = Transition::params().backward(0.0).fit(&train).unwrap();
+        let opts = RecOpts {
+            k: 1,
+            ..Default::default()
+        };
+        assert_eq!(m.recommend_history(&[2, 0], &opts).unwrap()[0].item, 1);
+        assert_eq!(m.recommend_history(&[0, 2], &opts).unwrap()[0].item, 3);
+        // a repeated item counts at its newest position: [0, 2, 0] reads as 2 then 0
+        assert_eq!(m.recommend_history(&[0, 2, 0], &opts).unwrap()[0].item, 1);
+        // history_len 1: only the newest item is read
+        let m1 = Transition::params().history_len(1).fit(&train).unwrap();
+        let (mut a, mut b) = (vec![0f32; 4], vec![0f32; 4]);
+        m1.score_history_into(&[2, 0], &mut a).unwrap();
+        m1.score_history_into(&[0], &mut b).unwrap();
+        assert_eq!(a, b);
+        // the same scores as an unknown user with that history
+        let (mut c, mut d) = (vec![0f32; 4], vec![0f32; 4]);
+        m.score_history_into(&[2, 0], &mut c).unwrap();
+        m.score_into(99, &[2, 0], &mut d).unwrap();
+        assert_eq!(c, d);
+        assert!(m.score_history_into(&[7], &mut c).is_err());
     }
 
     fn sequences() -> impl Strategy<Value = Vec<Vec<ItemIdx>>> {
