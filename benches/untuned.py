@@ -307,7 +307,7 @@ def evaluate_split(name, paths, data_dir, recs_bin, out_dir):
             summary[f"calibration {label}: users where recs {CALIBRATION} == numpy"] = (
                 f"{same}/{len(users)}"
             )
-    chosen = [line for line in (log1 + log2).splitlines() if "auto" in line or "chose" in line]
+    chosen = [line for line in (log1 + log2).splitlines() if "auto" in line or "validation" in line]
     return {
         "split": name,
         "n_users": len(users),
