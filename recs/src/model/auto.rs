@@ -205,9 +205,10 @@ pub fn als_regularization(
     })
 }
 
-/// Fits `fresh` from its spec: `lambda=auto` picks the EASE base's λ, `recency_boost=auto`
-/// picks the recency boost from [`FRESH_RECENCY_GRID`] (only when the training data has
-/// timestamps; without them recency has no effect and 0 is reported).
+/// Fits `fresh` from its spec: `recency_boost=auto` picks the recency boost from
+/// [`FRESH_RECENCY_GRID`] (only when the training data has timestamps; without them recency has
+/// no effect and 0 is reported), at the given λ or the default; then `lambda=auto` picks the EASE
+/// base's λ under that boost.
 pub(super) fn fit_fresh(
     spec: &ModelSpec,
     train: &Interactions,
