@@ -489,6 +489,89 @@ mod tests {
         assert_eq!(Map::new(1).measure(&ranked, &truth), 1.0);
     }
 
+    /// Values printed by the independent numpy script `benches/metric_values.py` (0/1 relevance
+    /// vectors and array formulas, not this module's code), pasted as printed; its `CASES` are the
+    /// lists below. Metric order: hr, ndcg, recall, recall_capped, precision, map, mrr.
+    #[test]
+    fn values_match_independent_numpy_script() {
+        let cases: [(&[u32], &[u32]); 7] = [
+            (&[4, 2, 7, 9, 1], &[7]),
+            (&[3, 5, 8, 0, 6, 1], &[3, 8, 11]),
+            (&[3, 5, 8, 0, 6, 1], &[3, 8, 11]),
+            (&[10, 11, 12, 13, 14, 15, 16, 17], &[11, 13, 14, 20, 21]),
+            (&[9, 8], &[1, 8]),
+            (&[1, 2, 3, 4], &[5, 6]),
+            (&[5, 6, 7], &[5, 6, 7]),
+        ];
+        // python3 benches/metric_values.py
+        let numpy: [(usize, usize, [f64; 7]); 7] = [
+            (
+                0,
+                3,
+                [
+                    1.0,
+                    0.5,
+                    1.0,
+                    1.0,
+                    0.3333333333333333,
+                    0.3333333333333333,
+                    0.3333333333333333,
+                ],
+            ),
+            (
+                1,
+                5,
+                [
+                    1.0,
+                    0.7039180890341347,
+                    0.6666666666666666,
+                    0.6666666666666666,
+                    0.4,
+                    0.5555555555555555,
+                    1.0,
+                ],
+            ),
+            (
+                2,
+                2,
+                [
+                    1.0,
+                    0.6131471927654584,
+                    0.3333333333333333,
+                    0.5,
+                    0.5,
+                    0.5,
+                    1.0,
+                ],
+            ),
+            (3, 4, [1.0, 0.4144299250118475, 0.4, 0.5, 0.5, 0.25, 0.5]),
+            (4, 5, [1.0, 0.38685280723454163, 0.5, 0.5, 0.2, 0.25, 0.5]),
+            (5, 4, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            (6, 3, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        ];
+        let kinds = [
+            MetricKind::Hr,
+            MetricKind::Ndcg,
+            MetricKind::Recall,
+            MetricKind::RecallCapped,
+            MetricKind::Precision,
+            MetricKind::Map,
+            MetricKind::Mrr,
+        ];
+        for (case, k, expected) in numpy {
+            let (ranked, truth) = cases[case];
+            for (kind, want) in kinds.iter().zip(expected) {
+                let m = kind.build(k, 100);
+                let got = m.measure(ranked, truth);
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "case {case}, {}: recs {got}, numpy {want}",
+                    m.label()
+                );
+            }
+        }
+    }
+
     #[test]
     fn empty_inputs_measure_zero() {
         for kind in MetricKind::ALL {
