@@ -445,7 +445,7 @@ pub(crate) fn backward(
         linear_backward(
             &cc.f,
             &blk.w2,
-            &tmp,
+            tmp,
             &mut gb.w2,
             &mut gb.b2,
             Some(&mut *tmp2),
@@ -456,14 +456,14 @@ pub(crate) fn backward(
         linear_backward(
             &cc.c,
             &blk.w1,
-            &tmp2,
+            tmp2,
             &mut gb.w1,
             &mut gb.b1,
             Some(&mut *tmp),
             d,
         );
         layer_norm_backward(
-            &tmp,
+            tmp,
             &cc.xhat2,
             &cc.inv2,
             &blk.ln2_g,
@@ -478,24 +478,24 @@ pub(crate) fn backward(
         linear_backward(
             &cc.o,
             &blk.w_o,
-            &tmp,
+            tmp,
             &mut gb.w_o,
             &mut gb.b_o,
             Some(&mut *tmp2),
             d,
         );
-        attention::backward(sh, &cc.qkv, &cc.probs, &batch.offsets, &tmp2, dqkv, scratch);
+        attention::backward(sh, &cc.qkv, &cc.probs, &batch.offsets, tmp2, dqkv, scratch);
         linear_backward(
             &cc.a,
             &blk.w_qkv,
-            &dqkv,
+            dqkv,
             &mut gb.w_qkv,
             &mut gb.b_qkv,
             Some(&mut *tmp),
             d,
         );
         layer_norm_backward(
-            &tmp,
+            tmp,
             &cc.xhat1,
             &cc.inv1,
             &blk.ln1_g,
@@ -525,6 +525,7 @@ const LOGIT_FLOATS: usize = 1 << 22;
 /// when `None`; a sampled set that contains every target otherwise). Writes `dh` (the gradient
 /// with respect to `h`) and adds the output layer's gradient to `grad_item`. Returns the loss
 /// and the number of predicted positions.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn cross_entropy(
     w: &Weights,
     arch: &Arch,
