@@ -6,7 +6,9 @@
 //! cargo run --release -p recs --example sasrec -- s1 [key=value ...]
 //! cargo run --release -p recs --example sasrec -- b1 negatives=4096 ...
 //! ```
-//! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed.
+//! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed
+//! valid_users max_seconds; `test=0` stops after training (settings are compared on the
+//! per-epoch validation figures, without looking at the test item).
 //! The data is read from `../shared/data` (or `$RECS_DATA`).
 
 use std::collections::HashMap;
@@ -83,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let which = args.first().map(String::as_str).unwrap_or("s1");
     let mut p = SasRec::params();
+    let mut score_test = true;
     for kv in args.iter().skip(1) {
         let (k, v) = kv
             .split_once('=')
@@ -100,6 +103,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "patience" => p.patience(v.parse()?),
             "seed" => p.seed(v.parse()?),
             "valid_users" => p.validation_users(v.parse()?),
+            "max_seconds" => p.max_seconds(v.parse()?),
+            "test" => {
+                score_test = v != "0";
+                p
+            }
             _ => return Err(format!("unknown key {k}").into()),
         };
     }
@@ -138,6 +146,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })?;
     let wall = t0.elapsed().as_secs_f64();
+    if !score_test {
+        println!(
+            "{which} sasrec (test item not scored) | train wall {wall:.0}s, epochs {} (best {}) | {:?}",
+            model.epochs_run(),
+            model.best_epoch(),
+            model.hyperparams()
+        );
+        return Ok(());
+    }
     // test: the stored history (train + validation item) scores every item; seen removed
     let mut hr = 0.0;
     let mut ndcg = 0.0;

@@ -104,6 +104,7 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
             "patience",
             "validation_users",
             "seed",
+            "max_seconds",
         ],
         _ => return None,
     })
@@ -508,6 +509,7 @@ fn fit_spec(
             set!(p, "patience", usize, patience);
             set!(p, "validation_users", usize, validation_users);
             set!(p, "seed", u64, seed);
+            set!(p, "max_seconds", f64, max_seconds);
             p.fit(train)?.into()
         }
         other => return Err(unknown_model(other)),

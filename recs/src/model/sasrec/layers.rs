@@ -228,6 +228,92 @@ pub(crate) fn layer_norm_backward(
         });
 }
 
+/// `e^x` for the softmax kernels, branch-free so that loops over rows vectorise (libm's `expf`
+/// is a call per element and was the softmax's cost). Cephes' `expf` scheme: `x = n·ln2 + r`
+/// with `|r| ≤ ln2/2`, a degree-6 polynomial for `e^r`, and `2^n` built in the exponent bits.
+/// Relative error below `3e-7` for `x ∈ [-87, 88]`; inputs below `-87` give `e^-87` (the
+/// softmax only calls it with `x ≤ 0`, where such terms vanish next to the row maximum's 1).
+#[inline(always)]
+pub(crate) fn fast_exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in two so that `n·LN2_HI` is exact
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5·2²³: adding and subtracting it rounds to the nearest integer without a libm call
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_2e-4;
+    let p = p * r + 1.398_2e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Replaces a row of scores `s` by `out_scale · softmax(scale · s)`. Sums and the maximum run
+/// over 8 lanes in a fixed order: vectorised, and the same on every thread count.
+pub(crate) fn softmax_in_place(row: &mut [f32], scale: f32, out_scale: f32) {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = l.max(v);
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+        * scale;
+    for v in row.iter_mut() {
+        *v = fast_exp(*v * scale - max);
+    }
+    let inv = out_scale / lane_sum(row);
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// The sum of `x` over 8 lanes, then the lanes in order (vectorised; a fixed order).
+pub(crate) fn lane_sum(x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// Splits a row-major matrix of `width` columns into the row ranges `offsets[s]..offsets[s+1]`.
+pub(crate) fn split_rows<'a>(x: &'a [f32], offsets: &[usize], width: usize) -> Vec<&'a [f32]> {
+    offsets
+        .windows(2)
+        .map(|w| &x[w[0] * width..w[1] * width])
+        .collect()
+}
+
+/// [`split_rows`] for a mutable matrix.
+pub(crate) fn split_rows_mut<'a>(
+    mut x: &'a mut [f32],
+    offsets: &[usize],
+    width: usize,
+) -> Vec<&'a mut [f32]> {
+    let mut parts = Vec::with_capacity(offsets.len().saturating_sub(1));
+    for w in offsets.windows(2) {
+        let (head, rest) = std::mem::take(&mut x).split_at_mut((w[1] - w[0]) * width);
+        parts.push(head);
+        x = rest;
+    }
+    parts
+}
+
 /// In-place ReLU.
 pub(crate) fn relu(x: &mut [f32]) {
     for v in x {
@@ -257,6 +343,23 @@ pub(crate) fn apply_mask(x: &mut [f32], mask: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fast_exp_matches_libm(x in -87.0f32..88.0) {
+            let (got, want) = (fast_exp(x) as f64, (x as f64).exp());
+            prop_assert!((got - want).abs() <= 3e-7 * want, "x {x}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn fast_exp_edges() {
+        assert_eq!(fast_exp(0.0), 1.0);
+        assert!((fast_exp(-200.0) as f64 - (-87f64).exp()).abs() < 1e-40);
+        assert!(fast_exp(f32::NEG_INFINITY) > 0.0);
+        assert!((fast_exp(-0.5) - (-0.5f32).exp()).abs() < 1e-7);
+    }
 
     #[test]
     fn gemm_matches_naive_products_with_transposes_and_strides() {

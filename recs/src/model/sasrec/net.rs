@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use super::attention::{self, Shape};
 use super::layers::{
     apply_mask, gemm, layer_norm_backward, layer_norm_forward, linear_backward, linear_forward,
-    par_for, relu, relu_backward, View,
+    par_for, relu, relu_backward, softmax_in_place, split_rows_mut, View,
 };
 use crate::data::rng::Rng;
 
-/// Marks a padding position in [`Batch::items`] and "no target" in [`Batch::targets`].
+/// Marks "no target" in [`Batch::targets`].
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// The architecture of a network.
@@ -169,40 +169,50 @@ impl Weights {
     }
 }
 
-/// A mini-batch of left-padded sequences, `b × t` positions.
+/// A mini-batch of sequences packed back to back (no padding rows: every row is a real
+/// position, so position-wise layers and attention do no wasted work on short sequences).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Batch {
+    /// Number of sequences.
     pub(crate) b: usize,
+    /// Length of the longest sequence.
     pub(crate) t: usize,
-    /// Item at each position, [`NONE`] for padding.
+    /// Item at each row, sequence after sequence, oldest first within each.
     pub(crate) items: Vec<u32>,
-    /// First real position of each sequence.
-    pub(crate) start: Vec<usize>,
-    /// Item to predict at each position, [`NONE`] where there is none.
+    /// Sequence `s` occupies rows `offsets[s]..offsets[s + 1]`.
+    pub(crate) offsets: Vec<usize>,
+    /// Each row's distance from its sequence's newest position (0 for the newest): the
+    /// positional embedding row is `max_len − 1 − back`.
+    pub(crate) back: Vec<usize>,
+    /// Item to predict at each row, [`NONE`] where there is none.
     pub(crate) targets: Vec<u32>,
 }
 
 impl Batch {
-    /// A batch of the given input sequences (each at most `t` long, newest last), padded on the
-    /// left to `t`; `targets` is empty (scoring) or one sequence per input of the same lengths.
-    pub(crate) fn new(inputs: &[&[u32]], targets: &[&[u32]], t: usize) -> Self {
-        let b = inputs.len();
-        let mut items = vec![NONE; b * t];
-        let mut tg = vec![NONE; b * t];
-        let mut start = Vec::with_capacity(b);
+    /// A batch of the given input sequences (newest last); `targets` is empty (scoring) or one
+    /// sequence per input of the same length.
+    pub(crate) fn new(inputs: &[&[u32]], targets: &[&[u32]]) -> Self {
+        let rows: usize = inputs.iter().map(|s| s.len()).sum();
+        let mut items = Vec::with_capacity(rows);
+        let mut tg = Vec::with_capacity(rows);
+        let mut back = Vec::with_capacity(rows);
+        let mut offsets = Vec::with_capacity(inputs.len() + 1);
+        offsets.push(0);
         for (s, seq) in inputs.iter().enumerate() {
-            let st = t - seq.len();
-            start.push(st);
-            items[s * t + st..(s + 1) * t].copy_from_slice(seq);
-            if let Some(tgt) = targets.get(s) {
-                tg[s * t + st..(s + 1) * t].copy_from_slice(tgt);
+            items.extend_from_slice(seq);
+            back.extend((0..seq.len()).rev());
+            match targets.get(s) {
+                Some(tgt) => tg.extend_from_slice(tgt),
+                None => tg.extend(std::iter::repeat_n(NONE, seq.len())),
             }
+            offsets.push(items.len());
         }
         Batch {
-            b,
-            t,
+            b: inputs.len(),
+            t: inputs.iter().map(|s| s.len()).max().unwrap_or(0),
             items,
-            start,
+            offsets,
+            back,
             targets: tg,
         }
     }
@@ -226,34 +236,50 @@ struct BlockCache {
     mask_g: Vec<f32>,
 }
 
-/// The forward pass's result: final hidden states and what backward needs.
+/// The forward pass's result: final hidden states and what backward needs. Training keeps one
+/// alive across steps ([`Workspace`]) so that its buffers are reused, not reallocated (fresh
+/// allocations of this size cost page faults on every step).
+#[derive(Default)]
 pub(crate) struct Forward {
-    /// `(b·t) × d` final hidden states.
+    /// `rows × d` final hidden states.
     pub(crate) h: Vec<f32>,
     mask_emb: Vec<f32>,
     blocks: Vec<BlockCache>,
     xhat_f: Vec<f32>,
     inv_f: Vec<f32>,
+    /// The residual stream and a branch output (scratch).
+    x: Vec<f32>,
+    y: Vec<f32>,
 }
 
-/// Inverted-dropout masks drawn per sequence from streams keyed by `(key, layer, sequence)`,
-/// so that they do not depend on the thread count. Empty when `p = 0`.
-fn dropout_mask(p: f32, key: Option<u64>, layer: u64, b: usize, per_seq: usize) -> Vec<f32> {
+/// Sets `v` to `n` zeros, reusing its allocation.
+fn zeroed(v: &mut Vec<f32>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+/// Inverted-dropout masks (`rows × d`) drawn per sequence from streams keyed by
+/// `(key, layer, sequence)`, so that they do not depend on the thread count. Left empty when
+/// `p = 0` or without a key.
+fn dropout_mask(m: &mut Vec<f32>, p: f32, key: Option<u64>, layer: u64, batch: &Batch, d: usize) {
+    m.clear();
     let Some(key) = key else {
-        return Vec::new();
+        return;
     };
     if p <= 0.0 {
-        return Vec::new();
+        return;
     }
     let keep = 1.0 / (1.0 - p);
-    let mut m = vec![0f32; b * per_seq];
-    m.par_chunks_mut(per_seq).enumerate().for_each(|(s, m)| {
-        let mut rng = Rng::stream(key ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15), s as u64);
-        for v in m {
-            *v = if rng.gen_f32() < p { 0.0 } else { keep };
-        }
-    });
-    m
+    m.resize(batch.items.len() * d, 0.0);
+    split_rows_mut(m, &batch.offsets, d)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(s, m)| {
+            let mut rng = Rng::stream(key ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15), s as u64);
+            for v in m {
+                *v = if rng.gen_f32() < p { 0.0 } else { keep };
+            }
+        });
 }
 
 /// Runs the network over `batch`. `dropout_key` is `Some` in training (masks are drawn from
@@ -265,46 +291,67 @@ pub(crate) fn forward(
     dropout: f32,
     dropout_key: Option<u64>,
 ) -> Forward {
+    let mut f = Forward::default();
+    forward_into(w, arch, batch, dropout, dropout_key, &mut f);
+    f
+}
+
+/// [`forward`] into the buffers of `f` (a previous step's; every buffer is rewritten).
+pub(crate) fn forward_into(
+    w: &Weights,
+    arch: &Arch,
+    batch: &Batch,
+    dropout: f32,
+    dropout_key: Option<u64>,
+    f: &mut Forward,
+) {
     let d = arch.hidden;
     let (b, t) = (batch.b, batch.t);
-    let n = b * t;
-    let pos_off = arch.max_len - t;
-    let mut x = vec![0f32; n * d];
-    for (r, (&item, row)) in batch.items.iter().zip(x.chunks_exact_mut(d)).enumerate() {
-        if item == NONE {
-            continue;
-        }
+    let n = batch.items.len();
+    let Forward {
+        h,
+        mask_emb,
+        blocks: caches,
+        xhat_f,
+        inv_f,
+        x,
+        y,
+    } = f;
+    zeroed(x, n * d);
+    for ((&item, &back), row) in batch
+        .items
+        .iter()
+        .zip(&batch.back)
+        .zip(x.chunks_exact_mut(d))
+    {
         let e = &w.item[item as usize * d..][..d];
-        let p = &w.pos[(pos_off + r % t) * d..][..d];
+        let p = &w.pos[(arch.max_len - 1 - back) * d..][..d];
         for c in 0..d {
             row[c] = e[c] + p[c];
         }
     }
-    let mask_emb = dropout_mask(dropout, dropout_key, 1, b, t * d);
-    apply_mask(&mut x, &mask_emb);
+    dropout_mask(mask_emb, dropout, dropout_key, 1, batch, d);
+    apply_mask(x, mask_emb);
     let sh = Shape {
         t,
         d,
         heads: arch.heads,
     };
-    let mut caches = Vec::with_capacity(w.blocks.len());
-    for (l, blk) in w.blocks.iter().enumerate() {
-        let mut cc = BlockCache {
-            xhat1: vec![0.0; n * d],
-            inv1: vec![0.0; n],
-            a: vec![0.0; n * d],
-            qkv: vec![0.0; n * 3 * d],
-            probs: vec![0.0; b * arch.heads * t * t],
-            o: vec![0.0; n * d],
-            xhat2: vec![0.0; n * d],
-            inv2: vec![0.0; n],
-            c: vec![0.0; n * d],
-            f: vec![0.0; n * d],
-            ..Default::default()
-        };
+    caches.resize_with(w.blocks.len(), BlockCache::default);
+    for (l, (blk, cc)) in w.blocks.iter().zip(caches.iter_mut()).enumerate() {
+        zeroed(&mut cc.xhat1, n * d);
+        zeroed(&mut cc.inv1, n);
+        zeroed(&mut cc.a, n * d);
+        zeroed(&mut cc.qkv, n * 3 * d);
+        zeroed(&mut cc.probs, b * arch.heads * t * t);
+        zeroed(&mut cc.o, n * d);
+        zeroed(&mut cc.xhat2, n * d);
+        zeroed(&mut cc.inv2, n);
+        zeroed(&mut cc.c, n * d);
+        zeroed(&mut cc.f, n * d);
         let layer = 2 + 3 * l as u64;
         layer_norm_forward(
-            &x,
+            x,
             &blk.ln1_g,
             &blk.ln1_b,
             &mut cc.a,
@@ -312,18 +359,17 @@ pub(crate) fn forward(
             &mut cc.inv1,
         );
         linear_forward(&cc.a, &blk.w_qkv, &blk.b_qkv, &mut cc.qkv, d);
-        attention::forward(sh, &cc.qkv, &batch.start, &mut cc.o, &mut cc.probs);
-        let mut y = vec![0f32; n * d];
-        linear_forward(&cc.o, &blk.w_o, &blk.b_o, &mut y, d);
-        cc.mask_att = dropout_mask(dropout, dropout_key, layer, b, t * d);
-        apply_mask(&mut y, &cc.mask_att);
-        let x_in = std::mem::replace(&mut x, y);
-        for (xm, &xi) in x.iter_mut().zip(&x_in) {
-            *xm += xi;
+        attention::forward(sh, &cc.qkv, &batch.offsets, &mut cc.o, &mut cc.probs);
+        zeroed(y, n * d);
+        linear_forward(&cc.o, &blk.w_o, &blk.b_o, y, d);
+        dropout_mask(&mut cc.mask_att, dropout, dropout_key, layer, batch, d);
+        apply_mask(y, &cc.mask_att);
+        for (xm, &yv) in x.iter_mut().zip(y.iter()) {
+            *xm += yv;
         }
         // x is now the block's middle (after the attention residual)
         layer_norm_forward(
-            &x,
+            x,
             &blk.ln2_g,
             &blk.ln2_b,
             &mut cc.c,
@@ -332,28 +378,20 @@ pub(crate) fn forward(
         );
         linear_forward(&cc.c, &blk.w1, &blk.b1, &mut cc.f, d);
         relu(&mut cc.f);
-        cc.mask_f = dropout_mask(dropout, dropout_key, layer + 1, b, t * d);
+        dropout_mask(&mut cc.mask_f, dropout, dropout_key, layer + 1, batch, d);
         apply_mask(&mut cc.f, &cc.mask_f);
-        let mut g = vec![0f32; n * d];
-        linear_forward(&cc.f, &blk.w2, &blk.b2, &mut g, d);
-        cc.mask_g = dropout_mask(dropout, dropout_key, layer + 2, b, t * d);
-        apply_mask(&mut g, &cc.mask_g);
-        for (xm, &gv) in x.iter_mut().zip(&g) {
+        zeroed(y, n * d);
+        linear_forward(&cc.f, &blk.w2, &blk.b2, y, d);
+        dropout_mask(&mut cc.mask_g, dropout, dropout_key, layer + 2, batch, d);
+        apply_mask(y, &cc.mask_g);
+        for (xm, &gv) in x.iter_mut().zip(y.iter()) {
             *xm += gv;
         }
-        caches.push(cc);
     }
-    let mut h = vec![0f32; n * d];
-    let mut xhat_f = vec![0f32; n * d];
-    let mut inv_f = vec![0f32; n];
-    layer_norm_forward(&x, &w.lnf_g, &w.lnf_b, &mut h, &mut xhat_f, &mut inv_f);
-    Forward {
-        h,
-        mask_emb,
-        blocks: caches,
-        xhat_f,
-        inv_f,
-    }
+    zeroed(h, n * d);
+    zeroed(xhat_f, n * d);
+    zeroed(inv_f, n);
+    layer_norm_forward(x, &w.lnf_g, &w.lnf_b, h, xhat_f, inv_f);
 }
 
 /// Backpropagates `dh` (gradient of the loss with respect to [`Forward::h`]) and adds every
@@ -365,16 +403,29 @@ pub(crate) fn backward(
     fwd: &Forward,
     dh: &[f32],
     grad: &mut Weights,
+    bufs: &mut [Vec<f32>; 5],
 ) {
     let d = arch.hidden;
     let (b, t) = (batch.b, batch.t);
-    let n = b * t;
+    let n = batch.items.len();
     let sh = Shape {
         t,
         d,
         heads: arch.heads,
     };
-    let mut dx = vec![0f32; n * d];
+    let [dx, tmp, tmp2, dqkv, scratch] = bufs;
+    zeroed(dx, n * d);
+    zeroed(tmp, n * d);
+    zeroed(tmp2, n * d);
+    zeroed(dqkv, n * 3 * d);
+    zeroed(scratch, b * t * t);
+    let (dx, tmp, tmp2, dqkv, scratch) = (
+        &mut dx[..],
+        &mut tmp[..],
+        &mut tmp2[..],
+        &mut dqkv[..],
+        &mut scratch[..],
+    );
     layer_norm_backward(
         dh,
         &fwd.xhat_f,
@@ -382,93 +433,85 @@ pub(crate) fn backward(
         &w.lnf_g,
         &mut grad.lnf_g,
         &mut grad.lnf_b,
-        &mut dx,
+        dx,
         false,
     );
-    let mut tmp = vec![0f32; n * d];
-    let mut tmp2 = vec![0f32; n * d];
-    let mut dqkv = vec![0f32; n * 3 * d];
-    let mut scratch = vec![0f32; b * t * t];
     for (l, blk) in w.blocks.iter().enumerate().rev() {
         let cc = &fwd.blocks[l];
         let gb = &mut grad.blocks[l];
         // FFN branch: dx is the gradient at the block output = at the middle (residual)
-        tmp.copy_from_slice(&dx);
-        apply_mask(&mut tmp, &cc.mask_g);
+        tmp.copy_from_slice(dx);
+        apply_mask(tmp, &cc.mask_g);
         linear_backward(
             &cc.f,
             &blk.w2,
-            &tmp,
+            tmp,
             &mut gb.w2,
             &mut gb.b2,
-            Some(&mut tmp2),
+            Some(&mut *tmp2),
             d,
         );
-        apply_mask(&mut tmp2, &cc.mask_f);
-        relu_backward(&cc.f, &mut tmp2);
+        apply_mask(tmp2, &cc.mask_f);
+        relu_backward(&cc.f, tmp2);
         linear_backward(
             &cc.c,
             &blk.w1,
-            &tmp2,
+            tmp2,
             &mut gb.w1,
             &mut gb.b1,
-            Some(&mut tmp),
+            Some(&mut *tmp),
             d,
         );
         layer_norm_backward(
-            &tmp,
+            tmp,
             &cc.xhat2,
             &cc.inv2,
             &blk.ln2_g,
             &mut gb.ln2_g,
             &mut gb.ln2_b,
-            &mut dx,
+            dx,
             true,
         );
         // attention branch: dx is now the gradient at the middle = at the block input
-        tmp.copy_from_slice(&dx);
-        apply_mask(&mut tmp, &cc.mask_att);
+        tmp.copy_from_slice(dx);
+        apply_mask(tmp, &cc.mask_att);
         linear_backward(
             &cc.o,
             &blk.w_o,
-            &tmp,
+            tmp,
             &mut gb.w_o,
             &mut gb.b_o,
-            Some(&mut tmp2),
+            Some(&mut *tmp2),
             d,
         );
-        attention::backward(sh, &cc.qkv, &cc.probs, &tmp2, &mut dqkv, &mut scratch);
+        attention::backward(sh, &cc.qkv, &cc.probs, &batch.offsets, tmp2, dqkv, scratch);
         linear_backward(
             &cc.a,
             &blk.w_qkv,
-            &dqkv,
+            dqkv,
             &mut gb.w_qkv,
             &mut gb.b_qkv,
-            Some(&mut tmp),
+            Some(&mut *tmp),
             d,
         );
         layer_norm_backward(
-            &tmp,
+            tmp,
             &cc.xhat1,
             &cc.inv1,
             &blk.ln1_g,
             &mut gb.ln1_g,
             &mut gb.ln1_b,
-            &mut dx,
+            dx,
             true,
         );
     }
-    apply_mask(&mut dx, &fwd.mask_emb);
-    let pos_off = arch.max_len - t;
-    for (r, (&item, row)) in batch.items.iter().zip(dx.chunks_exact(d)).enumerate() {
-        if item == NONE {
-            continue;
-        }
+    apply_mask(dx, &fwd.mask_emb);
+    for ((&item, &back), row) in batch.items.iter().zip(&batch.back).zip(dx.chunks_exact(d)) {
         let ge = &mut grad.item[item as usize * d..][..d];
         for c in 0..d {
             ge[c] += row[c];
         }
-        let gp = &mut grad.pos[(pos_off + r % t) * d..][..d];
+        let gp = &mut grad.pos[(arch.max_len - 1 - back) * d..][..d];
         for c in 0..d {
             gp[c] += row[c];
         }
@@ -482,6 +525,7 @@ const LOGIT_FLOATS: usize = 1 << 22;
 /// when `None`; a sampled set that contains every target otherwise). Writes `dh` (the gradient
 /// with respect to `h`) and adds the output layer's gradient to `grad_item`. Returns the loss
 /// and the number of predicted positions.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn cross_entropy(
     w: &Weights,
     arch: &Arch,
@@ -490,6 +534,7 @@ pub(crate) fn cross_entropy(
     cols: Option<&[u32]>,
     dh: &mut [f32],
     grad_item: &mut [f32],
+    bufs: &mut [Vec<f32>; 4],
 ) -> (f64, usize) {
     let d = arch.hidden;
     let rows: Vec<usize> = (0..batch.targets.len())
@@ -525,14 +570,16 @@ pub(crate) fn cross_entropy(
         }
     };
     let n_rows = rows.len();
-    let hr: Vec<f32> = rows
-        .iter()
-        .flat_map(|&r| h[r * d..(r + 1) * d].iter().copied())
-        .collect();
-    let mut dhr = vec![0f32; n_rows * d];
-    let mut demb = vec![0f32; n_cols * d];
+    let [hr, dhr, demb, logits] = bufs;
+    hr.clear();
+    hr.extend(
+        rows.iter()
+            .flat_map(|&r| h[r * d..(r + 1) * d].iter().copied()),
+    );
+    zeroed(dhr, n_rows * d);
+    zeroed(demb, n_cols * d);
     let chunk = (LOGIT_FLOATS / n_cols).clamp(1, n_rows);
-    let mut logits = vec![0f32; chunk * n_cols];
+    zeroed(logits, chunk * n_cols);
     let mut losses = vec![0f64; n_rows];
     let inv_rows = 1.0 / n_rows as f32;
     let embv = View::new(&emb, n_cols, d);
@@ -547,17 +594,9 @@ pub(crate) fn cross_entropy(
             .enumerate()
             .for_each(|(k, (row, loss))| {
                 let tc = target_col(rows[c0 + k]);
-                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                let mut sum = 0.0f32;
-                for v in row.iter_mut() {
-                    *v = (*v - max).exp();
-                    sum += *v;
-                }
-                *loss = -((row[tc] / sum) as f64).ln();
-                let s = inv_rows / sum;
-                for v in row.iter_mut() {
-                    *v *= s;
-                }
+                // row ← softmax / n_rows: the gradient of the mean loss, but for the target
+                softmax_in_place(row, 1.0, inv_rows);
+                *loss = -((row[tc] / inv_rows) as f64).ln();
                 row[tc] -= inv_rows;
             });
         let lgv = View::new(lg, m, n_cols);
@@ -571,14 +610,14 @@ pub(crate) fn cross_entropy(
             false,
             par,
         );
-        gemm(&mut demb, d, lgv, true, hv, false, true, par);
+        gemm(demb, d, lgv, true, hv, false, true, par);
     }
     for (k, &r) in rows.iter().enumerate() {
         dh[r * d..(r + 1) * d].copy_from_slice(&dhr[k * d..(k + 1) * d]);
     }
     match cols {
         None => {
-            for (g, v) in grad_item.iter_mut().zip(&demb) {
+            for (g, v) in grad_item.iter_mut().zip(demb.iter()) {
                 *g += v;
             }
         }
@@ -594,7 +633,17 @@ pub(crate) fn cross_entropy(
     (losses.iter().sum::<f64>() / n_rows as f64, n_rows)
 }
 
+/// The buffers of a training step, kept across steps.
+#[derive(Default)]
+pub(crate) struct Workspace {
+    fwd: Forward,
+    dh: Vec<f32>,
+    back: [Vec<f32>; 5],
+    ce: [Vec<f32>; 4],
+}
+
 /// Loss and gradients of one batch (the whole step but the update).
+#[cfg(test)]
 pub(crate) fn loss_and_grad(
     w: &Weights,
     arch: &Arch,
@@ -604,11 +653,36 @@ pub(crate) fn loss_and_grad(
     dropout_key: Option<u64>,
     grad: &mut Weights,
 ) -> f64 {
-    let fwd = forward(w, arch, batch, dropout, dropout_key);
-    let mut dh = vec![0f32; fwd.h.len()];
-    let (loss, rows) = cross_entropy(w, arch, batch, &fwd.h, cols, &mut dh, &mut grad.item);
+    let mut ws = Workspace::default();
+    loss_and_grad_in(w, arch, batch, cols, dropout, dropout_key, grad, &mut ws)
+}
+
+/// [`loss_and_grad`] reusing the buffers of `ws`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn loss_and_grad_in(
+    w: &Weights,
+    arch: &Arch,
+    batch: &Batch,
+    cols: Option<&[u32]>,
+    dropout: f32,
+    dropout_key: Option<u64>,
+    grad: &mut Weights,
+    ws: &mut Workspace,
+) -> f64 {
+    forward_into(w, arch, batch, dropout, dropout_key, &mut ws.fwd);
+    zeroed(&mut ws.dh, ws.fwd.h.len());
+    let (loss, rows) = cross_entropy(
+        w,
+        arch,
+        batch,
+        &ws.fwd.h,
+        cols,
+        &mut ws.dh,
+        &mut grad.item,
+        &mut ws.ce,
+    );
     if rows > 0 {
-        backward(w, arch, batch, &fwd, &dh, grad);
+        backward(w, arch, batch, &ws.fwd, &ws.dh, grad, &mut ws.back);
     }
     loss
 }
@@ -617,7 +691,7 @@ pub(crate) fn loss_and_grad(
 /// empty): `h_last · Eᵀ`, written into `out`.
 pub(crate) fn score_sequence(w: &Weights, arch: &Arch, seq: &[u32], out: &mut [f32]) {
     let t = seq.len();
-    let batch = Batch::new(&[seq], &[], t);
+    let batch = Batch::new(&[seq], &[]);
     let fwd = forward(w, arch, &batch, 0.0, None);
     let d = arch.hidden;
     let last = &fwd.h[(t - 1) * d..t * d];

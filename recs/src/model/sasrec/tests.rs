@@ -63,7 +63,7 @@ fn check_gradients(w: &Weights, a: &Arch, batch: &Batch, cols: Option<&[u32]>, d
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-fn small_batch(n_items: u32, t: usize, lens: &[usize], seed: u64) -> Batch {
+fn small_batch(n_items: u32, lens: &[usize], seed: u64) -> Batch {
     let mut rng = crate::data::rng::Rng::stream(seed, 1);
     let seqs: Vec<Vec<u32>> = lens
         .iter()
@@ -75,7 +75,7 @@ fn small_batch(n_items: u32, t: usize, lens: &[usize], seed: u64) -> Batch {
         .collect();
     let inputs: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 1]).collect();
     let targets: Vec<&[u32]> = seqs.iter().map(|s| &s[1..]).collect();
-    Batch::new(&inputs, &targets, t)
+    Batch::new(&inputs, &targets)
 }
 
 proptest! {
@@ -93,7 +93,7 @@ proptest! {
         let a = arch(7, heads * head_dim, heads, blocks, 6);
         let w = Weights::init(&a, seed);
         let lens = [t, 1, t.saturating_sub(1).max(1)];
-        let batch = small_batch(7, t, &lens, seed);
+        let batch = small_batch(7, &lens, seed);
         check_gradients(&w, &a, &batch, None, dropout);
     }
 
@@ -101,7 +101,7 @@ proptest! {
     fn sampled_loss_gradients_match_finite_differences(seed in 0u64..1000) {
         let a = arch(9, 4, 2, 1, 4);
         let w = Weights::init(&a, seed);
-        let batch = small_batch(9, 3, &[3, 2], seed);
+        let batch = small_batch(9, &[3, 2], seed);
         // the targets plus two more columns
         let mut cols: Vec<u32> = batch.targets.iter().copied().filter(|&x| x != net::NONE).collect();
         cols.sort_unstable();
@@ -156,8 +156,8 @@ proptest! {
         let s1: Vec<u32> = (0..t as u32).map(|k| (k * 3 + seed as u32) % 11).collect();
         let mut s2 = s1.clone();
         s2[changed] = (s2[changed] + 1) % 11;
-        let f1 = net::forward(&w, &a, &Batch::new(&[&s1], &[], t), 0.0, None);
-        let f2 = net::forward(&w, &a, &Batch::new(&[&s2], &[], t), 0.0, None);
+        let f1 = net::forward(&w, &a, &Batch::new(&[&s1], &[]), 0.0, None);
+        let f2 = net::forward(&w, &a, &Batch::new(&[&s2], &[]), 0.0, None);
         let d = a.hidden;
         prop_assert_eq!(&f1.h[..changed * d], &f2.h[..changed * d]);
     }
@@ -173,8 +173,8 @@ fn changing_an_item_changes_its_own_and_later_outputs() {
     let s1: Vec<u32> = vec![1, 4, 7, 10, 2];
     let mut s2 = s1.clone();
     s2[2] = 3;
-    let f1 = net::forward(&w, &a, &Batch::new(&[&s1], &[], 5), 0.0, None);
-    let f2 = net::forward(&w, &a, &Batch::new(&[&s2], &[], 5), 0.0, None);
+    let f1 = net::forward(&w, &a, &Batch::new(&[&s1], &[]), 0.0, None);
+    let f2 = net::forward(&w, &a, &Batch::new(&[&s2], &[]), 0.0, None);
     let d = a.hidden;
     assert_eq!(&f1.h[..2 * d], &f2.h[..2 * d]);
     assert_ne!(&f1.h[2 * d..3 * d], &f2.h[2 * d..3 * d]);
@@ -182,15 +182,16 @@ fn changing_an_item_changes_its_own_and_later_outputs() {
 }
 
 #[test]
-fn padding_does_not_change_a_sequence_output() {
+fn other_sequences_in_the_batch_do_not_change_a_sequence_output() {
     let a = arch(11, 4, 2, 2, 8);
     let w = Weights::init(&a, 3);
     let short = [4u32, 2, 9];
     let long = [1u32, 5, 7, 3, 0, 10];
-    let alone = net::forward(&w, &a, &Batch::new(&[&short], &[], 3), 0.0, None);
-    let padded = net::forward(&w, &a, &Batch::new(&[&short, &long], &[], 6), 0.0, None);
-    // the short sequence sits in rows 3..6 of the padded batch
-    for (x, y) in alone.h.iter().zip(&padded.h[3 * 4..6 * 4]) {
+    let alone = net::forward(&w, &a, &Batch::new(&[&short], &[]), 0.0, None);
+    let batched = net::forward(&w, &a, &Batch::new(&[&long, &short], &[]), 0.0, None);
+    // the short sequence sits in rows 6..9 of the packed batch
+    assert_eq!(batched.h.len(), 9 * 4);
+    for (x, y) in alone.h.iter().zip(&batched.h[6 * 4..]) {
         assert!((x - y).abs() < 1e-5, "{x} vs {y}");
     }
 }
@@ -351,4 +352,27 @@ fn early_stopping_keeps_the_best_epoch() {
     let model = tiny_params().epochs(30).patience(2).fit(&data).unwrap();
     assert!(model.best_epoch() >= 1 && model.best_epoch() <= model.epochs_run());
     assert!(model.epochs_run() == 30 || model.epochs_run() == model.best_epoch() + 2);
+}
+
+#[test]
+fn a_time_budget_stops_after_the_epoch_that_crosses_it() {
+    let data = cyclic_data();
+    // a budget of 0 s is crossed by the first epoch: exactly one epoch, whatever the patience
+    for patience in [0, 3] {
+        let model = tiny_params()
+            .epochs(50)
+            .patience(patience)
+            .max_seconds(0.0)
+            .fit(&data)
+            .unwrap();
+        assert_eq!((model.epochs_run(), model.best_epoch()), (1, 1));
+    }
+    // a budget the tiny fit cannot reach leaves the epoch limit in charge
+    let model = tiny_params()
+        .epochs(4)
+        .patience(0)
+        .max_seconds(3600.0)
+        .fit(&data)
+        .unwrap();
+    assert_eq!(model.epochs_run(), 4);
 }

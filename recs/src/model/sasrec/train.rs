@@ -1,4 +1,4 @@
-//! Training: next-item samples from each user's ordered history, mini-batches of left-padded
+//! Training: next-item samples from each user's ordered history, mini-batches of packed
 //! sequences, softmax cross-entropy at every position, Adam, early stopping on a held-out
 //! validation item.
 //!
@@ -116,7 +116,9 @@ pub(crate) fn train(
     let val_users = validation_users(train, valid, p.validation_users);
     let mut best = (f64::NEG_INFINITY, 0usize, None::<Weights>);
     let mut order: Vec<usize> = (0..samples.len()).collect();
+    let mut workspace = net::Workspace::default();
     let mut epochs_run = 0;
+    let fit_start = Instant::now();
     for epoch in 1..=p.epochs {
         let t0 = Instant::now();
         let mut rng = Rng::stream(p.seed, epoch as u64);
@@ -126,15 +128,14 @@ pub(crate) fn train(
         for (bi, idx) in order.chunks(p.batch_size).enumerate() {
             let inputs: Vec<&[u32]> = idx.iter().map(|&k| samples[k].0).collect();
             let targets: Vec<&[u32]> = idx.iter().map(|&k| samples[k].1).collect();
-            let t = inputs.iter().map(|s| s.len()).max().unwrap_or(1);
-            let batch = Batch::new(&inputs, &targets, t);
+            let batch = Batch::new(&inputs, &targets);
             let key = p.seed ^ ((epoch as u64) << 40) ^ ((bi as u64) << 8) ^ 0xd1;
             let cols =
                 (p.negatives > 0).then(|| sampled_columns(&batch, n_items, p.negatives, key));
             for g in grad.tensors_mut() {
                 g.iter_mut().for_each(|x| *x = 0.0);
             }
-            let loss = net::loss_and_grad(
+            let loss = net::loss_and_grad_in(
                 &w,
                 &arch,
                 &batch,
@@ -142,6 +143,7 @@ pub(crate) fn train(
                 p.dropout,
                 Some(key),
                 &mut grad,
+                &mut workspace,
             );
             if !loss.is_finite() {
                 return Err(Error::Numerical(format!(
@@ -175,12 +177,17 @@ pub(crate) fn train(
             valid_ndcg: ndcg,
             train_seconds,
         });
-        if val_users.is_empty() || p.patience == 0 {
-            continue;
+        let over_budget = p
+            .max_seconds
+            .is_some_and(|s| fit_start.elapsed().as_secs_f64() >= s);
+        if !val_users.is_empty() && p.patience > 0 {
+            if ndcg > best.0 {
+                best = (ndcg, epoch, Some(w.clone()));
+            } else if epoch - best.1 >= p.patience {
+                break;
+            }
         }
-        if ndcg > best.0 {
-            best = (ndcg, epoch, Some(w.clone()));
-        } else if epoch - best.1 >= p.patience {
+        if over_budget {
             break;
         }
     }
