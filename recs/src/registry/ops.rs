@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::meta::sha256_hex;
+use super::serving::ServingData;
 use super::{
     Artifact, ArtifactMeta, NewVersion, PointerAction, PointerEntry, Registry, RegistryError,
     Version, VersionMeta, MODEL_ARTIFACT,
@@ -77,6 +78,33 @@ pub fn publish_model_with(
     artifacts.push(Artifact::new(MODEL_ARTIFACT, &bytes));
     artifacts.extend_from_slice(extra);
     reg.publish(&artifacts, meta)
+}
+
+/// Publishes `model` with its [`ServingData`] (as [`SERVING_ARTIFACT`](super::SERVING_ARTIFACT)) and `extra` artifacts.
+///
+/// # Errors
+/// [`RegistryError::InvalidMeta`] when the model does not score exactly the data's items, or
+/// as [`publish_model_with`].
+pub fn publish_model_serving(
+    reg: &dyn Registry,
+    model: &AnyModel,
+    data: &ServingData,
+    extra: &[Artifact<'_>],
+    meta: NewVersion,
+) -> Result<VersionMeta> {
+    if model.n_items() != data.items().len() {
+        return Err(RegistryError::InvalidMeta(format!(
+            "the model scores {} items but its serving data has {}",
+            model.n_items(),
+            data.items().len()
+        ))
+        .into());
+    }
+    let bytes = data.to_bytes()?;
+    let mut artifacts = Vec::with_capacity(extra.len() + 1);
+    artifacts.push(Artifact::new(super::SERVING_ARTIFACT, &bytes));
+    artifacts.extend_from_slice(extra);
+    publish_model_with(reg, model, &artifacts, meta)
 }
 
 /// Loads the model of `version`: the registry checksum, then the model file's own header and

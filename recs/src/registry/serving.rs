@@ -28,9 +28,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{publish_model_with, Artifact, Registry, RegistryError, Version, VersionMeta};
+use super::{Registry, RegistryError, Version};
 use crate::data::{Interactions, Vocab};
-use crate::model::AnyModel;
 use crate::{Error, Result};
 
 /// Name of the serving-data artifact inside a version.
@@ -241,34 +240,6 @@ impl ServingData {
     }
 }
 
-/// Publishes `model` with its [`ServingData`] (as [`SERVING_ARTIFACT`]) and `extra` artifacts.
-///
-/// # Errors
-/// [`RegistryError::InvalidMeta`] when the model does not score exactly the data's items, or
-/// as [`publish_model_with`].
-pub fn publish_model_serving(
-    reg: &dyn Registry,
-    model: &AnyModel,
-    data: &ServingData,
-    extra: &[Artifact<'_>],
-    meta: super::NewVersion,
-) -> Result<VersionMeta> {
-    use crate::Recommender;
-    if model.n_items() != data.items.len() {
-        return Err(RegistryError::InvalidMeta(format!(
-            "the model scores {} items but its serving data has {}",
-            model.n_items(),
-            data.items.len()
-        ))
-        .into());
-    }
-    let bytes = data.to_bytes()?;
-    let mut artifacts = Vec::with_capacity(extra.len() + 1);
-    artifacts.push(Artifact::new(SERVING_ARTIFACT, &bytes));
-    artifacts.extend_from_slice(extra);
-    publish_model_with(reg, model, &artifacts, meta)
-}
-
 /// The verified [`ServingData`] of `version`; `None` for a version published without it
 /// (older versions).
 ///
@@ -297,7 +268,7 @@ pub fn load_serving_data(reg: &dyn Registry, version: &Version) -> Result<Option
 mod tests {
     use super::*;
     use crate::data::Record;
-    use crate::registry::{LocalRegistry, NewVersion};
+    use crate::registry::{publish_model_serving, LocalRegistry, NewVersion};
     use proptest::prelude::*;
 
     fn sample() -> ServingData {

@@ -39,8 +39,11 @@ pub struct SasRecValidParams {
     pub(crate) patience: usize,
     pub(crate) validation_users: usize,
     pub(crate) seed: u64,
-    /// `None`: no time budget. Default so that files written before the knob existed load.
-    #[serde(default)]
+    /// `None`: no time budget. Not stored in model files: the files are positional (postcard,
+    /// bincode before format 2), so a new stored field would break every file written before
+    /// it (`tests/model_format.rs` caught that); a training budget is not needed to score. A
+    /// loaded model reports `None`.
+    #[serde(skip)]
     pub(crate) max_seconds: Option<f64>,
 }
 
