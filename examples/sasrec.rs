@@ -3,8 +3,8 @@
 //! seen items removed, ties counted against the test item) and prints HR@10 / NDCG@10.
 //!
 //! ```text
-//! cargo run --release -p recs --example sasrec -- s1 [key=value ...]
-//! cargo run --release -p recs --example sasrec -- b1 negatives=4096 ...
+//! cargo run --release -p recs-benches --example sasrec -- s1 [key=value ...]
+//! cargo run --release -p recs-benches --example sasrec -- b1 negatives=4096 ...
 //! ```
 //! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed
 //! valid_users max_seconds; `test=0` stops after training (settings are compared on the
