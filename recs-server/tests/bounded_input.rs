@@ -7,12 +7,14 @@
 //! `scripts/bounded_input.sh` runs the same tests with 2048 (2 GiB) on the release binary.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{get, Server};
 
 /// The ingest record limit (the default, 1 MiB).
 const LIMIT: u64 = 1 << 20;
@@ -195,36 +197,6 @@ fn a_huge_line_on_stdin_is_one_dead_letter_in_bounded_memory() {
 }
 
 // The followed events file of `recs serve`.
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        code,
-        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
-    )
-}
 
 #[test]
 fn a_huge_line_appended_to_the_followed_events_file_is_skipped_in_bounded_memory() {

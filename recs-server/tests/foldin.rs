@@ -2,10 +2,9 @@
 //! and the newly seen movies are left out. In-process (`POST /events` path, known and new
 //! users) and through the `recs serve --events-file` binary over HTTP.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,9 @@ use recs::model::{Als, AnyModel, Fit};
 use recs_server::foldin::{attach, LiveConfig};
 use recs_server::{AppState, Catalog, MemorySource, ServeConfig};
 use serde_json::Value;
+
+mod common;
+use common::{get, Server};
 
 /// Two taste clusters: users 1..=20 rate movies 1..=20, users 21..=40 movies 21..=40 (twelve
 /// movies each, MovieLens `::` format).
@@ -131,34 +133,6 @@ async fn posted_events_ignored_unless_enabled() {
 
 // ---------------------------------------------------------------------------------------------
 // The binary: `recs serve --events-file` over HTTP.
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (code, body)
-}
 
 fn recommend(addr: &str, user: i64) -> (Vec<i64>, bool) {
     let (code, body) = get(addr, &format!("/recommend/{user}?k=5"));
