@@ -732,7 +732,7 @@ impl Snapshot {
         k: usize,
     ) -> Result<Scoring, ApiError> {
         let catalog = self.catalog(catalog);
-        if let Some(live) = catalog.live().and_then(|l| l.items(user_id)) {
+        if let Some(live) = catalog.live().and_then(|l| l.items_in_order(user_id)) {
             let known = catalog.user_index(user_id);
             let base = known.map_or(&[][..], |u| catalog.history(u));
             let (m, cold) = (self.model.as_ref(), &self.cold_start);

@@ -123,14 +123,11 @@ impl Recommender for AnyModel {
     fn score_into(&self, user: u32, history: &[u32], out: &mut [f32]) -> Result<()> {
         self.as_recommender().score_into(user, history, out)
     }
-    /// As the inner model's; [`SasRec`] scores a user index outside its training users from
-    /// the history alone, in the order given, so it answers here too. (`recommend_history` is
-    /// the provided method, which calls this one.)
     fn score_history_into(&self, history: &[u32], out: &mut [f32]) -> Result<()> {
-        match self {
-            AnyModel::SasRec(m) => m.score_into(u32::MAX, history, out),
-            _ => self.as_recommender().score_history_into(history, out),
-        }
+        self.as_recommender().score_history_into(history, out)
+    }
+    fn reads_order(&self) -> bool {
+        self.as_recommender().reads_order()
     }
     fn score_items(&self, user: u32, history: &[u32], items: &[u32]) -> Result<Vec<f32>> {
         self.as_recommender().score_items(user, history, items)

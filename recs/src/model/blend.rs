@@ -342,6 +342,10 @@ impl Recommender for Blend {
         }
         Ok(())
     }
+    /// True when any member reads the order, so callers pass ordered histories.
+    fn reads_order(&self) -> bool {
+        self.members.iter().any(|m| m.reads_order())
+    }
     /// The members' history scores, blended as in [`score_into`](Recommender::score_into);
     /// refused when a member cannot score a history alone.
     fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {

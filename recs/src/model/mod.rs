@@ -145,6 +145,25 @@ pub trait Recommender: Send + Sync {
         )))
     }
 
+    /// True when the model reads the **order** of a history (sequence models: [`Transition`],
+    /// [`SasRec`]): callers must then pass histories oldest first, newest last, and a history
+    /// sorted by item index means something else. Other models read a history as a set.
+    ///
+    /// ```
+    /// use recs::prelude::*;
+    /// use recs::data::{Interactions, Record};
+    ///
+    /// let recs = [(0, 0), (0, 1), (1, 1)]
+    ///     .map(|(u, i)| Record { user: u, item: i, value: 1.0, timestamp: Some(i as i64) });
+    /// let train = Interactions::from_records(2, 2, &recs, Default::default())?;
+    /// assert!(!Popularity::params().fit(&train)?.reads_order());
+    /// assert!(recs::model::Transition::params().fit(&train)?.reads_order());
+    /// # Ok::<(), recs::Error>(())
+    /// ```
+    fn reads_order(&self) -> bool {
+        false
+    }
+
     /// The top `opts.k` items for a user the model was not trained on, from their `history`
     /// alone (see [`score_history_into`](Self::score_history_into)), best first.
     ///

@@ -477,6 +477,9 @@ impl Recommender for Transition {
         self.score_ordered(&order, out);
         Ok(())
     }
+    fn reads_order(&self) -> bool {
+        true
+    }
     /// Items that most often follow or accompany `item`, strongest first.
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
         if item as usize >= self.n_items() {

@@ -158,7 +158,8 @@ pub struct LiveAnswer {
     pub cold_start: bool,
 }
 
-/// The top `k` items for a user with streamed items `live`, leaving out every item of
+/// The top `k` items for a user with streamed items `live` (in arrival order, oldest first,
+/// as [`LiveHistories::items_in_order`] gives them), leaving out every item of
 /// (`base` ∪ `live`), where `base` is the user's training history (empty for a user the model
 /// does not know, `known == None`).
 ///
@@ -169,6 +170,30 @@ pub struct LiveAnswer {
 /// seen set; when that fails too (an unknown user), the answer is the first `k` items of
 /// `cold_start` not in the history, with `cold_start: true`. History items outside the model
 /// are ignored.
+///
+/// **Order.** A model that [reads the order](Recommender::reads_order) (sequence models) gets
+/// the streamed items in arrival order after the history it already has: a `known` user is
+/// scored from their stored training sequence followed by the streamed items it lacks, an
+/// unknown user from the streamed items alone. (`base` is used only as the seen set then: a
+/// catalog history is sorted by item index, not by time.) Other models read the merged history
+/// as a set.
+///
+/// ```
+/// use recs::prelude::*;
+/// use recs::data::{Interactions, Record};
+/// use recs::serve::recommend_live;
+///
+/// // users walk 0 → 1 → 2 → 3 (times give the order)
+/// let recs: Vec<Record> = (0..3u32)
+///     .flat_map(|u| (0..4u32).map(move |i| Record { user: u, item: i, value: 1.0, timestamp: Some(i as i64) }))
+///     .collect();
+/// let train = Interactions::from_records(4, 4, &recs, Default::default())?;
+/// let model = recs::model::Transition::params().fit(&train)?;
+/// // a new user who watched 2, then 0: "what after 0?" is 1, whatever the item indices say
+/// let answer = recommend_live(&model, None, &[], &[2, 0], 1, &[])?;
+/// assert_eq!(answer.items[0].item, 1);
+/// # Ok::<(), recs::Error>(())
+/// ```
 ///
 /// # Errors
 /// Model errors other than "cannot score this user" ([`Error::UnknownUser`],
@@ -182,12 +207,8 @@ pub fn recommend_live(
     cold_start: &[Scored],
 ) -> Result<LiveAnswer> {
     let n = model.n_items();
-    let mut history: Vec<ItemIdx> = base
-        .iter()
-        .chain(live)
-        .copied()
-        .filter(|&i| (i as usize) < n)
-        .collect();
+    let in_model = |i: &ItemIdx| (*i as usize) < n;
+    let mut history: Vec<ItemIdx> = base.iter().chain(live).copied().filter(in_model).collect();
     history.sort_unstable();
     history.dedup();
     let opts = RecOpts {
@@ -195,7 +216,27 @@ pub fn recommend_live(
         ..RecOpts::default()
     };
     let cannot = |e: &Error| matches!(e, Error::UnknownUser(_) | Error::Unsupported(_));
-    let mut scored = model.recommend_history(&history, &opts);
+    let mut scored = if model.reads_order() {
+        // streamed items in arrival order, a repeat at its newest place
+        let mut kept = std::collections::HashSet::with_capacity(live.len());
+        let mut ordered: Vec<ItemIdx> = live
+            .iter()
+            .rev()
+            .copied()
+            .filter(|i| in_model(i) && kept.insert(*i))
+            .collect();
+        ordered.reverse();
+        let exclude = RecOpts {
+            exclude: Some(&history),
+            ..opts
+        };
+        match known {
+            Some(user) => model.recommend(user, &ordered, &exclude),
+            None => model.recommend_history(&ordered, &exclude),
+        }
+    } else {
+        model.recommend_history(&history, &opts)
+    };
     if let (Err(e), Some(user)) = (&scored, known) {
         if cannot(e) {
             scored = model.recommend(user, &history, &opts);
@@ -224,6 +265,84 @@ mod tests {
     use super::*;
     use crate::data::Interactions;
     use crate::model::{Als, Fit, Popularity};
+
+    /// 30 users: the first 10 walk 0 → 1 → 2, the next 10 walk 3 → 4 → 5, the last 10 walk
+    /// 6 → 7 (times give the order). Returned as ordered sequences and as interactions.
+    fn two_chains() -> (Vec<Vec<ItemIdx>>, Interactions) {
+        let seqs: Vec<Vec<ItemIdx>> = (0..30)
+            .map(|u| match u / 10 {
+                0 => vec![0, 1, 2],
+                1 => vec![3, 4, 5],
+                _ => vec![6, 7],
+            })
+            .collect();
+        let recs: Vec<crate::data::Record> = seqs
+            .iter()
+            .enumerate()
+            .flat_map(|(u, s)| {
+                s.iter().enumerate().map(move |(t, &i)| crate::data::Record {
+                    user: u as UserIdx,
+                    item: i,
+                    value: 1.0,
+                    timestamp: Some(t as i64),
+                })
+            })
+            .collect();
+        let train = Interactions::from_records(30, 8, &recs, Default::default()).unwrap();
+        (seqs, train)
+    }
+
+    /// The streamed order decides a sequence model's answer: after 3 then 0 comes 1, after 0
+    /// then 3 comes 4. (Sorting the history, as a set model may, would give both users one
+    /// answer.)
+    fn newest_decides(model: &dyn Recommender) {
+        assert!(model.reads_order());
+        let after = |live: &[ItemIdx]| recommend_live(model, None, &[], live, 1, &[]).unwrap();
+        let a = after(&[3, 0]);
+        let b = after(&[0, 3]);
+        assert!(!a.cold_start && !b.cold_start);
+        assert_eq!(a.items[0].item, 1, "{a:?}");
+        assert_eq!(b.items[0].item, 4, "{b:?}");
+        // a repeat counts at its newest place: 0, 3, 0 ends with 0
+        assert_eq!(after(&[0, 3, 0]).items[0].item, 1);
+    }
+
+    #[test]
+    fn transition_reads_streamed_order() {
+        let (_, train) = two_chains();
+        let model = crate::model::Transition::params().fit(&train).unwrap();
+        newest_decides(&model);
+        // A known user (user 20 walked 6 → 7) who then streams 3: the stored sequence comes
+        // first, the streamed item is newest, so 4 follows; the training items stay out.
+        let known = recommend_live(&model, Some(20), &[6, 7], &[3], 3, &[]).unwrap();
+        assert_eq!(known.items[0].item, 4, "{known:?}");
+        assert!(known.items.iter().all(|s| ![3, 6, 7].contains(&s.item)));
+    }
+
+    #[test]
+    fn sasrec_reads_streamed_order() {
+        // the two chains as cycles (0 → 1 → 2 → 0, 3 → 4 → 5 → 3) entered at every place, so
+        // that the next item does not depend on the position in the sequence
+        let seqs: Vec<Vec<ItemIdx>> = (0..24u32)
+            .map(|u| {
+                let base = if u % 2 == 0 { 0 } else { 3 };
+                (0..5).map(|k| base + (u / 2 + k) % 3).collect()
+            })
+            .collect();
+        let model = crate::model::SasRec::params()
+            .blocks(1)
+            .hidden(16)
+            .max_len(4)
+            .epochs(80)
+            .learning_rate(0.01)
+            .dropout(0.0)
+            .patience(0)
+            .fit_sequences(6, &seqs, &[], |_| {})
+            .unwrap();
+        newest_decides(&model);
+        let any: crate::model::AnyModel = model.into();
+        newest_decides(&any);
+    }
 
     #[test]
     fn lru_bounds_users_and_items() {

@@ -192,6 +192,17 @@ impl Recommender for SasRec {
         Ok(())
     }
 
+    /// Scores `history` alone, in the order given (oldest first): the sequence a user the
+    /// model was not trained on has watched, cut to the newest `max_len` items.
+    fn score_history_into(&self, history: &[ItemIdx], out: &mut [f32]) -> Result<()> {
+        // no stored sequence belongs to UserIdx::MAX, so the sequence is the history itself
+        self.score_into(UserIdx::MAX, history, out)
+    }
+
+    fn reads_order(&self) -> bool {
+        true
+    }
+
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<crate::model::Scored>> {
         // the tied embeddings give a cosine similarity between items
         let d = self.arch.hidden;
