@@ -30,10 +30,7 @@ fn write_chains(path: &Path) -> Dataset {
 }
 
 async fn serve_transition(ds: Dataset) -> AppState {
-    let model: AnyModel = Transition::params()
-        .fit(&ds.interactions)
-        .unwrap()
-        .into();
+    let model: AnyModel = Transition::params().fit(&ds.interactions).unwrap().into();
     let source = Arc::new(MemorySource::new());
     source.insert("v1", model);
     let config = ServeConfig {

@@ -4,6 +4,7 @@
 //! silently never runs.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use crate::data::{Dataset, Format, Split, TextFormat};
 use crate::eval::Protocol;
 use crate::model::ModelSpec;
 use crate::stream::Thresholds;
+use crate::util::{ensure_in, ensure_non_negative};
 use crate::{Error, Result};
 
 /// A whole retraining run: where the data comes from, the gates, the models, where to publish.
@@ -100,13 +102,12 @@ impl RetrainConfig {
                 "no data.movies",
             ));
         }
-        if !(0.0..=1.0).contains(&self.gates.max_bad_ratio) {
-            return Err(Error::param(
-                "gates.max_bad_ratio",
-                "a share in [0, 1]",
-                self.gates.max_bad_ratio,
-            ));
-        }
+        ensure_in(
+            "gates.max_bad_ratio",
+            "a share in [0, 1]",
+            self.gates.max_bad_ratio,
+            0.0..=1.0,
+        )?;
         self.drift.thresholds()?;
         self.train.check()?;
         self.quality.check()?;
@@ -137,13 +138,12 @@ impl RetrainConfig {
                     true,
                 ));
             }
-            if !(c.percent > 0.0 && c.percent <= 100.0) {
-                return Err(Error::param(
-                    "publish.canary.percent",
-                    "a share in (0, 100]",
-                    c.percent,
-                ));
-            }
+            ensure_in(
+                "publish.canary.percent",
+                "a share in (0, 100]",
+                c.percent,
+                (Bound::Excluded(0.0), Bound::Included(100.0)),
+            )?;
             if !(c.server.starts_with("http://") || c.server.starts_with("https://")) {
                 return Err(Error::param(
                     "publish.canary.server",
@@ -463,13 +463,7 @@ impl QualityGate {
                 "[]",
             ));
         }
-        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
-            return Err(Error::param(
-                "quality.tolerance",
-                "a finite number >= 0",
-                self.tolerance,
-            ));
-        }
+        ensure_non_negative("quality.tolerance", "a finite number >= 0", self.tolerance)?;
         if let Some((k, v)) = self.floors.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::param(
                 "quality.floors",

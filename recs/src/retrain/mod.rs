@@ -933,9 +933,40 @@ mod tests {
         );
         c.data.movies = Some("movies.dat".into());
         c.check().unwrap();
-        let mut c = base;
+        let mut c = base.clone();
         c.data.item_map = Some("map.tsv".into());
         assert!(c.check().is_err());
+        // ranges name their field; NaN is out of every range
+        let named = |c: &RetrainConfig| match c.check() {
+            Err(Error::InvalidParam { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        for bad in [-0.1, 1.1, f64::NAN] {
+            let mut c = base.clone();
+            c.gates.max_bad_ratio = bad;
+            assert_eq!(named(&c), "gates.max_bad_ratio");
+        }
+        for bad in [-1e-9, f64::NAN, f64::INFINITY] {
+            let mut c = base.clone();
+            c.quality.tolerance = bad;
+            assert_eq!(named(&c), "quality.tolerance");
+        }
+        for (bad, ok) in [
+            (0.0, false),
+            (100.0, true),
+            (100.5, false),
+            (f64::NAN, false),
+        ] {
+            let mut c = base.clone();
+            c.publish.canary = Some(CanaryConfig {
+                server: "http://x".into(),
+                percent: bad,
+            });
+            assert_eq!(c.check().is_ok(), ok, "{bad}");
+            if !ok {
+                assert_eq!(named(&c), "publish.canary.percent");
+            }
+        }
     }
 
     #[test]

@@ -280,12 +280,14 @@ mod tests {
             .iter()
             .enumerate()
             .flat_map(|(u, s)| {
-                s.iter().enumerate().map(move |(t, &i)| crate::data::Record {
-                    user: u as UserIdx,
-                    item: i,
-                    value: 1.0,
-                    timestamp: Some(t as i64),
-                })
+                s.iter()
+                    .enumerate()
+                    .map(move |(t, &i)| crate::data::Record {
+                        user: u as UserIdx,
+                        item: i,
+                        value: 1.0,
+                        timestamp: Some(t as i64),
+                    })
             })
             .collect();
         let train = Interactions::from_records(30, 8, &recs, Default::default()).unwrap();
