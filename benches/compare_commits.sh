@@ -14,7 +14,7 @@ OLD=$1 NEW=$2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${RECS_DATA_DIR:-$root/../shared/data}"
 D="$DATA/ml-1m-ncf"
-RATINGS="$DATA/ml-1m/ratings.dat"
+RATINGS="$DATA/ml-1m/ratings_uir.dat.gz"
 [ -f "$D/ml-1m.train.pairs.gz" ] && [ -f "$RATINGS" ] || { echo "skipped: no ML-1M under $DATA" >&2; exit 0; }
 command -v wrk >/dev/null || { echo "wrk not found" >&2; exit 1; }
 ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-15s} CONNECTIONS=${CONNECTIONS:-16} PORT=${PORT:-18095}
@@ -42,7 +42,7 @@ for r in $(seq 1 "$ROUNDS"); do
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-    non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
+    non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
     echo "server round $r $which req/s=$rps p50=$p50 p99=$p99 non2xx=${non2xx:-0} load=$(cut -d' ' -f1 /proc/loadavg)"
   done
 done
