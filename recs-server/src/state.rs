@@ -1474,8 +1474,8 @@ mod tests {
                 ..r
             })
             .collect();
-        let rotated = Interactions::from_records(4, 4, &rotated, Default::default())
-            .expect("test value");
+        let rotated =
+            Interactions::from_records(4, 4, &rotated, Default::default()).expect("test value");
         let shadow_data = Arc::new(
             recs::registry::ServingData::new(users, vec![22, 33, 44, 11].into(), rotated.clone())
                 .expect("test value"),

@@ -302,7 +302,10 @@ fn serve_follows_an_event_file() {
     drop(server);
     let (_server, addr) = spawn_server(tmp.path(), &["--events-file", events.to_str().unwrap()]);
     let (restarted, _) = wait_folded(&addr, user, &[22, 26, 30, 34, 1]);
-    assert_eq!(restarted, repeated, "a restart re-reads the file into the same state");
+    assert_eq!(
+        restarted, repeated,
+        "a restart re-reads the file into the same state"
+    );
 }
 
 /// The value of the sample of `name` whose labels contain `labels`, from `/metrics`.

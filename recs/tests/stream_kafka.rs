@@ -298,10 +298,7 @@ fn a_producer_keeps_one_connection_across_sends() {
     }
     assert_eq!(p.connects(), 1, "one connection for all sends");
     // One partition, one writer: the offsets follow each other without a gap.
-    assert!(
-        offsets.windows(2).all(|w| w[1] == w[0] + 1),
-        "{offsets:?}"
-    );
+    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
 }
 
 /// Benchmark-like (ignored): broker → validated CSV snapshot throughput, in process.

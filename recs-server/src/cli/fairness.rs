@@ -456,7 +456,8 @@ fn logged_exposure(
     split: &Split,
     args: &FairnessArgs,
 ) -> CmdResult<recs::eval::fairness::LoggedExposure> {
-    let mut counter = recs::eval::fairness::LoggedExposureCounter::new(&split.items, args.analysis.k)?;
+    let mut counter =
+        recs::eval::fairness::LoggedExposureCounter::new(&split.items, args.analysis.k)?;
     for path in &args.exposures {
         let skipped = counter.add_file(path, args.skip_bad_lines)?;
         if skipped > 0 {
@@ -558,21 +559,23 @@ pub(crate) mod tests {
         // the file's MovieIDs 1..=40; 9999 is not in the catalogue).
         let log = dir.path().join("exposure.log");
         let answer = |user: i64, status: u16, ids: &[&str], variant: &str| {
-            serde_json::to_string(&recs::stream::Event::RecoResponse(recs::stream::RecoResponse {
-                ts: recs::stream::Ts(1_765_000_000_000),
-                request_id: format!("r{user}"),
-                user_id: user,
-                status,
-                latency_ms: 2.0,
-                k: 3,
-                movie_ids: ids.iter().map(|s| s.to_string()).collect(),
-                model_name: Some("pop".into()),
-                model_version: Some("v1.0".into()),
-                variant: Some(variant.into()),
-                git_sha: None,
-                data_snapshot_id: None,
-                server: None,
-            }))
+            serde_json::to_string(&recs::stream::Event::RecoResponse(
+                recs::stream::RecoResponse {
+                    ts: recs::stream::Ts(1_765_000_000_000),
+                    request_id: format!("r{user}"),
+                    user_id: user,
+                    status,
+                    latency_ms: 2.0,
+                    k: 3,
+                    movie_ids: ids.iter().map(|s| s.to_string()).collect(),
+                    model_name: Some("pop".into()),
+                    model_version: Some("v1.0".into()),
+                    variant: Some(variant.into()),
+                    git_sha: None,
+                    data_snapshot_id: None,
+                    server: None,
+                },
+            ))
             .unwrap()
         };
         std::fs::write(

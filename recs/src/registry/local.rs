@@ -474,7 +474,10 @@ mod tests {
         assert_ne!(forged, text, "meta.json layout changed; update the test");
         fs::write(&meta_path, &forged).unwrap();
         let err = load_model(&reg, &v).unwrap_err().to_string();
-        assert!(err.contains("9663676416 bytes") && err.contains("8589934592"), "{err}");
+        assert!(
+            err.contains("9663676416 bytes") && err.contains("8589934592"),
+            "{err}"
+        );
         fs::write(&meta_path, &text).unwrap();
 
         // A model file that grew after publishing: read up to one byte past the recorded
@@ -484,9 +487,15 @@ mod tests {
         let mut grown = fs::read(&model_path).unwrap();
         grown.extend(std::iter::repeat_n(0u8, 1 << 20));
         fs::write(&model_path, &grown).unwrap();
-        assert_eq!(reg.read_artifact(&meta, art).unwrap().len() as u64, size + 1);
+        assert_eq!(
+            reg.read_artifact(&meta, art).unwrap().len() as u64,
+            size + 1
+        );
         let err = load_model(&reg, &v).unwrap_err().to_string();
-        assert!(err.contains(&format!("{} bytes (padded)", size + 1)), "{err}");
+        assert!(
+            err.contains(&format!("{} bytes (padded)", size + 1)),
+            "{err}"
+        );
     }
 
     #[test]

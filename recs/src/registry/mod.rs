@@ -64,8 +64,8 @@ pub use meta::{
 #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use object::ObjectRegistry;
 pub use ops::{
-    load_latest, load_model, load_model_capped, publish_model, publish_model_serving, publish_model_with, rollback,
-    rollback_target, scan, verify, verify_all, verify_artifact, Scan,
+    load_latest, load_model, load_model_capped, publish_model, publish_model_serving,
+    publish_model_with, rollback, rollback_target, scan, verify, verify_all, verify_artifact, Scan,
 };
 pub use serving::{load_serving_data, ServingData, MAX_SERVING_BYTES, SERVING_ARTIFACT};
 

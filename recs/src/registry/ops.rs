@@ -137,7 +137,11 @@ pub fn load_model(reg: &dyn Registry, version: &Version) -> Result<AnyModel> {
 ///
 /// # Errors
 /// As [`load_model`].
-pub fn load_model_capped(reg: &dyn Registry, version: &Version, max_bytes: u64) -> Result<AnyModel> {
+pub fn load_model_capped(
+    reg: &dyn Registry,
+    version: &Version,
+    max_bytes: u64,
+) -> Result<AnyModel> {
     Ok(load_checked(reg, version, max_bytes)?.1)
 }
 

@@ -513,7 +513,10 @@ pub fn missing_or_unreadable_meta_is_reported(fx: &Fixture) {
         .publish_bytes(b"again", nv().version(lost.version))
         .unwrap_err();
     assert!(
-        is_registry_err(&err, |e| matches!(e, RegistryError::VersionExists(x) if *x == lost.version)),
+        is_registry_err(
+            &err,
+            |e| matches!(e, RegistryError::VersionExists(x) if *x == lost.version)
+        ),
         "{err}"
     );
 }

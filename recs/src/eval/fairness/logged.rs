@@ -277,7 +277,13 @@ mod tests {
     use crate::eval::fairness::exposure_of_lists;
     use crate::stream::{parse_line, Event, Ts};
 
-    fn response(user: i64, status: u16, ids: &[&str], version: &str, variant: &str) -> RecoResponse {
+    fn response(
+        user: i64,
+        status: u16,
+        ids: &[&str],
+        version: &str,
+        variant: &str,
+    ) -> RecoResponse {
         RecoResponse {
             ts: Ts(1_765_000_000_000),
             request_id: format!("r-{user}"),
@@ -343,7 +349,12 @@ mod tests {
             .iter()
             .map(|g| {
                 let x = &g.exposure;
-                (g.model_version.as_str(), g.variant.as_str(), x.slots, x.n_lists)
+                (
+                    g.model_version.as_str(),
+                    g.variant.as_str(),
+                    x.slots,
+                    x.n_lists,
+                )
             })
             .collect();
         assert_eq!(groups, [("v1.0", "A", 4, 2), ("v2.0", "B", 1, 1)]);
@@ -362,8 +373,9 @@ mod tests {
         use std::io::Write;
         let (train, items) = train();
         let dir = tempfile::tempdir().unwrap();
-        let line = |r: &RecoResponse| serde_json::to_string(&Event::RecoResponse(r.clone())).unwrap();
-        let watch = r#"{"type":"watch","ts":1765000000000,"user_id":1,"movie_id":"103","minute":1}"#;
+        let line =
+            |r: &RecoResponse| serde_json::to_string(&Event::RecoResponse(r.clone())).unwrap();
+        let watch = r#"{"type":"watch","ts":"2026-12-06T08:00:00Z","user_id":1,"movie_id":"103","minute":1}"#;
         let plain = dir.path().join("exposure.log");
         std::fs::write(
             &plain,
@@ -400,7 +412,10 @@ mod tests {
         assert!(LoggedExposureCounter::new(&items, 0).is_err());
         let short: Vocab = vec![100, 101].into();
         let err = exposure_of_logged(&[], &short, &train, 3).unwrap_err();
-        assert!(err.to_string().contains("2 movies but the training data 5"), "{err}");
+        assert!(
+            err.to_string().contains("2 movies but the training data 5"),
+            "{err}"
+        );
     }
 
     #[test]
