@@ -132,7 +132,7 @@ pub fn load_model(reg: &dyn Registry, version: &Version) -> Result<AnyModel> {
 /// assert!(load_model_capped(&reg, &v, 1 << 20).is_ok());
 /// let err = load_model_capped(&reg, &v, 10).unwrap_err().to_string();
 /// assert!(err.contains("more than the 10 bytes"), "{err}");
-/// # Ok::<(), recs::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
