@@ -47,7 +47,7 @@ done
 
 export RECS_KAFKA_PREFIX=${RECS_KAFKA_PREFIX:-recs-test-}
 # topic:partitions, one topic per test so tests can run in parallel.
-for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1 cgroup:4 throughput_group:4 exposure:1 kpiwatch:1; do
+for spec in restart:3 group:4 invalid:1 throughput:4 tail:2 foldin:1 cgroup:4 throughput_group:4 exposure:1 kpiwatch:1 producer:1; do
   name=${spec%%:*}
   parts=${spec##*:}
   "$BIN" topic create --broker "$URL" --partitions "$parts" "${RECS_KAFKA_PREFIX}${name}" >>"$LOG" 2>&1

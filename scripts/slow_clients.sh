@@ -26,4 +26,5 @@ pid=$!
 for _ in $(seq 100); do curl -fs http://127.0.0.1:18089/readyz >/dev/null && break; sleep 0.2; done
 echo "server: $bin (pid $pid), load: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc)"
 python3 scripts/slow_clients.py 127.0.0.1:18089
+curl -fs http://127.0.0.1:18089/metrics | grep '^recs_http_connections_refused_total' || true
 echo "server peak RSS: $(grep VmHWM /proc/$pid/status)"

@@ -32,6 +32,23 @@ pub enum Refusal {
     PerIp,
 }
 
+impl Refusal {
+    /// The `reason` label of `recs_http_connections_refused_total`: `overload` for the total
+    /// cap, `per_ip` for the per-address cap.
+    ///
+    /// ```
+    /// use recs_server::conn::Refusal;
+    /// assert_eq!(Refusal::Total.reason(), "overload");
+    /// assert_eq!(Refusal::PerIp.reason(), "per_ip");
+    /// ```
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Total => "overload",
+            Refusal::PerIp => "per_ip",
+        }
+    }
+}
+
 /// Counts open connections in total and per IP address.
 #[derive(Debug)]
 pub struct Admission {

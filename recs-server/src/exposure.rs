@@ -216,6 +216,8 @@ impl ExposureLog {
             sinks.push(Box::new(KafkaSink {
                 brokers: brokers.split(',').map(|b| b.trim().to_string()).collect(),
                 topic: config.kafka_topic.clone(),
+                #[cfg(feature = "stream")]
+                producer: None,
             }));
         }
         let log = ExposureLog {
@@ -454,6 +456,10 @@ struct KafkaSink {
     brokers: Vec<String>,
     #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     topic: String,
+    /// Made on the first batch, in the writer thread; kept, so one connection serves every
+    /// batch while the broker is up.
+    #[cfg(feature = "stream")]
+    producer: Option<recs::stream::kafka::Producer>,
 }
 
 impl Sink for KafkaSink {
@@ -466,16 +472,27 @@ impl Sink for KafkaSink {
 }
 
 impl KafkaSink {
-    /// One connection per batch (rskafka through `recs::stream::kafka::produce`); a broker
-    /// that does not answer fails the batch after the connect timeout (10 s).
+    /// Sends through the kept [`recs::stream::kafka::Producer`]: one connection for all
+    /// batches; after a failed batch (counted in `recs_exposure_write_errors_total`) the next
+    /// one reconnects. A broker that does not answer fails a batch after the connect timeout
+    /// (10 s) while the queue fills and its overflow is counted as drops.
     #[cfg(feature = "stream")]
-    fn produce(&self, lines: &[Vec<u8>]) -> Result<(), String> {
-        recs::stream::kafka::produce(&self.brokers, &self.topic, 0, lines)
+    fn produce(&mut self, lines: &[Vec<u8>]) -> Result<(), String> {
+        if self.producer.is_none() {
+            let p = recs::stream::kafka::Producer::new(&self.brokers, &self.topic, 0)
+                .map_err(|e| format!("kafka topic {}: {e}", self.topic))?;
+            self.producer = Some(p);
+        }
+        let Some(producer) = self.producer.as_mut() else {
+            return Err("kafka producer missing".into());
+        };
+        producer
+            .send(lines)
             .map(|_| ())
             .map_err(|e| format!("kafka topic {}: {e}", self.topic))
     }
     #[cfg(not(feature = "stream"))]
-    fn produce(&self, _lines: &[Vec<u8>]) -> Result<(), String> {
+    fn produce(&mut self, _lines: &[Vec<u8>]) -> Result<(), String> {
         Err("kafka needs recs-server built with feature `stream`".into())
     }
 }

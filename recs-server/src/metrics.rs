@@ -21,6 +21,7 @@
 //! | `recs_online_recommendations_total` | counter (non-empty answers) | `model_version`, `variant` |
 //! | `recs_online_watched_total` | counter (answers watched within the window) | `model_version`, `variant` |
 //! | `recs_online_watch_rate` | gauge (`watched / recommendations`) | `model_version`, `variant` |
+//! | `recs_http_connections_refused_total` | counter (answered 503 at accept, see [`crate::conn`]) | `reason` (`per_ip`, `overload`) |
 //!
 //! The three `recs_online_*` metrics are the online KPI of [`OnlineKpi`]. Build, uptime, SLO,
 //! deployment and drift gauges are listed in [`crate::slo`].
@@ -108,6 +109,13 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// A single `reason` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why (a fixed set of names).
+    pub reason: &'static str,
+}
+
 /// A single `mode` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModeLabels {
@@ -158,6 +166,8 @@ pub struct Metrics {
     pub shadow_errors: Counter,
     /// Registry polls by outcome.
     pub registry_polls: Family<ResultLabels, Counter>,
+    /// Connections refused at accept, by [`crate::conn::Refusal::reason`].
+    pub connections_refused: Family<ReasonLabels, Counter>,
     /// The online KPI (`recs_online_*`).
     pub online: OnlineKpi,
     /// Build, uptime, SLO, deployment and drift gauges ([`crate::slo`]).
@@ -201,6 +211,7 @@ impl Metrics {
             shadow_overlap: ratio_histogram(),
             shadow_errors: Counter::default(),
             registry_polls: Family::default(),
+            connections_refused: Family::default(),
             online,
             ops: crate::slo::OpsMetrics::default(),
             exposure: crate::exposure::ExposureMetrics::default(),
@@ -283,6 +294,11 @@ impl Metrics {
             m.registry_polls.clone(),
         );
         r.register(
+            "http_connections_refused",
+            "Connections answered 503 at accept and closed, by reason (per_ip: the per-address cap; overload: the total cap)",
+            m.connections_refused.clone(),
+        );
+        r.register(
             "online_recommendations",
             "Non-empty recommendation answers, by model version and variant (online KPI denominator)",
             m.online.recommendations.clone(),
@@ -302,7 +318,21 @@ impl Metrics {
         for mode in Rollout::MODES {
             m.rollout_mode.get_or_create(&ModeLabels { mode }).set(0);
         }
+        // Both series exist from the start, so `rate()` and alerts see a 0 before the first
+        // refusal rather than no series at all.
+        for refusal in [crate::conn::Refusal::PerIp, crate::conn::Refusal::Total] {
+            m.refused(refusal, 0);
+        }
         Metrics { registry, ..m }
+    }
+
+    /// Counts `n` connections refused for `refusal`.
+    pub fn refused(&self, refusal: crate::conn::Refusal, n: u64) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels {
+                reason: refusal.reason(),
+            })
+            .inc_by(n);
     }
 
     /// Records the rollout now in force (`None`: nothing loaded).

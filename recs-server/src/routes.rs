@@ -389,7 +389,7 @@ async fn recommend(
     );
     if let Some(sh) = shadow {
         if !scoring.cold_start {
-            spawn_shadow(st, sh, user_id, k, &scoring.items);
+            spawn_shadow(st, sh, user_id, k, &items);
         }
     }
     let body = RecommendResponse {
@@ -453,32 +453,21 @@ fn exposure_event(
     })
 }
 
-/// Scores the shadow version on the side, when a shadow slot is free (else skips it).
-fn spawn_shadow(
-    st: &AppState,
-    shadow: Arc<Snapshot>,
-    user_id: i64,
-    k: usize,
-    primary: &[recs::Scored],
-) {
+/// Scores the shadow version on the side, when a shadow slot is free (else skips it), and
+/// records its overlap with the primary's answer (`primary`: raw movie ids, best first).
+fn spawn_shadow(st: &AppState, shadow: Arc<Snapshot>, user_id: i64, k: usize, primary: &[i64]) {
     let Ok(permit) = Arc::clone(st.shadow_slots()).try_acquire_owned() else {
         return;
     };
     let st = st.clone();
-    let primary: Vec<u32> = primary.iter().map(|s| s.item).collect();
+    let primary = primary.to_vec();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let t0 = Instant::now();
-        let result = shadow.recommend(st.catalog(), user_id, k);
+        let result = crate::state::shadow_overlap(&shadow, st.catalog(), user_id, k, &primary);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         match result {
-            Ok(s) => {
-                let same = s.items.iter().filter(|x| primary.contains(&x.item)).count();
-                let overlap = if primary.is_empty() {
-                    1.0
-                } else {
-                    same as f64 / primary.len() as f64
-                };
+            Ok(overlap) => {
                 st.metrics().shadow_overlap.observe(overlap);
                 st.experiment().record_shadow(ms, Some(overlap));
             }

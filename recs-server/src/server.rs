@@ -102,7 +102,8 @@ impl Server {
             };
             let permit = match admission.try_admit(peer.ip()) {
                 Ok(slot) => slot,
-                Err(_) => {
+                Err(refusal) => {
+                    state.metrics().refused(refusal, 1);
                     refuse(stream);
                     continue;
                 }

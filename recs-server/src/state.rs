@@ -754,6 +754,34 @@ impl Snapshot {
     }
 }
 
+/// Scores `shadow` for `user_id` and returns the share of the primary's answer (`primary`,
+/// raw movie ids) that the shadow also returns. Compared by raw movie id, not by item index:
+/// a shadow version that carries its own catalog (other ids, or the same ids in another order)
+/// numbers its items differently from the primary.
+///
+/// # Errors
+/// The shadow's scoring error.
+pub(crate) fn shadow_overlap(
+    shadow: &Snapshot,
+    server: &Catalog,
+    user_id: i64,
+    k: usize,
+    primary: &[i64],
+) -> Result<f64, ApiError> {
+    let scoring = shadow.recommend(server, user_id, k)?;
+    if primary.is_empty() {
+        return Ok(1.0);
+    }
+    let catalog = shadow.catalog(server);
+    let same = scoring
+        .items
+        .iter()
+        .filter_map(|s| catalog.item_id(s.item))
+        .filter(|id| primary.contains(id))
+        .count();
+    Ok(same as f64 / primary.len() as f64)
+}
+
 /// The model's answer before ids are mapped back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scoring {
@@ -1427,6 +1455,64 @@ mod tests {
             msg.contains("item index 1 is id 22 in the model but id 33"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn shadow_overlap_compares_raw_ids_across_catalogs() {
+        // The primary numbers movies 11, 22, 33, 44 as 0..4; the shadow carries the same
+        // interactions under the item order 22, 33, 44, 11 (index i of the primary is
+        // (i + 3) % 4 in the shadow).
+        let users: Vocab = vec![101, 102, 103, 104].into();
+        let primary_data = Arc::new(
+            recs::registry::ServingData::new(users.clone(), vec![11, 22, 33, 44].into(), data())
+                .expect("test value"),
+        );
+        let rotated: Vec<Record> = data()
+            .records()
+            .map(|r| Record {
+                item: (r.item + 3) % 4,
+                ..r
+            })
+            .collect();
+        let rotated =
+            Interactions::from_records(4, 4, &rotated, Default::default()).expect("test value");
+        let shadow_data = Arc::new(
+            recs::registry::ServingData::new(users, vec![22, 33, 44, 11].into(), rotated.clone())
+                .expect("test value"),
+        );
+        let server = Catalog::from_serving_data(&primary_data, "v1");
+        let primary = Snapshot::verify(
+            LoadedModel {
+                serving: Some(primary_data),
+                ..loaded("v1")
+            },
+            &server,
+        )
+        .expect("verifies");
+        let shadow = Snapshot::verify(
+            LoadedModel {
+                model: Arc::new(Popularity::params().fit(&rotated).expect("test value")),
+                serving: Some(shadow_data),
+                ..loaded("v2")
+            },
+            &server,
+        )
+        .expect("verifies with its own catalog");
+        // User 103 saw 22 and 33: both versions answer {11, 44}, as indices {0, 3} and {3, 2}.
+        let answer = primary.recommend(&server, 103, 2).expect("answer");
+        let ids: Vec<i64> = answer
+            .items
+            .iter()
+            .map(|s| server.item_id(s.item).expect("in catalog"))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [11, 44]);
+        let overlap = shadow_overlap(&shadow, &server, 103, 2, &ids).expect("scores");
+        assert_eq!(overlap, 1.0, "same movies, other indices");
+        // And a primary answer the shadow does not give is counted as a miss.
+        let overlap = shadow_overlap(&shadow, &server, 103, 2, &[11, 22]).expect("scores");
+        assert_eq!(overlap, 0.5);
     }
 
     #[test]

@@ -160,6 +160,12 @@ fn start_server(tmp: &Path, extra: &[&str]) -> (Server, String) {
         recs::registry::NewVersion::new("als").promote(true),
     )
     .unwrap();
+    spawn_server(tmp, extra)
+}
+
+/// Starts `recs serve` on what `start_server` wrote and published in `tmp` (a restart).
+fn spawn_server(tmp: &Path, extra: &[&str]) -> (Server, String) {
+    let ratings = tmp.join("ratings.dat");
     let mut child = Command::new(env!("CARGO_BIN_EXE_recs"))
         .args(["serve", "--addr", "127.0.0.1:0", "--registry"])
         .arg(tmp.join("registry"))
@@ -257,7 +263,7 @@ fn serve_follows_an_event_file() {
     let tmp = tempfile::tempdir().unwrap();
     let events = tmp.path().join("events.log");
     std::fs::write(&events, "").unwrap();
-    let (_server, addr) = start_server(tmp.path(), &["--events-file", events.to_str().unwrap()]);
+    let (server, addr) = start_server(tmp.path(), &["--events-file", events.to_str().unwrap()]);
 
     let user = 777;
     let (before, cold) = recommend(&addr, user);
@@ -281,6 +287,25 @@ fn serve_follows_an_event_file() {
     );
     assert_ne!(after, before);
     assert!(cluster_b(&after) >= 4, "{after:?}");
+
+    // The same bytes read again add nothing (issue 17, identity by content): the live history
+    // is a set of movies per user, so repeated lines leave it as it was, and a restart, which
+    // reads the followed file from its start into empty memory (no offset is kept that a path
+    // could fool), rebuilds the same state.
+    for (i, m) in watched.iter().enumerate() {
+        writeln!(f, "2024-02-01T12:00:0{i},{user},GET /data/m/{m}/0.mpg").unwrap();
+    }
+    writeln!(f, "2024-02-01T12:00:09,{user},GET /data/m/1/0.mpg").unwrap();
+    f.flush().unwrap();
+    // Movie 1 is a marker: once it is left out, the repeated lines before it were read too.
+    let (repeated, _) = wait_folded(&addr, user, &[22, 26, 30, 34, 1]);
+    drop(server);
+    let (_server, addr) = spawn_server(tmp.path(), &["--events-file", events.to_str().unwrap()]);
+    let (restarted, _) = wait_folded(&addr, user, &[22, 26, 30, 34, 1]);
+    assert_eq!(
+        restarted, repeated,
+        "a restart re-reads the file into the same state"
+    );
 }
 
 /// The value of the sample of `name` whose labels contain `labels`, from `/metrics`.

@@ -61,6 +61,16 @@ impl TestServer {
         Client::connect(self.addr).await
     }
 
+    /// A client whose connection comes from the loopback address `from` (e.g. `127.0.0.2`).
+    async fn client_from(&self, from: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{from}:0").parse().expect("addr"))
+            .expect("bind a loopback source address");
+        let stream = socket.connect(self.addr).await.expect("connect");
+        Client::handshake(stream, self.addr).await
+    }
+
     async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -92,6 +102,10 @@ impl Reply {
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        Client::handshake(stream, addr).await
+    }
+
+    async fn handshake(stream: tokio::net::TcpStream, addr: SocketAddr) -> Client {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("handshake");
@@ -1441,4 +1455,56 @@ async fn serve_from_config_runs_end_to_end_and_refuses_an_empty_registry() {
             .is_err()
     );
     assert!(!dir.path().join("typo").exists());
+}
+
+/// Opens a TCP connection to `addr` from the loopback address `from` (127.0.0.x) and returns
+/// whatever the server sends within 2 s (the refusal is sent at once, then the socket closes).
+async fn read_answer_from(from: &str, addr: SocketAddr) -> String {
+    use tokio::io::AsyncReadExt;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{from}:0").parse().expect("addr"))
+        .expect("bind a loopback source address");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn refused_count(metrics: &str, reason: &str) -> Option<u64> {
+    let name = format!("recs_http_connections_refused_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&name))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_counted_by_reason() {
+    // Per-IP cap 2, total cap 3: the third connection from 127.0.0.1 meets the per-IP cap; one
+    // from 127.0.0.2 fills the total; the next, from 127.0.0.3, meets the total cap.
+    let config = ServeConfig {
+        max_connections: 3,
+        max_connections_per_ip: 2,
+        ..admin_config()
+    };
+    let srv = TestServer::start(config, source_v1(), catalog(), true).await;
+    let mut a = srv.client().await;
+    let _b = srv.client().await;
+    let before = a.get("/metrics").await.body;
+    assert_eq!(refused_count(&before, "per_ip"), Some(0), "{before}");
+    assert_eq!(refused_count(&before, "overload"), Some(0), "{before}");
+
+    let answer = read_answer_from("127.0.0.1", srv.addr).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let _d = srv.client_from("127.0.0.2").await;
+    for _ in 0..2 {
+        let answer = read_answer_from("127.0.0.3", srv.addr).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    }
+
+    let after = a.get("/metrics").await.body;
+    assert_eq!(refused_count(&after, "per_ip"), Some(1), "{after}");
+    assert_eq!(refused_count(&after, "overload"), Some(2), "{after}");
+    srv.shutdown().await;
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use recs::stream::kafka::{ingest_kafka, partitions, produce, KafkaConfig};
+use recs::stream::kafka::{ingest_kafka, partitions, produce, KafkaConfig, Producer};
 use recs::stream::{parse_line, Event, IngestConfig, SnapshotSet};
 
 fn broker() -> Option<String> {
@@ -280,6 +280,25 @@ fn in_process_ingest_and_bad_config() {
         .prefix(prefix())
         .member(2, 2);
     assert!(ingest_kafka(&bad, &IngestConfig::new(dir.path())).is_err());
+}
+
+#[test]
+fn a_producer_keeps_one_connection_across_sends() {
+    let Some(b) = broker() else { return };
+    let topic = format!("{}producer", prefix());
+    let mut p = Producer::new(&[b], &topic, 0).unwrap();
+    assert_eq!(p.connects(), 0, "connects lazily");
+    // 1 + 600 (two produce requests: chunks of 500) + 3 records, in three sends.
+    let mut offsets = Vec::new();
+    for n in [1, 600, 3] {
+        let vals: Vec<Vec<u8>> = (0..n).map(|i| record(i).0).collect();
+        let got = p.send(&vals).unwrap();
+        assert_eq!(got.len(), n);
+        offsets.extend(got);
+    }
+    assert_eq!(p.connects(), 1, "one connection for all sends");
+    // One partition, one writer: the offsets follow each other without a gap.
+    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
 }
 
 /// Benchmark-like (ignored): broker → validated CSV snapshot throughput, in process.

@@ -61,6 +61,15 @@ pub(crate) struct FairnessArgs {
     /// Output directory (created): fairness.json, fairness.md and SVG plots.
     #[arg(long)]
     pub(crate) out: PathBuf,
+    /// Logged answers to measure as well: files of `reco_response` events (the server's
+    /// `--exposure-log` files, `recs probe --events` files; JSON lines, gzip ok). Their movie
+    /// ids are raw ids, matched against --data's movies (popularity from its training part);
+    /// written to logged_exposure.json, per model version and variant.
+    #[arg(long, num_args = 1..)]
+    pub(crate) exposures: Vec<PathBuf>,
+    /// Skip (and count) lines of --exposures files that do not parse, instead of stopping.
+    #[arg(long)]
+    pub(crate) skip_bad_lines: bool,
 }
 
 /// What to analyse (shared by `recs fairness` and `recs report`).
@@ -432,7 +441,59 @@ pub(crate) fn fairness(args: FairnessArgs) -> CmdResult {
         }
     }
     println!("{md}");
+    if !args.exposures.is_empty() {
+        let logged = logged_exposure(&split, &args)?;
+        let json =
+            serde_json::to_string_pretty(&logged).map_err(|e| Error::Serde(e.to_string()))?;
+        write_file(&args.out.join("logged_exposure.json"), &json)?;
+        println!("{}", logged_markdown(&logged));
+    }
     Ok(())
+}
+
+/// The exposure of the answers logged in `--exposures`, over the split's catalogue.
+fn logged_exposure(
+    split: &Split,
+    args: &FairnessArgs,
+) -> CmdResult<recs::eval::fairness::LoggedExposure> {
+    let mut counter =
+        recs::eval::fairness::LoggedExposureCounter::new(&split.items, args.analysis.k)?;
+    for path in &args.exposures {
+        let skipped = counter.add_file(path, args.skip_bad_lines)?;
+        if skipped > 0 {
+            tracing::warn!("{}: skipped {skipped} invalid line(s)", path.display());
+        }
+    }
+    let logged = counter.finish(&split.train)?;
+    if logged.unknown_movies > 0 {
+        tracing::warn!(
+            "{} logged movie(s) are not in the data's catalogue (served from other data?)",
+            logged.unknown_movies
+        );
+    }
+    Ok(logged)
+}
+
+/// The logged exposure as a markdown table, one row per (model version, variant).
+fn logged_markdown(l: &recs::eval::fairness::LoggedExposure) -> String {
+    let mut md = format!(
+        "## Logged exposure (top {}): {} answers, {} skipped, {} movies outside the catalogue\n\n\
+         | model version | variant | answers | coverage | Gini | top-10 % share | long-tail share | popularity bias |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|\n",
+        l.k, l.answers, l.skipped_answers, l.unknown_movies
+    );
+    let rows = l
+        .groups
+        .iter()
+        .map(|g| (g.model_version.as_str(), g.variant.as_str(), &g.exposure))
+        .chain([("all", "", &l.overall)]);
+    for (version, variant, e) in rows {
+        md.push_str(&format!(
+            "| {version} | {variant} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} |\n",
+            e.n_lists, e.coverage, e.gini, e.top10_share, e.long_tail_share, e.popularity_bias
+        ));
+    }
+    md
 }
 
 type RoundGetter = fn(&recs::eval::feedback::RoundStats) -> f64;
@@ -488,6 +549,72 @@ pub(crate) mod tests {
         std::fs::write(&r, ratings).expect("write");
         std::fs::write(&us, users).expect("write");
         (r, us)
+    }
+
+    #[test]
+    fn fairness_reads_logged_exposures() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ratings, _) = write_synthetic(dir.path());
+        // Two served answers and one failed, as the exposure log writes them (movie ids are
+        // the file's MovieIDs 1..=40; 9999 is not in the catalogue).
+        let log = dir.path().join("exposure.log");
+        let answer = |user: i64, status: u16, ids: &[&str], variant: &str| {
+            serde_json::to_string(&recs::stream::Event::RecoResponse(
+                recs::stream::RecoResponse {
+                    ts: recs::stream::Ts(1_765_000_000_000),
+                    request_id: format!("r{user}"),
+                    user_id: user,
+                    status,
+                    latency_ms: 2.0,
+                    k: 3,
+                    movie_ids: ids.iter().map(|s| s.to_string()).collect(),
+                    model_name: Some("pop".into()),
+                    model_version: Some("v1.0".into()),
+                    variant: Some(variant.into()),
+                    git_sha: None,
+                    data_snapshot_id: None,
+                    server: None,
+                },
+            ))
+            .unwrap()
+        };
+        std::fs::write(
+            &log,
+            [
+                answer(1, 200, &["1", "2", "9999"], "A"),
+                answer(2, 200, &["1", "3"], "B"),
+                answer(3, 599, &[], "B"),
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        let t = T::try_parse_from([
+            "t",
+            "--data",
+            ratings.to_str().unwrap(),
+            "--k",
+            "3",
+            "--quiet",
+            "--exposures",
+            log.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
+        fairness(t.args).unwrap();
+        let text = std::fs::read_to_string(out.join("logged_exposure.json")).unwrap();
+        let l: recs::eval::fairness::LoggedExposure = serde_json::from_str(&text).unwrap();
+        assert_eq!((l.answers, l.skipped_answers, l.unknown_movies), (2, 1, 1));
+        assert_eq!(l.overall.slots, 4);
+        assert_eq!(l.items[0].movie_id, 1);
+        assert_eq!(l.items[0].answers, 2);
+        let variants: Vec<(&str, usize)> = l
+            .groups
+            .iter()
+            .map(|g| (g.variant.as_str(), g.exposure.n_lists))
+            .collect();
+        assert_eq!(variants, [("A", 1), ("B", 1)]);
     }
 
     #[test]

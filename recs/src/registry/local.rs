@@ -16,7 +16,7 @@
 //! taken.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -294,7 +294,16 @@ impl Registry for LocalRegistry {
         let path = self
             .version_dir(&meta.version.validated()?)
             .join(&artifact.key);
-        match fs::read(&path) {
+        // At most one byte past the recorded size: enough for `verify_artifact` to call a
+        // longer file padded, without reading (and holding) a file that grew without bound.
+        let read = |path: &Path| -> std::io::Result<Vec<u8>> {
+            let file = File::open(path)?;
+            let mut bytes = Vec::new();
+            file.take(artifact.size.saturating_add(1))
+                .read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        match read(&path) {
             Ok(b) => Ok(b),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(RegistryError::NotFound(format!(
                 "artifact `{}` of {}",
@@ -437,6 +446,57 @@ fn remove_stale_tmp(dir: &Path, older_than: Duration) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_size_is_capped_from_meta_and_reads_stop_past_the_recorded_size() {
+        use crate::registry::{load_model, load_model_capped, publish_model, RegistryError};
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::open(dir.path()).unwrap();
+        let data = crate::data::Interactions::empty(2, 3);
+        let model = crate::model::fit_named("pop", &data).unwrap();
+        let meta = publish_model(&reg, &model, NewVersion::new("popularity")).unwrap();
+        let v = meta.version;
+        let size = meta.artifact(crate::registry::MODEL_ARTIFACT).unwrap().size;
+        assert!(load_model(&reg, &v).is_ok());
+        // The cap compares with the recorded size: equal passes, one byte less refuses.
+        assert!(load_model_capped(&reg, &v, size).is_ok());
+        let err = load_model_capped(&reg, &v, size - 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::Registry(RegistryError::InvalidMeta(m)) if m.contains("refused before reading")),
+            "{err}"
+        );
+
+        // A meta.json that records 9 GiB (over MAX_MODEL_BYTES) is refused from meta.json
+        // alone: the model file is left as it is, 9 GiB are never read.
+        let meta_path = dir.path().join(v.to_string()).join("meta.json");
+        let text = fs::read_to_string(&meta_path).unwrap();
+        let forged = text.replacen(&format!("\"size\": {size}"), "\"size\": 9663676416", 1);
+        assert_ne!(forged, text, "meta.json layout changed; update the test");
+        fs::write(&meta_path, &forged).unwrap();
+        let err = load_model(&reg, &v).unwrap_err().to_string();
+        assert!(
+            err.contains("9663676416 bytes") && err.contains("8589934592"),
+            "{err}"
+        );
+        fs::write(&meta_path, &text).unwrap();
+
+        // A model file that grew after publishing: read up to one byte past the recorded
+        // size, then reported as padded with that many bytes.
+        let art = meta.artifact(crate::registry::MODEL_ARTIFACT).unwrap();
+        let model_path = dir.path().join(v.to_string()).join(&art.key);
+        let mut grown = fs::read(&model_path).unwrap();
+        grown.extend(std::iter::repeat_n(0u8, 1 << 20));
+        fs::write(&model_path, &grown).unwrap();
+        assert_eq!(
+            reg.read_artifact(&meta, art).unwrap().len() as u64,
+            size + 1
+        );
+        let err = load_model(&reg, &v).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{} bytes (padded)", size + 1)),
+            "{err}"
+        );
+    }
 
     #[test]
     fn stray_version_names_are_skipped_not_reused() {

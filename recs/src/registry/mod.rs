@@ -64,8 +64,8 @@ pub use meta::{
 #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use object::ObjectRegistry;
 pub use ops::{
-    load_latest, load_model, publish_model, publish_model_serving, publish_model_with, rollback,
-    rollback_target, scan, verify, verify_all, verify_artifact, Scan,
+    load_latest, load_model, load_model_capped, publish_model, publish_model_serving,
+    publish_model_with, rollback, rollback_target, scan, verify, verify_all, verify_artifact, Scan,
 };
 pub use serving::{load_serving_data, ServingData, MAX_SERVING_BYTES, SERVING_ARTIFACT};
 
@@ -75,6 +75,14 @@ use crate::{Error, Result};
 
 /// Name of the model file inside a version.
 pub const MODEL_ARTIFACT: &str = "model.bin";
+
+/// Largest model file [`load_model`] reads (8 GiB). Checked against the size recorded in
+/// `meta.json` before any byte is read, so a forged or mistaken size cannot make a server
+/// allocate without bound. The cap is far above the models this crate builds for MovieLens
+/// (ML-1M EASE, the largest, is 55 MB) and leaves room for a dense item-item model of about
+/// 45,000 items (`4·n²` bytes); a larger one should be a different model, not a larger file.
+/// Use [`load_model_capped`] for another cap.
+pub const MAX_MODEL_BYTES: u64 = 8 << 30;
 
 /// A store of model versions. Object-safe: the server and CLI hold a `Box<dyn Registry>`.
 ///

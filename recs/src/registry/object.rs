@@ -180,35 +180,36 @@ impl ObjectRegistry {
         self.objects.copy(from, to).map_err(backend)
     }
 
-    /// What exists under each version name: (has meta.json, has deleted.json).
+    /// What exists under each version name that holds any object: (has meta.json, has
+    /// deleted.json). A name with only artifacts (an upload in flight or abandoned, or a
+    /// version whose `meta.json` was lost) is there as `(false, false)`.
     fn scan(&self) -> Result<BTreeMap<Version, (bool, bool)>> {
         let mut out: BTreeMap<Version, (bool, bool)> = BTreeMap::new();
         for obj in self.list_all(&self.prefix)? {
             let parts = self.rel_parts(&obj.location);
-            let [name, file] = parts.as_slice() else {
+            let [name, rest @ ..] = parts.as_slice() else {
                 continue;
             };
             let Ok(v) = name.parse::<Version>() else {
                 continue;
             };
             let e = out.entry(v).or_default();
-            if file == META_FILE {
-                e.0 = true;
-            } else if file == TOMBSTONE_FILE {
-                e.1 = true;
+            match rest {
+                [file] if file == META_FILE => e.0 = true,
+                [file] if file == TOMBSTONE_FILE => e.1 = true,
+                _ => {}
             }
         }
         Ok(out)
     }
 
+    /// The next free version number: after the highest number that holds any object, with or
+    /// without `meta.json` (as the local backend counts every folder). A version whose
+    /// `meta.json` was lost thus keeps its number: the pointer history that names it never
+    /// comes to mean two models. An upload in flight also holds its number, so a concurrent
+    /// publisher starts at the next one instead of racing for it.
     fn next_version(&self, bump: Bump) -> Result<Version> {
-        let used = self.scan()?;
-        match used
-            .iter()
-            .filter(|(_, (m, t))| *m || *t)
-            .map(|(v, _)| *v)
-            .max()
-        {
+        match self.scan()?.keys().max() {
             Some(v) => v.bumped(bump),
             None => Ok(Version::FIRST),
         }
@@ -315,10 +316,9 @@ impl Registry for ObjectRegistry {
     fn publish(&self, artifacts: &[Artifact<'_>], new: NewVersion) -> Result<VersionMeta> {
         let metas = prepare(artifacts, &new)?;
         if let Some(v) = new.version {
-            let name = v.to_string();
-            if self.exists(&self.key(&[&name, META_FILE]))?
-                || self.exists(&self.key(&[&name, TOMBSTONE_FILE]))?
-            {
+            // Any object under the number (meta.json, tombstone, or artifacts of a version
+            // whose meta.json was lost) makes it taken, as a folder does in the local backend.
+            if self.scan()?.contains_key(&v) {
                 return Err(RegistryError::VersionExists(v).into());
             }
         }
@@ -352,7 +352,6 @@ impl Registry for ObjectRegistry {
             let Some(v) = parts.first().and_then(|n| n.parse::<Version>().ok()) else {
                 continue;
             };
-            // `scan` holds only versions with a top-level object (meta.json, deleted.json).
             if scan
                 .get(&v)
                 .is_none_or(|&(meta, deleted)| !meta && !deleted)

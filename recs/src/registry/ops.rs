@@ -6,7 +6,7 @@ use super::meta::sha256_hex;
 use super::serving::ServingData;
 use super::{
     Artifact, ArtifactMeta, NewVersion, PointerAction, PointerEntry, Registry, RegistryError,
-    Version, VersionMeta, MODEL_ARTIFACT,
+    Version, VersionMeta, MAX_MODEL_BYTES, MODEL_ARTIFACT,
 };
 use crate::model::{read_header, AnyModel, Recommender, MAGIC};
 use crate::{Error, Result};
@@ -107,23 +107,63 @@ pub fn publish_model_serving(
     publish_model_with(reg, model, &artifacts, meta)
 }
 
-/// Loads the model of `version`: the registry checksum, then the model file's own header and
-/// checksum, then that its kind is the one `meta.json` records.
+/// Loads the model of `version`: the size recorded in `meta.json` against
+/// [`MAX_MODEL_BYTES`] (before reading), the registry checksum, then the model file's own
+/// header and checksum, then that its kind is the one `meta.json` records.
 ///
 /// # Errors
+/// [`RegistryError::InvalidMeta`] for a recorded size over the cap,
 /// [`RegistryError::Checksum`] / [`Error::Format`] for damaged files,
 /// [`RegistryError::NotFound`], [`RegistryError::Corrupt`] for a kind mismatch.
 pub fn load_model(reg: &dyn Registry, version: &Version) -> Result<AnyModel> {
-    Ok(load_checked(reg, version)?.1)
+    load_model_capped(reg, version, MAX_MODEL_BYTES)
 }
 
-fn load_checked(reg: &dyn Registry, version: &Version) -> Result<(VersionMeta, AnyModel)> {
+/// As [`load_model`], with a cap of `max_bytes` on the model file instead of
+/// [`MAX_MODEL_BYTES`].
+///
+/// ```
+/// use recs::data::Interactions;
+/// use recs::registry::{load_model_capped, publish_model, LocalRegistry, NewVersion};
+/// let dir = tempfile::tempdir()?;
+/// let reg = LocalRegistry::open(dir.path())?;
+/// let model = recs::model::fit_named("pop", &Interactions::empty(2, 3))?;
+/// let v = publish_model(&reg, &model, NewVersion::new("popularity"))?.version;
+/// assert!(load_model_capped(&reg, &v, 1 << 20).is_ok());
+/// let err = load_model_capped(&reg, &v, 10).unwrap_err().to_string();
+/// assert!(err.contains("more than the 10 bytes"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`load_model`].
+pub fn load_model_capped(
+    reg: &dyn Registry,
+    version: &Version,
+    max_bytes: u64,
+) -> Result<AnyModel> {
+    Ok(load_checked(reg, version, max_bytes)?.1)
+}
+
+fn load_checked(
+    reg: &dyn Registry,
+    version: &Version,
+    max_bytes: u64,
+) -> Result<(VersionMeta, AnyModel)> {
     let meta = reg.meta(version)?;
     let art = meta.artifact(MODEL_ARTIFACT).ok_or_else(|| {
         Error::from(RegistryError::NotFound(format!(
             "{version} has no `{MODEL_ARTIFACT}`"
         )))
     })?;
+    if art.size > max_bytes {
+        return Err(RegistryError::InvalidMeta(format!(
+            "{version}/{MODEL_ARTIFACT} is {} bytes by its meta.json, more than the {max_bytes} \
+             bytes a model may have; refused before reading",
+            art.size
+        ))
+        .into());
+    }
     let bytes = reg.read_artifact(&meta, art)?;
     verify_artifact(version, art, &bytes)?;
     let model = AnyModel::from_bytes(&bytes)?;
@@ -152,7 +192,7 @@ pub fn load_latest(reg: &dyn Registry) -> Result<(VersionMeta, AnyModel)> {
             reg.location()
         )))
     })?;
-    load_checked(reg, &v)
+    load_checked(reg, &v, MAX_MODEL_BYTES)
 }
 
 /// The version [`rollback`] would move the latest pointer to, `None` when there is none.

@@ -14,6 +14,18 @@
 //! lines after the shared mark are ingested (the lines between that mark and where the file
 //! differs, at most one batch, come in again: the one case where a duplicate remains).
 //!
+//! **Where the rule applies.** Every file given to [`ingest_files`](super::ingest_files) (plain
+//! or gzip). Not to stdin (`recs ingest -`), which stays a new source `file:stdin@<ms>` each run:
+//! a pipe cannot be read twice, so recognising known content would mean holding back (in
+//! memory or a spool file) everything read until it passes a known mark, which is unbounded
+//! for a stream that never ends and would stop `producer | recs ingest -` from committing
+//! anything until EOF; write such data to a file to get the rule. Nor to Kafka, whose sources
+//! are partitions with broker offsets (each record has one offset, whatever the path). The
+//! followed events file of `recs serve --events-file` keeps nothing on disk: at each start it is
+//! read from its beginning into empty memory, and a user's live history is a set of movies, so
+//! the same bytes read again (after a restart, or repeated in the file) add nothing
+//! (`recs-server/tests/foldin.rs::serve_follows_an_event_file`).
+//!
 //! Marks are written before the manifest; on opening, marks ahead of the manifest's committed
 //! offsets (a crash between the two writes) are dropped, so a mark never claims lines that were
 //! not committed, and the committed offsets skip what an earlier mark does not cover.

@@ -464,7 +464,8 @@ fn ingest_lines(
 /// different file under a known name is a new source (`file:<name>@<sha256 of its head>`; see
 /// the `content-<member>.json` marks). Lines are read with memory bounded by the record limit
 /// ([`LineReader`]): a longer line is one dead letter (`line too long`, with its byte offset).
-/// Stdin is named `file:stdin@<ms>`, new each run.
+/// Stdin is named `file:stdin@<ms>`, new each run: a pipe cannot be matched by content without
+/// holding back what it sent (see the `content` module docs, "Where the rule applies").
 ///
 /// ```no_run
 /// use recs::stream::{ingest_files, IngestConfig};

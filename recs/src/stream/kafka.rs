@@ -375,7 +375,8 @@ pub fn tail(
 }
 
 /// Produces `values` (one message each) to one partition; returns their offsets. For tests and
-/// for replaying a log file into a topic.
+/// for replaying a log file into a topic. Connects for this call only; a long-lived writer
+/// keeps a [`Producer`].
 ///
 /// # Errors
 /// [`Error::Io`] when the broker refuses.
@@ -385,35 +386,126 @@ pub fn produce(
     partition: i32,
     values: &[Vec<u8>],
 ) -> Result<Vec<i64>> {
-    runtime()?.block_on(async {
-        let client = connect(brokers).await?;
-        let pc = client
-            .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
-            .await
-            .map_err(|e| kerr(&format!("kafka {topic}/{partition}"), e))?;
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let timestamp = rskafka::chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        let mut offsets = Vec::with_capacity(values.len());
-        for chunk in values.chunks(500) {
-            let records = chunk
-                .iter()
-                .map(|v| Record {
-                    key: None,
-                    value: Some(v.clone()),
-                    headers: Default::default(),
-                    timestamp,
-                })
-                .collect();
-            offsets.extend(
-                pc.produce(records, Compression::NoCompression)
+    Producer::new(brokers, topic, partition)?.send(values)
+}
+
+/// Most records sent in one produce request.
+const PRODUCE_CHUNK: usize = 500;
+
+/// A producer to one partition that keeps its connection between calls: it connects on the
+/// first [`send`](Producer::send) and reuses the connection until a send fails, then the next
+/// send connects again (so a broker restart costs one failed batch, not a stuck producer).
+/// Blocking, like the rest of this module: it owns a current-thread tokio runtime.
+///
+/// ```no_run
+/// use recs::stream::kafka::Producer;
+/// let mut p = Producer::new(&["127.0.0.1:9092".to_string()], "reco_responses", 0)?;
+/// for batch in [vec![b"{}".to_vec()], vec![b"{}".to_vec(), b"{}".to_vec()]] {
+///     p.send(&batch)?; // one connection for both batches
+/// }
+/// assert_eq!(p.connects(), 1);
+/// # Ok::<(), recs::Error>(())
+/// ```
+pub struct Producer {
+    brokers: Vec<String>,
+    topic: String,
+    partition: i32,
+    runtime: tokio::runtime::Runtime,
+    client: Option<PartitionClient>,
+    connects: u64,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("connected", &self.client.is_some())
+            .field("connects", &self.connects)
+            .finish()
+    }
+}
+
+impl Producer {
+    /// A producer for `topic`/`partition` on `brokers`; does not connect yet.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the tokio runtime cannot be built.
+    pub fn new(brokers: &[String], topic: &str, partition: i32) -> Result<Self> {
+        Ok(Producer {
+            brokers: brokers.to_vec(),
+            topic: topic.to_owned(),
+            partition,
+            runtime: runtime()?,
+            client: None,
+            connects: 0,
+        })
+    }
+
+    /// Connections opened so far (1 while the broker stays up).
+    pub fn connects(&self) -> u64 {
+        self.connects
+    }
+
+    /// Produces `values` (one message each, in chunks of 500 per request) and returns their
+    /// offsets, connecting first if there is no connection. After an error the connection is
+    /// dropped and the next call connects again; records of the failed call may be partly
+    /// written (at-least-once).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when no broker answers within [`CONNECT_TIMEOUT`] or the broker refuses.
+    pub fn send(&mut self, values: &[Vec<u8>]) -> Result<Vec<i64>> {
+        let Producer {
+            brokers,
+            topic,
+            partition,
+            runtime,
+            client,
+            connects,
+        } = self;
+        let result = runtime.block_on(async {
+            if client.is_none() {
+                *connects += 1;
+                let c = connect(brokers).await?;
+                let pc = c
+                    .partition_client(topic.clone(), *partition, UnknownTopicHandling::Retry)
                     .await
-                    .map_err(|e| kerr(&format!("kafka produce {topic}/{partition}"), e))?,
-            );
+                    .map_err(|e| kerr(&format!("kafka {topic}/{partition}"), e))?;
+                *client = Some(pc);
+            }
+            let Some(pc) = client.as_ref() else {
+                return Ok(Vec::new());
+            };
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let timestamp =
+                rskafka::chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+            let mut offsets = Vec::with_capacity(values.len());
+            for chunk in values.chunks(PRODUCE_CHUNK) {
+                let records = chunk
+                    .iter()
+                    .map(|v| Record {
+                        key: None,
+                        value: Some(v.clone()),
+                        headers: Default::default(),
+                        timestamp,
+                    })
+                    .collect();
+                offsets.extend(
+                    pc.produce(records, Compression::NoCompression)
+                        .await
+                        .map_err(|e| kerr(&format!("kafka produce {topic}/{partition}"), e))?,
+                );
+            }
+            Ok(offsets)
+        });
+        if result.is_err() {
+            self.client = None;
         }
-        Ok(offsets)
-    })
+        result
+    }
 }
 
 /// The partitions of a topic on the broker.

@@ -499,6 +499,26 @@ pub fn missing_or_unreadable_meta_is_reported(fx: &Fixture) {
         r.list().is_err(),
         "list alone stops at the unreadable meta.json"
     );
+
+    // The lost version keeps its number: neither the next automatic publish nor an explicit
+    // one takes it (the pointer history names it; two models must not share it).
+    let next = r.publish_bytes(b"next", nv()).unwrap();
+    assert!(
+        next.version > lost.version,
+        "{} reused or below the lost {}",
+        next.version,
+        lost.version
+    );
+    let err = r
+        .publish_bytes(b"again", nv().version(lost.version))
+        .unwrap_err();
+    assert!(
+        is_registry_err(
+            &err,
+            |e| matches!(e, RegistryError::VersionExists(x) if *x == lost.version)
+        ),
+        "{err}"
+    );
 }
 
 pub fn traversal_names_are_refused(fx: &Fixture) {

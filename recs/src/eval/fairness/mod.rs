@@ -50,7 +50,11 @@
 
 use std::collections::BTreeMap;
 
+pub mod logged;
 mod study;
+pub use logged::{
+    exposure_of_logged, ItemExposure, LoggedExposure, LoggedExposureCounter, LoggedGroup,
+};
 pub use study::{study, Demographics, FairnessStudy, ModelFairness, StudyConfig};
 
 use serde::{Deserialize, Serialize};
@@ -204,6 +208,59 @@ pub fn exposure_of_lists<'a>(
         return Err(Error::param("k", "a list length >= 1", 0));
     }
     let n_items = train.n_items();
+    let mut exposure = vec![0u64; n_items];
+    let mut n_lists = 0usize;
+    for list in lists {
+        n_lists += 1;
+        for &i in list.iter().take(k) {
+            let slot = exposure.get_mut(i as usize).ok_or_else(|| {
+                Error::Data(format!(
+                    "a list holds item {i}, outside the catalogue 0..{n_items}"
+                ))
+            })?;
+            *slot += 1;
+        }
+    }
+    exposure_of_counts(&exposure, n_lists, train, k)
+}
+
+/// Exposure metrics from per-item exposure counts (`exposure[i]`: how many of the `n_lists`
+/// lists of length at most `k` hold item `i`), against the training data `train` (item
+/// popularity). [`exposure_of_lists`] counts lists and calls this; logged answers
+/// ([`logged`]) are counted as they are read.
+///
+/// ```
+/// use recs::data::{Interactions, Record};
+/// use recs::eval::fairness::exposure_of_counts;
+/// let recs = [(0, 0), (1, 0), (1, 1)]
+///     .map(|(u, i)| Record { user: u, item: i, value: 1.0, timestamp: None });
+/// let train = Interactions::from_records(2, 3, &recs, Default::default())?;
+/// // three lists of one item: item 2 twice, item 0 once
+/// let e = exposure_of_counts(&[1, 0, 2], 3, &train, 1)?;
+/// assert_eq!((e.slots, e.never_exposed), (3, 1));
+/// # Ok::<(), recs::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidParam`] for `k == 0` or counts of another length than the catalogue;
+/// [`Error::Data`] when `train` has no interaction.
+pub fn exposure_of_counts(
+    exposure: &[u64],
+    n_lists: usize,
+    train: &Interactions,
+    k: usize,
+) -> Result<Exposure> {
+    if k == 0 {
+        return Err(Error::param("k", "a list length >= 1", 0));
+    }
+    let n_items = train.n_items();
+    if exposure.len() != n_items {
+        return Err(Error::param(
+            "exposure",
+            "one count per catalogue item",
+            format!("{} counts for {n_items} items", exposure.len()),
+        ));
+    }
     let counts = train.item_counts();
     let total_interactions: u64 = counts.iter().map(|&c| u64::from(c)).sum();
     if total_interactions == 0 || train.n_users() == 0 {
@@ -231,24 +288,12 @@ pub fn exposure_of_lists<'a>(
         acc += u64::from(counts[i as usize]);
     }
 
-    let mut exposure = vec![0u64; n_items];
-    let (mut slots, mut n_lists) = (0u64, 0usize);
-    let (mut top, mut tail, mut pop_sum) = (0u64, 0u64, 0.0f64);
-    for list in lists {
-        n_lists += 1;
-        for &i in list.iter().take(k) {
-            let iu = i as usize;
-            if iu >= n_items {
-                return Err(Error::Data(format!(
-                    "a list holds item {i}, outside the catalogue 0..{n_items}"
-                )));
-            }
-            exposure[iu] += 1;
-            slots += 1;
-            top += u64::from(is_top[iu]);
-            tail += u64::from(!is_head[iu]);
-            pop_sum += pop(iu);
-        }
+    let (mut slots, mut top, mut tail, mut pop_sum) = (0u64, 0u64, 0u64, 0.0f64);
+    for (iu, &e) in exposure.iter().enumerate() {
+        slots += e;
+        top += e * u64::from(is_top[iu]);
+        tail += e * u64::from(!is_head[iu]);
+        pop_sum += e as f64 * pop(iu);
     }
     let share = |x: u64| {
         if slots > 0 {
