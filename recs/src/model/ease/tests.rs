@@ -154,3 +154,34 @@ proptest! {
         }
     }
 }
+
+/// The `auto` searches fit every λ from one shared Gram matrix: the same model as `fit`, and
+/// the shared matrix is left as it was.
+#[test]
+fn fit_from_a_shared_gram_equals_fit() {
+    let pairs: Vec<(u32, u32)> = (0..30u32)
+        .flat_map(|u| {
+            (0..6u32)
+                .filter(move |i| (u + 2 * i) % 3 == 0)
+                .map(move |i| (u, i))
+        })
+        .collect();
+    let x = matrix(&pairs, 30, 6);
+    let gram = gram_dense(&x.binarized());
+    let before = gram.clone();
+    for lambda in [0.5, 7.0] {
+        let p = Ease::params().lambda(lambda).dropout(0.2);
+        assert_eq!(p.fit_gram(&gram, 6).unwrap(), p.fit(&x).unwrap());
+    }
+    assert_eq!(gram, before);
+    assert!(matches!(
+        Ease::params().fit_gram(&gram[1..], 6),
+        Err(Error::Data(_))
+    ));
+    // the cap counts the shared matrix: 12 · 36 bytes fit alone, not with its 4 · 36
+    assert!(Ease::params().max_memory(432).fit(&x).is_ok());
+    assert!(matches!(
+        Ease::params().max_memory(432).fit_gram(&gram, 6),
+        Err(Error::Limit(_))
+    ));
+}
