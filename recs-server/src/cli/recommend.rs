@@ -1,5 +1,5 @@
-//! `recs recommend`: batch top-K for all (or listed) users to CSV or JSON lines, with raw ids,
-//! from a model spec fitted on the data or from a registry version.
+//! `recs recommend`: batch top-K for all (or listed) users to CSV, JSON lines or Parquet, with
+//! raw ids, from a model spec fitted on the data or from a registry version.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,8 +50,10 @@ pub(crate) struct RecommendArgs {
     /// Output file; written to FILE.tmp while running, then renamed.
     #[arg(long)]
     out: PathBuf,
-    /// Output format: csv (`user,rank,item,score`) or jsonl (one `{"user":..,"items":[..],
-    /// "scores":[..]}` per line); default from the file name (.jsonl/.json → jsonl).
+    /// Output format: csv (`user,rank,item,score`), jsonl (one `{"user":..,"items":[..],
+    /// "scores":[..]}` per line) or parquet (the csv columns: user Int64, rank UInt32, item
+    /// Int64, score Float32; snappy, row groups of up to 2^20 rows); default from the file name
+    /// (.jsonl/.json → jsonl, .parquet/.pq → parquet, else csv).
     #[arg(long)]
     output_format: Option<String>,
     /// Users scored per parallel chunk (memory is bounded by the chunk, not the user count).
@@ -124,17 +126,7 @@ pub(crate) fn recommend(args: RecommendArgs) -> CliResult {
             })
             .collect::<Result<_, _>>()?
     };
-    let jsonl = match args.output_format.as_deref() {
-        Some("csv") => false,
-        Some("jsonl") | Some("json") => true,
-        Some(other) => {
-            return Err(format!("unknown --output-format `{other}`: expected csv or jsonl").into())
-        }
-        None => args
-            .out
-            .extension()
-            .is_some_and(|e| e == "jsonl" || e == "json"),
-    };
+    let format = OutFormat::of(args.output_format.as_deref(), &args.out)?;
     let opts = RecOpts {
         k: args.k,
         filter_seen: !args.keep_seen,
@@ -142,10 +134,7 @@ pub(crate) fn recommend(args: RecommendArgs) -> CliResult {
     };
     let tmp = tmp_path(&args.out);
     let file = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    let mut w = std::io::BufWriter::new(file);
-    if !jsonl {
-        writeln!(w, "user,rank,item,score").map_err(|e| io_err(&tmp, e))?;
-    }
+    let mut sink = Sink::new(format, std::io::BufWriter::new(file), &tmp)?;
     let (uv, iv) = (&dataset.users, &dataset.items);
     let mut written = 0usize;
     recommend_in_chunks(
@@ -155,36 +144,131 @@ pub(crate) fn recommend(args: RecommendArgs) -> CliResult {
         &opts,
         args.chunk,
         |lists| {
-            let mut buf = String::new();
-            for (u, list) in lists {
-                let user = uv.external(*u).unwrap_or(i64::from(*u));
-                let item = |i: u32| iv.external(i).unwrap_or(i64::from(i));
-                if jsonl {
-                    let items: Vec<i64> = list.iter().map(|s| item(s.item)).collect();
-                    let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
-                    let line = serde_json::json!({"user": user, "items": items, "scores": scores});
-                    buf.push_str(&line.to_string());
-                    buf.push('\n');
-                } else {
-                    for (rank, s) in list.iter().enumerate() {
-                        buf.push_str(&format!(
-                            "{user},{},{},{}\n",
-                            rank + 1,
-                            item(s.item),
-                            s.score
-                        ));
-                    }
-                }
-            }
+            let raw: Vec<(i64, Vec<(i64, f32)>)> = lists
+                .iter()
+                .map(|(u, list)| {
+                    let user = uv.external(*u).unwrap_or(i64::from(*u));
+                    let items = list
+                        .iter()
+                        .map(|s| (iv.external(s.item).unwrap_or(i64::from(s.item)), s.score))
+                        .collect();
+                    (user, items)
+                })
+                .collect();
             written += lists.len();
-            w.write_all(buf.as_bytes()).map_err(|e| io_err(&tmp, e))
+            sink.write(&raw, &tmp)
         },
     )?;
-    w.flush().map_err(|e| io_err(&tmp, e))?;
-    drop(w);
+    sink.finish(&tmp)?;
     std::fs::rename(&tmp, &args.out).map_err(|e| io_err(&args.out, e))?;
     tracing::info!("wrote {} ({written} users)", args.out.display());
     Ok(())
+}
+
+/// The output formats of `recs recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl OutFormat {
+    /// `--output-format`, else from the file name's extension.
+    fn of(given: Option<&str>, out: &Path) -> Result<OutFormat, Error> {
+        Ok(match given {
+            Some("csv") => OutFormat::Csv,
+            Some("jsonl") | Some("json") => OutFormat::Jsonl,
+            Some("parquet") => OutFormat::Parquet,
+            Some(other) => {
+                return Err(Error::Data(format!(
+                    "unknown --output-format `{other}`: expected csv, jsonl or parquet"
+                )))
+            }
+            None => match out.extension().and_then(|e| e.to_str()) {
+                Some("jsonl") | Some("json") => OutFormat::Jsonl,
+                Some("parquet") | Some("pq") => OutFormat::Parquet,
+                _ => OutFormat::Csv,
+            },
+        })
+    }
+}
+
+type FileOut = std::io::BufWriter<std::fs::File>;
+
+/// Where the lists go: text lines or a streaming Parquet writer.
+enum Sink {
+    Csv(FileOut),
+    Jsonl(FileOut),
+    #[cfg(feature = "stream")]
+    Parquet(Box<recs::model::ListsParquetWriter<FileOut>>),
+}
+
+impl Sink {
+    fn new(format: OutFormat, mut w: FileOut, tmp: &Path) -> Result<Sink, Error> {
+        Ok(match format {
+            OutFormat::Csv => {
+                writeln!(w, "user,rank,item,score").map_err(|e| io_err(tmp, e))?;
+                Sink::Csv(w)
+            }
+            OutFormat::Jsonl => Sink::Jsonl(w),
+            #[cfg(feature = "stream")]
+            OutFormat::Parquet => Sink::Parquet(Box::new(recs::model::ListsParquetWriter::new(w)?)),
+            #[cfg(not(feature = "stream"))]
+            OutFormat::Parquet => {
+                return Err(Error::Data(
+                    "Parquet output needs recs built with the `stream` feature (the default)"
+                        .into(),
+                ))
+            }
+        })
+    }
+
+    /// Writes one chunk of lists: `(raw user, [(raw item, score)])` in rank order.
+    fn write(&mut self, lists: &[(i64, Vec<(i64, f32)>)], tmp: &Path) -> Result<(), Error> {
+        match self {
+            Sink::Csv(w) => {
+                let mut buf = String::new();
+                for (user, list) in lists {
+                    for (rank, (item, score)) in list.iter().enumerate() {
+                        buf.push_str(&format!("{user},{},{item},{score}\n", rank + 1));
+                    }
+                }
+                w.write_all(buf.as_bytes()).map_err(|e| io_err(tmp, e))
+            }
+            Sink::Jsonl(w) => {
+                let mut buf = String::new();
+                for (user, list) in lists {
+                    let items: Vec<i64> = list.iter().map(|&(i, _)| i).collect();
+                    let scores: Vec<f32> = list.iter().map(|&(_, s)| s).collect();
+                    let line = serde_json::json!({"user": user, "items": items, "scores": scores});
+                    buf.push_str(&line.to_string());
+                    buf.push('\n');
+                }
+                w.write_all(buf.as_bytes()).map_err(|e| io_err(tmp, e))
+            }
+            #[cfg(feature = "stream")]
+            Sink::Parquet(w) => {
+                let mut rows = recs::model::ListRows::default();
+                for (user, list) in lists {
+                    for (rank, &(item, score)) in list.iter().enumerate() {
+                        rows.push(*user, rank as u32 + 1, item, score);
+                    }
+                }
+                w.write(&rows)
+            }
+        }
+    }
+
+    /// Flushes everything (the Parquet footer too).
+    fn finish(self, tmp: &Path) -> Result<(), Error> {
+        let mut w = match self {
+            Sink::Csv(w) | Sink::Jsonl(w) => w,
+            #[cfg(feature = "stream")]
+            Sink::Parquet(p) => p.finish()?,
+        };
+        w.flush().map_err(|e| io_err(tmp, e))
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

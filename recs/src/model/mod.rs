@@ -15,6 +15,8 @@ mod factors;
 mod fresh;
 mod gram;
 mod item_knn;
+#[cfg(feature = "parquet")]
+mod lists_parquet;
 mod ncf;
 mod persist;
 mod popularity;
@@ -41,6 +43,8 @@ pub use fresh::{
 };
 pub use gram::gram_dense;
 pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
+#[cfg(feature = "parquet")]
+pub use lists_parquet::{read_lists_parquet, ListRows, ListsParquetWriter, ROW_GROUP_ROWS};
 pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,
