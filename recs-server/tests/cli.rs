@@ -387,3 +387,62 @@ fn eval_sequences_splits_by_time() {
         "{stderr}"
     );
 }
+
+/// `recs recommend` to Parquet: the same rows as its CSV output, raw ids, ranks from 1; a user
+/// whose only item is 300 gets the two most popular items (100: 3 users, 200: 2).
+#[cfg(feature = "stream")]
+#[test]
+fn recommend_writes_parquet_with_the_csv_rows() {
+    let dir = tempfile::tempdir().expect("test value");
+    let data = dir.path().join("ratings.csv");
+    std::fs::write(
+        &data,
+        "userId,movieId,rating,timestamp\n10,100,5,1\n10,200,4,2\n20,100,3,3\n20,200,5,4\n\
+         30,300,4,5\n40,100,2,6\n40,400,5,7\n",
+    )
+    .expect("test value");
+    let run = |out: &std::path::Path| {
+        let o = Command::new(BIN)
+            .args(["recommend", "--model", "pop", "--k", "2", "--data"])
+            .arg(&data)
+            .args([
+                "--columns",
+                "user=userId,item=movieId,rating=rating,time=timestamp",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .expect("test value");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (pq, csv) = (dir.path().join("top.parquet"), dir.path().join("top.csv"));
+    run(&pq);
+    run(&csv);
+    let rows = recs::model::read_lists_parquet(std::fs::read(&pq).expect("test value"), &pq)
+        .expect("test value");
+    let text = std::fs::read_to_string(&csv).expect("test value");
+    let from_csv: Vec<(i64, u32, i64, f32)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].parse().expect("test value"),
+                f[1].parse().expect("test value"),
+                f[2].parse().expect("test value"),
+                f[3].parse().expect("test value"),
+            )
+        })
+        .collect();
+    let from_pq: Vec<(i64, u32, i64, f32)> = (0..rows.len())
+        .map(|k| (rows.user[k], rows.rank[k], rows.item[k], rows.score[k]))
+        .collect();
+    assert_eq!(from_pq, from_csv);
+    let of_30: Vec<(u32, i64)> = from_pq
+        .iter()
+        .filter(|r| r.0 == 30)
+        .map(|r| (r.1, r.2))
+        .collect();
+    assert_eq!(of_30, [(1, 100), (2, 200)]);
+    assert!(!dir.path().join("top.parquet.tmp").exists());
+}

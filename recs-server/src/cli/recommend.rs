@@ -217,7 +217,8 @@ impl Sink {
             #[cfg(not(feature = "stream"))]
             OutFormat::Parquet => {
                 return Err(Error::Data(
-                    "Parquet output needs recs built with the `stream` feature (the default)".into(),
+                    "Parquet output needs recs built with the `stream` feature (the default)"
+                        .into(),
                 ))
             }
         })

@@ -16,6 +16,7 @@ use super::{
     Persist, Recommender,
 };
 use crate::data::{Interactions, ItemIdx, UserIdx};
+use crate::util::ensure_non_negative;
 use crate::{Error, Result};
 
 /// Parameters of [`Blend`]. Build with [`Blend::params`].
@@ -164,9 +165,7 @@ impl ParamGuard for BlendParams {
             if name == "als" {
                 self.0.als.check_ref()?;
             }
-            if !(w.is_finite() && *w >= 0.0) {
-                return Err(Error::param("weights", "finite numbers >= 0", w));
-            }
+            ensure_non_negative("weights", "finite numbers >= 0", *w)?;
         }
         if p.members.iter().all(|&(_, w)| w == 0.0) {
             return Err(Error::param("weights", "at least one weight > 0", 0.0));

@@ -15,6 +15,8 @@ mod factors;
 mod fresh;
 mod gram;
 mod item_knn;
+#[cfg(feature = "parquet")]
+mod lists_parquet;
 mod ncf;
 mod persist;
 mod popularity;
@@ -26,8 +28,8 @@ mod transition;
 pub use als::{Als, AlsParams, AlsSolver, AlsValidParams, Feedback};
 pub use any::AnyModel;
 pub use auto::{
-    als_regularization, ease_lambda, validation_recall, validation_split, AutoOptions, Validation,
-    ALS_REGULARIZATION_GRID, AUTO_K, EASE_LAMBDA_GRID, FRESH_RECENCY_GRID,
+    als_regularization, ease_lambda, validation_recall, validation_recalls, validation_split,
+    AutoOptions, Validation, ALS_REGULARIZATION_GRID, AUTO_K, EASE_LAMBDA_GRID, FRESH_RECENCY_GRID,
 };
 pub use batch::recommend_in_chunks;
 pub use blend::{Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
@@ -41,6 +43,8 @@ pub use fresh::{
 };
 pub use gram::gram_dense;
 pub use item_knn::{ItemKnn, ItemKnnParams, ItemKnnValidParams, Weighting};
+#[cfg(feature = "parquet")]
+pub use lists_parquet::{read_lists_parquet, ListRows, ListsParquetWriter, ROW_GROUP_ROWS};
 pub use ncf::{EpochStats, Ncf, NcfArch, NcfOptimizer, NcfParams, NcfValidParams};
 pub use persist::{
     from_bytes, load, read_header, save, to_bytes, write_atomic, Header, Persist, FORMAT_VERSION,

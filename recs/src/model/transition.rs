@@ -21,6 +21,7 @@
 //! "what comes after these items?").
 
 use std::collections::HashSet;
+use std::ops::Bound;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ use super::{
     check_history, check_scores_len, top_k, Fit, ParamGuard, Persist, Recommender, Scored,
 };
 use crate::data::{Interactions, ItemIdx, Sequences, UserIdx};
+use crate::util::{ensure_in, ensure_non_negative};
 use crate::{Error, Result};
 
 /// Parameters of [`Transition`]. Build with [`Transition::params`].
@@ -179,38 +181,15 @@ impl ParamGuard for TransitionParams {
     type Checked = TransitionValidParams;
     fn check_ref(&self) -> Result<&Self::Checked> {
         let p = &self.0;
-        if p.window == 0 {
-            return Err(Error::param("window", "an integer ≥ 1", p.window));
-        }
-        if !(p.train_decay > 0.0 && p.train_decay <= 1.0) {
-            return Err(Error::param(
-                "train_decay",
-                "a number in (0, 1]",
-                p.train_decay,
-            ));
-        }
-        if !(p.backward.is_finite() && p.backward >= 0.0) {
-            return Err(Error::param("backward", "a finite number ≥ 0", p.backward));
-        }
-        if !(0.0..=2.0).contains(&p.alpha) {
-            return Err(Error::param("alpha", "a number in [0, 2]", p.alpha));
-        }
-        if !(0.0..=2.0).contains(&p.beta) {
-            return Err(Error::param("beta", "a number in [0, 2]", p.beta));
-        }
-        if p.history_len == 0 {
-            return Err(Error::param("history_len", "an integer ≥ 1", p.history_len));
-        }
-        if !(p.history_decay > 0.0 && p.history_decay <= 1.0) {
-            return Err(Error::param(
-                "history_decay",
-                "a number in (0, 1]",
-                p.history_decay,
-            ));
-        }
-        if p.neighbors == 0 {
-            return Err(Error::param("neighbors", "an integer ≥ 1", p.neighbors));
-        }
+        let unit = (Bound::Excluded(0.0), Bound::Included(1.0)); // (0, 1]
+        ensure_in("window", "an integer ≥ 1", p.window, 1..)?;
+        ensure_in("train_decay", "a number in (0, 1]", p.train_decay, unit)?;
+        ensure_non_negative("backward", "a finite number ≥ 0", p.backward)?;
+        ensure_in("alpha", "a number in [0, 2]", p.alpha, 0.0..=2.0)?;
+        ensure_in("beta", "a number in [0, 2]", p.beta, 0.0..=2.0)?;
+        ensure_in("history_len", "an integer ≥ 1", p.history_len, 1..)?;
+        ensure_in("history_decay", "a number in (0, 1]", p.history_decay, unit)?;
+        ensure_in("neighbors", "an integer ≥ 1", p.neighbors, 1..)?;
         Ok(p)
     }
     fn check(self) -> Result<Self::Checked> {
