@@ -523,6 +523,10 @@ pub(crate) fn backward(
 /// chunk's logits stay in the core's L2 cache from the product that writes them through the
 /// softmax to the two products that read them.
 const CHUNK_FLOATS: usize = 1 << 18;
+/// But at least this many rows a chunk: each chunk streams the whole output matrix through the
+/// cache twice, so with big catalogues (Beauty: 54,542 items, 4 rows in 2¹⁸ logits) the
+/// products would wait on memory; 32 rows keep them compute-bound.
+const MIN_CHUNK_ROWS: usize = 32;
 /// Row groups of the output layer. Each group runs its chunks one after another on one thread
 /// (products without inner parallelism, so no barrier waits on a loaded machine) into its own
 /// gradient of the output embeddings; those are summed in group order, so the result does not
@@ -588,7 +592,7 @@ pub(crate) fn cross_entropy(
         }
     };
     let n_rows = rows.len();
-    let chunk = (CHUNK_FLOATS / n_cols).clamp(1, n_rows);
+    let chunk = (CHUNK_FLOATS / n_cols).max(MIN_CHUNK_ROWS).min(n_rows);
     let max_groups = (GROUP_GRAD_FLOATS / (n_cols * d)).clamp(1, GROUPS);
     let per_group = n_rows.div_ceil(max_groups);
     let groups = n_rows.div_ceil(per_group);
