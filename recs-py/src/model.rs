@@ -1238,10 +1238,10 @@ py_model! {
         max_len: usize = 200,
         dropout: f32 = 0.2,
         epochs: usize = 200,
-        batch_size: usize = 128,
-        learning_rate: f32 = 0.001,
+        batch_size: usize = 64,
+        learning_rate: f32 = 0.002,
         negatives: usize = 0,
-        patience: usize = 3,
+        patience: usize = 8,
         validation_users: usize = 2000,
         seed: u64 = 42,
     }

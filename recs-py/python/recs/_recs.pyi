@@ -433,10 +433,10 @@ class SASRec(Recommender):
         max_len: int = 200,
         dropout: float = 0.2,
         epochs: int = 200,
-        batch_size: int = 128,
-        learning_rate: float = 0.001,
+        batch_size: int = 64,
+        learning_rate: float = 0.002,
         negatives: int = 0,
-        patience: int = 3,
+        patience: int = 8,
         validation_users: int = 2000,
         seed: int = 42,
     ) -> None: ...

@@ -6,6 +6,7 @@
 //! and `h = LN_f(x)`. The score of item `j` at a position is `h·E[j]`: the item embeddings are
 //! shared by the input and the output layer (as in SASRec).
 
+use faer::Par;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -518,13 +519,31 @@ pub(crate) fn backward(
     }
 }
 
-/// Rows of logits computed at once: bounds the memory of the output layer (~16 MB).
-const LOGIT_FLOATS: usize = 1 << 22;
+/// Logits a row group computes at once (~1 MB, rows of the item count): small enough that a
+/// chunk's logits stay in the core's L2 cache from the product that writes them through the
+/// softmax to the two products that read them.
+const CHUNK_FLOATS: usize = 1 << 18;
+/// But at least this many rows a chunk: each chunk streams the whole output matrix through the
+/// cache twice, so with big catalogues (Beauty: 54,542 items, 4 rows in 2¹⁸ logits) the
+/// products would wait on memory; 32 rows keep them compute-bound.
+const MIN_CHUNK_ROWS: usize = 32;
+/// Row groups of the output layer. Each group runs its chunks one after another on one thread
+/// (products without inner parallelism, so no barrier waits on a loaded machine) into its own
+/// gradient of the output embeddings; those are summed in group order, so the result does not
+/// depend on the thread count. More groups than threads lets rayon balance them.
+const GROUPS: usize = 8;
+/// Bound of the groups' output-embedding gradients together (64 MB): fewer groups for big
+/// catalogues.
+const GROUP_GRAD_FLOATS: usize = 1 << 24;
 
 /// Mean softmax cross-entropy of the targets of `batch` over the columns `cols` (all items
 /// when `None`; a sampled set that contains every target otherwise). Writes `dh` (the gradient
 /// with respect to `h`) and adds the output layer's gradient to `grad_item`. Returns the loss
 /// and the number of predicted positions.
+///
+/// Per chunk of rows: logits `H·Eᵀ`, the softmax turned in place into the gradient of the mean
+/// loss with respect to the logits (`softmax − one-hot`, over the rows), then `dH = G·E` and
+/// `dE += Gᵀ·H`; the memory is bounded by [`CHUNK_FLOATS`] and [`GROUP_GRAD_FLOATS`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn cross_entropy(
     w: &Weights,
@@ -541,7 +560,7 @@ pub(crate) fn cross_entropy(
         .filter(|&r| batch.targets[r] != NONE)
         .collect();
     dh.iter_mut().for_each(|v| *v = 0.0);
-    if rows.is_empty() {
+    if rows.is_empty() || d == 0 {
         return (0.0, 0);
     }
     // the output matrix: all item embeddings, or the sampled rows gathered
@@ -561,6 +580,9 @@ pub(crate) fn cross_entropy(
             (std::borrow::Cow::Owned(g), c.len(), col_of)
         }
     };
+    if n_cols == 0 {
+        return (0.0, 0);
+    }
     let target_col = |r: usize| {
         let t = batch.targets[r];
         if cols.is_none() {
@@ -570,6 +592,10 @@ pub(crate) fn cross_entropy(
         }
     };
     let n_rows = rows.len();
+    let chunk = (CHUNK_FLOATS / n_cols).max(MIN_CHUNK_ROWS).min(n_rows);
+    let max_groups = (GROUP_GRAD_FLOATS / (n_cols * d)).clamp(1, GROUPS);
+    let per_group = n_rows.div_ceil(max_groups);
+    let groups = n_rows.div_ceil(per_group);
     let [hr, dhr, demb, logits] = bufs;
     hr.clear();
     hr.extend(
@@ -577,56 +603,71 @@ pub(crate) fn cross_entropy(
             .flat_map(|&r| h[r * d..(r + 1) * d].iter().copied()),
     );
     zeroed(dhr, n_rows * d);
-    zeroed(demb, n_cols * d);
-    let chunk = (LOGIT_FLOATS / n_cols).clamp(1, n_rows);
-    zeroed(logits, chunk * n_cols);
+    zeroed(demb, groups * n_cols * d);
+    zeroed(logits, groups * chunk * n_cols);
     let mut losses = vec![0f64; n_rows];
     let inv_rows = 1.0 / n_rows as f32;
     let embv = View::new(&emb, n_cols, d);
-    for c0 in (0..n_rows).step_by(chunk) {
-        let m = chunk.min(n_rows - c0);
-        let lg = &mut logits[..m * n_cols];
-        let hv = View::new(&hr[c0 * d..(c0 + m) * d], m, d);
-        let par = par_for(m * n_cols * d);
-        gemm(lg, n_cols, hv, false, embv, true, false, par);
-        lg.par_chunks_mut(n_cols)
-            .zip(losses[c0..c0 + m].par_iter_mut())
-            .enumerate()
-            .for_each(|(k, (row, loss))| {
-                let tc = target_col(rows[c0 + k]);
-                // row ← softmax / n_rows: the gradient of the mean loss, but for the target
-                softmax_in_place(row, 1.0, inv_rows);
-                *loss = -((row[tc] / inv_rows) as f64).ln();
-                row[tc] -= inv_rows;
-            });
-        let lgv = View::new(lg, m, n_cols);
-        gemm(
-            &mut dhr[c0 * d..(c0 + m) * d],
-            d,
-            lgv,
-            false,
-            embv,
-            false,
-            false,
-            par,
-        );
-        gemm(demb, d, lgv, true, hv, false, true, par);
-    }
+    hr.par_chunks(per_group * d)
+        .zip(dhr.par_chunks_mut(per_group * d))
+        .zip(losses.par_chunks_mut(per_group))
+        .zip(demb.par_chunks_mut(n_cols * d))
+        .zip(logits.par_chunks_mut(chunk * n_cols))
+        .enumerate()
+        .for_each(|(g, ((((hg, dhg), loss_g), demb_g), logits_g))| {
+            let first = g * per_group;
+            for c0 in (0..loss_g.len()).step_by(chunk) {
+                let m = chunk.min(loss_g.len() - c0);
+                let lg = &mut logits_g[..m * n_cols];
+                let hv = View::new(&hg[c0 * d..(c0 + m) * d], m, d);
+                gemm(lg, n_cols, hv, false, embv, true, false, Par::Seq);
+                for (k, (row, loss)) in lg
+                    .chunks_exact_mut(n_cols)
+                    .zip(&mut loss_g[c0..c0 + m])
+                    .enumerate()
+                {
+                    let tc = target_col(rows[first + c0 + k]);
+                    // row ← softmax / n_rows: the gradient of the mean loss, but for the target
+                    softmax_in_place(row, 1.0, inv_rows);
+                    *loss = -((row[tc] / inv_rows) as f64).ln();
+                    row[tc] -= inv_rows;
+                }
+                let lgv = View::new(lg, m, n_cols);
+                gemm(
+                    &mut dhg[c0 * d..(c0 + m) * d],
+                    d,
+                    lgv,
+                    false,
+                    embv,
+                    false,
+                    false,
+                    Par::Seq,
+                );
+                gemm(demb_g, d, lgv, true, hv, false, true, Par::Seq);
+            }
+        });
     for (k, &r) in rows.iter().enumerate() {
         dh[r * d..(r + 1) * d].copy_from_slice(&dhr[k * d..(k + 1) * d]);
     }
-    match cols {
-        None => {
-            for (g, v) in grad_item.iter_mut().zip(demb.iter()) {
+    // the groups' gradients, summed in group order (per item row, in parallel over rows)
+    let demb = &demb[..];
+    let add_groups = |k: usize, g_row: &mut [f32]| {
+        for grp in 0..groups {
+            let src = &demb[grp * n_cols * d + k * d..][..d];
+            for (g, v) in g_row.iter_mut().zip(src) {
                 *g += v;
             }
         }
+    };
+    match cols {
+        None => grad_item
+            .par_chunks_mut(d)
+            .with_min_len(256)
+            .enumerate()
+            .for_each(|(k, g_row)| add_groups(k, g_row)),
         Some(c) => {
             for (k, &i) in c.iter().enumerate() {
-                let g = &mut grad_item[i as usize * d..][..d];
-                for (g, v) in g.iter_mut().zip(&demb[k * d..(k + 1) * d]) {
-                    *g += v;
-                }
+                add_groups(k, &mut grad_item[i as usize * d..][..d]);
             }
         }
     }

@@ -376,3 +376,78 @@ fn a_time_budget_stops_after_the_epoch_that_crosses_it() {
         .unwrap();
     assert_eq!(model.epochs_run(), 4);
 }
+
+/// The output layer in row chunks and row groups (a catalogue wide enough that a chunk holds
+/// only a few rows, so each group runs several chunks) against the loss and gradients written
+/// out in f64, one row at a time; and the same bits on 1 and 3 threads.
+#[test]
+fn chunked_output_layer_matches_the_direct_loss_and_gradients() {
+    // 10,000 columns: 2¹⁸ logits would be 26 rows, so a chunk holds the minimum of 32 rows;
+    // 300 rows in 8 groups of ≤ 38 rows: two chunks in each group
+    let (n_items, d) = (10_000usize, 4usize);
+    let a = arch(n_items, d, 1, 1, 100);
+    let w = Weights::init(&a, 3);
+    let batch = small_batch(n_items as u32, &[80, 75, 90, 55], 11);
+    let n = batch.items.len();
+    let mut rng = crate::data::rng::Rng::stream(5, 2);
+    let h: Vec<f32> = (0..n * d).map(|_| rng.gen_f32() * 2.0 - 1.0).collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (mut dh, mut gi) = (vec![0f32; n * d], vec![0f32; n_items * d]);
+            let mut bufs: [Vec<f32>; 4] = Default::default();
+            let (loss, rows) =
+                net::cross_entropy(&w, &a, &batch, &h, None, &mut dh, &mut gi, &mut bufs);
+            (loss, rows, dh, gi)
+        })
+    };
+    let (loss, rows, dh, gi) = run(1);
+    let again = run(3);
+    assert_eq!(
+        (loss.to_bits(), rows, &dh, &gi),
+        (again.0.to_bits(), again.1, &again.2, &again.3)
+    );
+    // direct: p = softmax(h·Eᵀ); loss = mean −ln p[target]; g = (p − onehot) / rows
+    let mut want_loss = 0f64;
+    let mut want_dh = vec![0f64; n * d];
+    let mut want_gi = vec![0f64; n_items * d];
+    let targets: Vec<usize> = (0..n).filter(|&r| batch.targets[r] != net::NONE).collect();
+    let m = targets.len() as f64;
+    for &r in &targets {
+        let hr = &h[r * d..(r + 1) * d];
+        let logits: Vec<f64> = (0..n_items)
+            .map(|j| {
+                (0..d)
+                    .map(|c| hr[c] as f64 * w.item[j * d + c] as f64)
+                    .sum()
+            })
+            .collect();
+        let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        let t = batch.targets[r] as usize;
+        want_loss += -(logits[t] - max - z.ln()) / m;
+        for (j, l) in logits.iter().enumerate() {
+            let g = ((l - max).exp() / z - f64::from(u8::from(j == t))) / m;
+            for c in 0..d {
+                want_dh[r * d + c] += g * w.item[j * d + c] as f64;
+                want_gi[j * d + c] += g * hr[c] as f64;
+            }
+        }
+    }
+    assert_eq!(rows, targets.len());
+    assert!(
+        (loss - want_loss).abs() < 1e-5 * want_loss,
+        "{loss} vs {want_loss}"
+    );
+    let close = |got: &[f32], want: &[f64]| {
+        let scale = want.iter().fold(0f64, |s, v| s.max(v.abs()));
+        got.iter()
+            .zip(want)
+            .all(|(&g, &w)| (g as f64 - w).abs() <= 1e-4 * scale)
+    };
+    assert!(close(&dh, &want_dh), "dh differs");
+    assert!(close(&gi, &want_gi), "item gradient differs");
+}
