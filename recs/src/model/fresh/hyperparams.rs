@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::fit::{Fresh, RecencyRanks};
 use crate::data::Interactions;
 use crate::model::{AnyModel, Ease, EaseParams, ParamGuard};
+use crate::util::{ensure_non_negative, ensure_positive};
 use crate::{Error, Result};
 
 /// Default [`FreshParams::boost`], chosen on the validation split.
@@ -205,30 +206,10 @@ impl ParamGuard for FreshParams {
         if p.base == "ease" {
             p.ease.check_ref()?;
         }
-        if !(p.boost.is_finite() && p.boost >= 0.0) {
-            return Err(Error::param("boost", "a finite number >= 0", p.boost));
-        }
-        if !(p.recency_boost.is_finite() && p.recency_boost >= 0.0) {
-            return Err(Error::param(
-                "recency_boost",
-                "a finite number >= 0",
-                p.recency_boost,
-            ));
-        }
-        if !(p.recency_decay.is_finite() && p.recency_decay > 0.0) {
-            return Err(Error::param(
-                "recency_decay",
-                "a finite number > 0",
-                p.recency_decay,
-            ));
-        }
-        if !(p.decay_years.is_finite() && p.decay_years > 0.0) {
-            return Err(Error::param(
-                "decay_years",
-                "a finite number > 0",
-                p.decay_years,
-            ));
-        }
+        ensure_non_negative("boost", "a finite number >= 0", p.boost)?;
+        ensure_non_negative("recency_boost", "a finite number >= 0", p.recency_boost)?;
+        ensure_positive("recency_decay", p.recency_decay)?;
+        ensure_positive("decay_years", p.decay_years)?;
         Ok(p)
     }
     fn check(self) -> Result<Self::Checked> {
