@@ -28,4 +28,6 @@ pub(crate) use accessors::factor_accessors;
 pub use dense::gram;
 pub(crate) use matrix::{matrix_len, random_matrix, Rng};
 pub(crate) use recommender::{FactorModel, FactorView};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use simd::Avx2Fma;
 pub(crate) use simd::{dispatch, dots_into, Isa, Scalar, SimdFn};
