@@ -176,12 +176,7 @@ pub trait Recommender: Send + Sync {
     /// out-of-range candidates.
     fn recommend_history(&self, history: &[ItemIdx], opts: &RecOpts<'_>) -> Result<Vec<Scored>> {
         let n = self.n_items();
-        if let Some(&bad) = opts
-            .candidates
-            .and_then(|c| c.iter().find(|&&i| i as usize >= n))
-        {
-            return Err(Error::UnknownItem(bad as u64));
-        }
+        check_candidates(opts, n)?;
         let mut buf = vec![0f32; n];
         self.score_history_into(history, &mut buf)?;
         select(&mut buf, history, opts)
@@ -198,9 +193,7 @@ pub trait Recommender: Send + Sync {
         items: &[ItemIdx],
     ) -> Result<Vec<f32>> {
         let n = self.n_items();
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= n) {
-            return Err(Error::UnknownItem(bad as u64));
-        }
+        check_items(items, n)?;
         let mut all = vec![0f32; n];
         self.score_into(user, history, &mut all)?;
         Ok(items.iter().map(|&i| all[i as usize]).collect())
@@ -266,12 +259,7 @@ pub fn recommend_with_buffer<R: Recommender + ?Sized>(
     opts: &RecOpts<'_>,
     buf: &mut [f32],
 ) -> Result<Vec<Scored>> {
-    let n = model.n_items();
-    if let Some(c) = opts.candidates {
-        if let Some(&bad) = c.iter().find(|&&i| i as usize >= n) {
-            return Err(Error::UnknownItem(bad as u64));
-        }
-    }
+    check_candidates(opts, model.n_items())?;
     model.score_into(user, history, buf)?;
     select(buf, history, opts)
 }
@@ -337,8 +325,19 @@ pub(crate) fn check_scores_len(out: &[f32], n_items: usize) -> Result<()> {
 
 /// Checks that a user index is inside the model (for models without fold-in).
 pub(crate) fn check_history(history: &[ItemIdx], n_items: usize) -> Result<()> {
-    match history.iter().find(|&&i| i as usize >= n_items) {
+    check_items(history, n_items)
+}
+
+/// [`Error::UnknownItem`] naming the first of `items` outside a model of `n_items` items: the
+/// one range rule for histories, candidate lists and item lists.
+pub(crate) fn check_items(items: &[ItemIdx], n_items: usize) -> Result<()> {
+    match items.iter().find(|&&i| i as usize >= n_items) {
         Some(&bad) => Err(Error::UnknownItem(bad as u64)),
         None => Ok(()),
     }
+}
+
+/// [`check_items`] for `opts.candidates`, when there are any.
+pub(crate) fn check_candidates(opts: &RecOpts<'_>, n_items: usize) -> Result<()> {
+    opts.candidates.map_or(Ok(()), |c| check_items(c, n_items))
 }

@@ -80,12 +80,7 @@ impl Ease {
         opts: &RecOpts<'_>,
     ) -> Result<Vec<Vec<Scored>>> {
         let n = self.n_items;
-        if let Some(&bad) = opts
-            .candidates
-            .and_then(|c| c.iter().find(|&&i| i as usize >= n))
-        {
-            return Err(Error::UnknownItem(bad as u64));
-        }
+        crate::model::check_candidates(opts, n)?;
         for &u in users {
             check_history(data.items_of(u), n)?;
         }

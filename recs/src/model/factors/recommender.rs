@@ -5,7 +5,10 @@ use std::borrow::Cow;
 use super::select::{recommend_batch, select_fast, similar_by_cosine};
 use super::simd::dots_into;
 use crate::data::{Interactions, ItemIdx, UserIdx};
-use crate::model::{check_history, check_scores_len, Persist, RecOpts, Recommender, Scored};
+use crate::model::{
+    check_candidates, check_history, check_items, check_scores_len, Persist, RecOpts, Recommender,
+    Scored,
+};
 use crate::{Error, Result};
 
 /// A fitted factor model's matrices, borrowed: a score is the dot product of a user row and an
@@ -95,9 +98,7 @@ impl<M: FactorModel> Recommender for M {
         items: &[ItemIdx],
     ) -> Result<Vec<f32>> {
         let v = self.view();
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= v.n_items) {
-            return Err(Error::UnknownItem(bad as u64));
-        }
+        check_items(items, v.n_items)?;
         let row = self.row_for(user, history)?;
         let w = v.width;
         let rows: Vec<f32> = items
@@ -117,11 +118,7 @@ impl<M: FactorModel> Recommender for M {
         opts: &RecOpts<'_>,
     ) -> Result<Vec<Scored>> {
         let n_items = self.view().n_items;
-        if let Some(c) = opts.candidates {
-            if let Some(&bad) = c.iter().find(|&&i| i as usize >= n_items) {
-                return Err(Error::UnknownItem(bad as u64));
-            }
-        }
+        check_candidates(opts, n_items)?;
         let mut buf = vec![0f32; n_items];
         self.score_into(user, history, &mut buf)?;
         select_fast(&mut buf, history, opts)

@@ -90,11 +90,7 @@ pub(crate) fn recommend_batch<'m>(
     row_for: impl Fn(UserIdx, &[ItemIdx]) -> Result<Cow<'m, [f32]>> + Sync,
 ) -> Result<Vec<Vec<Scored>>> {
     let n_items = items.len().checked_div(width).unwrap_or(0);
-    if let Some(c) = opts.candidates {
-        if let Some(&bad) = c.iter().find(|&&i| i as usize >= n_items) {
-            return Err(Error::UnknownItem(bad as u64));
-        }
-    }
+    crate::model::check_candidates(opts, n_items)?;
     // Per-thread buffers, reused across blocks: the block's user rows and its score matrix.
     let blocks: Vec<Result<Vec<Vec<Scored>>>> = users
         .par_chunks(BATCH)

@@ -68,7 +68,7 @@ impl Default for FreshParams {
 }
 
 impl FreshParams {
-    /// The base model, by [`fit_named`](super::fit_named) name (`ease` uses
+    /// The base model, by [`fit_named`](crate::model::fit_named) name (`ease` uses
     /// [`ease`](Self::ease)). Default `ease`; not `fresh`.
     pub fn base(mut self, name: impl Into<String>) -> Self {
         self.0.base = name.into();
@@ -99,7 +99,7 @@ impl FreshParams {
         self
     }
     /// The release year of every item, by item index (`None` when unknown). Required by
-    /// [`fit`](Fit::fit): one entry per item of the training data.
+    /// [`fit`](crate::model::Fit::fit): one entry per item of the training data.
     pub fn years(mut self, years: Vec<Option<u16>>) -> Self {
         self.0.years = years;
         self
@@ -131,7 +131,7 @@ impl FreshParams {
     }
 
     /// [`fit_base`](Self::fit_base) for a base fitted on `train`, whose timestamps (when it has
-    /// them) give the recency weights of the users' histories, as [`fit`](Fit::fit) does.
+    /// them) give the recency weights of the users' histories, as [`fit`](crate::model::Fit::fit) does.
     ///
     /// # Errors
     /// As [`fit_base`](Self::fit_base).
