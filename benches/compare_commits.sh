@@ -8,7 +8,8 @@
 # Build each commit's binary with `cargo build --release -p recs-server --bin recs` (e.g. in a
 # `git worktree` of the old commit) and copy it out first. Model files are not shared: each
 # build trains and publishes its own (the file format changed). Knobs: RECS_DATA_DIR, ROUNDS (2),
-# DURATION (wrk, 15s), CONNECTIONS (16), PORT (18095). Prints one line per round and binary.
+# DURATION (wrk, 15s), CONNECTIONS (16), PORT (18095), ORDER ("old new"; "new old" runs the new
+# build first in each round). Prints one line per round and binary.
 set -euo pipefail
 OLD=$1 NEW=$2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +25,7 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 export RAYON_NUM_THREADS=2 USER_MIN=1 USER_MAX=6040 K=10
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
-  for which in old new; do
+  for which in ${ORDER:-old new}; do
     bin=$OLD; [ "$which" = new ] && bin=$NEW
     # the fixed-parameter rows of the README table (the old `ease` default is lambda 1200)
     ease=ease:lambda=1200; [ "$which" = old ] && ease=ease
