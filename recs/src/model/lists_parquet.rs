@@ -10,13 +10,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::util::parquet_column as col;
 use crate::{Error, Result};
 
 /// Most rows per Parquet row group (the writer's buffer).
@@ -133,17 +134,6 @@ impl<W: Write + Send> ListsParquetWriter<W> {
     pub fn finish(self) -> Result<W> {
         self.writer.into_inner().map_err(perr)
     }
-}
-
-fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            Error::Format(format!(
-                "{}: column `{name}` missing or of the wrong type",
-                path.display()
-            ))
-        })
 }
 
 /// Reads a file [`ListsParquetWriter`] wrote (`bytes`; `path` only names it in errors).

@@ -18,6 +18,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::event::{Event, EventKind, Rate, RecoRequest, RecoResponse, SourceKey, Ts, Watch};
+use crate::util::parquet_column as col;
 use crate::{Error, Result};
 
 enum Col {
@@ -171,17 +172,6 @@ pub(crate) fn write(kind: EventKind, rows: &[&(SourceKey, Event)]) -> Result<Vec
     w.write(&batch).map_err(perr)?;
     w.close().map_err(perr)?;
     Ok(out)
-}
-
-fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            Error::Format(format!(
-                "{}: column `{name}` missing or of the wrong type",
-                path.display()
-            ))
-        })
 }
 
 fn opt(a: &StringArray, i: usize) -> Option<String> {

@@ -6,6 +6,8 @@
 mod fs;
 mod lines;
 mod params;
+#[cfg(feature = "parquet")]
+mod parquet;
 pub mod rng;
 pub mod time;
 
@@ -13,3 +15,5 @@ pub use fs::write_atomic;
 pub use lines::{Line, LineReader, MAX_LINE_BYTES};
 pub use params::ParamGuard;
 pub(crate) use params::{ensure_in, ensure_non_negative, ensure_positive, ABOVE_ZERO_TO_TEN};
+#[cfg(feature = "parquet")]
+pub(crate) use parquet::parquet_column;
