@@ -478,13 +478,12 @@ impl KafkaSink {
     /// (10 s) while the queue fills and its overflow is counted as drops.
     #[cfg(feature = "stream")]
     fn produce(&mut self, lines: &[Vec<u8>]) -> Result<(), String> {
-        if self.producer.is_none() {
-            let p = recs::stream::kafka::Producer::new(&self.brokers, &self.topic, 0)
-                .map_err(|e| format!("kafka topic {}: {e}", self.topic))?;
-            self.producer = Some(p);
-        }
-        let Some(producer) = self.producer.as_mut() else {
-            return Err("kafka producer missing".into());
+        let producer = match &mut self.producer {
+            Some(p) => p,
+            empty => empty.insert(
+                recs::stream::kafka::Producer::new(&self.brokers, &self.topic, 0)
+                    .map_err(|e| format!("kafka topic {}: {e}", self.topic))?,
+            ),
         };
         producer
             .send(lines)

@@ -105,3 +105,22 @@ fn bad_input_names_the_file_line_and_variant() {
     assert!(!ok);
     assert!(err.contains("alpha"), "{err}");
 }
+
+#[test]
+fn an_over_long_line_is_refused_or_skipped_and_reading_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("long.jsonl");
+    // line 1 is 2 MiB (over the 1 MiB record limit), then the decisive events
+    let mut text = format!("{}\n", "x".repeat(2 << 20));
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 2000, 2600);
+    text.push_str(&std::fs::read_to_string(&events).expect("read"));
+    std::fs::write(&long, text).expect("write");
+    let path = long.to_str().expect("utf-8 path");
+    let (ok, _, err) = analyze(&[path]);
+    assert!(!ok);
+    assert!(err.contains("long.jsonl: line 1: line too long"), "{err}");
+    let (ok, v, err) = analyze(&[path, "--skip-bad-lines"]);
+    assert!(ok, "{err}");
+    assert_eq!(v["decision"], "ship_b", "{v}");
+}

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use recs::eval::experiment::{analyze, arms_from_events, DecisionRule};
 use recs::stream::{parse_line, Event};
+use recs::util::{Line, LineReader, MAX_LINE_BYTES};
 
 type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -92,9 +93,27 @@ fn analyze_files(args: &AnalyzeArgs) -> CliResult<serde_json::Value> {
             let f = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
             Box::new(std::io::BufReader::new(f))
         };
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line.map_err(|e| format!("{name}: line {}: {e}", i + 1))?;
-            let trimmed = line.trim_ascii();
+        // Lines are read with the record limit, so memory stays bounded whatever the file holds.
+        let mut lines = LineReader::new(reader, MAX_LINE_BYTES);
+        let mut i = 0usize;
+        while let Some(line) = lines
+            .next_line()
+            .map_err(|e| format!("{name}: line {}: {e}", i + 1))?
+        {
+            i += 1;
+            let trimmed = match line {
+                Line::Text { bytes, .. } => bytes.trim_ascii(),
+                Line::TooLong { .. } if args.skip_bad_lines => {
+                    skipped += 1;
+                    continue;
+                }
+                Line::TooLong { len, .. } => {
+                    return Err(format!(
+                        "{name}: line {i}: line too long ({len} bytes, limit {MAX_LINE_BYTES})"
+                    )
+                    .into())
+                }
+            };
             if trimmed.is_empty() {
                 continue;
             }
@@ -103,7 +122,7 @@ fn analyze_files(args: &AnalyzeArgs) -> CliResult<serde_json::Value> {
                     if events.len() >= MAX_EVENTS {
                         return Err(format!(
                             "{name}: line {}: more than {MAX_EVENTS} events; analyze a shorter period",
-                            i + 1
+                            i
                         )
                         .into());
                     }
@@ -111,7 +130,7 @@ fn analyze_files(args: &AnalyzeArgs) -> CliResult<serde_json::Value> {
                 }
                 Ok(_) => {}
                 Err(_) if args.skip_bad_lines => skipped += 1,
-                Err(e) => return Err(format!("{name}: line {}: {e}", i + 1).into()),
+                Err(e) => return Err(format!("{name}: line {}: {e}", i).into()),
             }
         }
     }
