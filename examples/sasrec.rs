@@ -7,15 +7,24 @@
 //! cargo run --release -p recs-benches --example sasrec -- b1 negatives=4096 ...
 //! ```
 //! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed
-//! valid_users max_seconds; `test=0` stops after training (settings are compared on the
+//! valid_users max_seconds; `save=PATH` writes the trained model, `load=PATH` reads one instead of
+//! training (same data set); `test=0` stops after training (settings are compared on the
 //! per-epoch validation figures, without looking at the test item).
 //! The data is read from `../shared/data` (or `$RECS_DATA`).
+//!
+//! After training it also fits `transition` (the fast sequence baseline, defaults) on the same
+//! training sequences and reads blends of the two on the **validation** item of every user:
+//! `z`: per-user standardized scores `z_sasrec + w·z_transition`; `mix`: a mixture of the two
+//! next-item distributions `(1 − a)·softmax(sasrec) + a·transition / Σ transition`. The blend
+//! with the best validation NDCG@10 is the one read on the test item (`test=1`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::time::Instant;
 
-use recs::model::{Recommender, SasRec};
+use rayon::prelude::*;
+use recs::data::{Interactions, Record};
+use recs::model::{Fit, Recommender, SasRec, Transition};
 
 type Seqs = Vec<Vec<u32>>;
 
@@ -86,6 +95,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let which = args.first().map(String::as_str).unwrap_or("s1");
     let mut p = SasRec::params();
     let mut score_test = true;
+    let mut save: Option<String> = None;
+    let mut load_from: Option<String> = None;
     for kv in args.iter().skip(1) {
         let (k, v) = kv
             .split_once('=')
@@ -104,6 +115,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "seed" => p.seed(v.parse()?),
             "valid_users" => p.validation_users(v.parse()?),
             "max_seconds" => p.max_seconds(v.parse()?),
+            "save" => {
+                save = Some(v.to_string());
+                p
+            }
+            "load" => {
+                load_from = Some(v.to_string());
+                p
+            }
             "test" => {
                 score_test = v != "0";
                 p
@@ -134,18 +153,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::current_num_threads()
     );
     let t0 = Instant::now();
-    let model = p.fit_sequences(n_items, &train, &valid, |e| {
-        eprintln!(
-            "epoch {:3} loss {:.4} valid HR@10 {:.4} NDCG@10 {:.4} train {:.1}s (total {:.0}s)",
-            e.epoch,
-            e.loss,
-            e.valid_hr,
-            e.valid_ndcg,
-            e.train_seconds,
-            t0.elapsed().as_secs_f64()
-        )
-    })?;
+    let model = match &load_from {
+        // a model saved by an earlier run (`save=PATH`) on the same data: no training
+        Some(path) => recs::model::from_bytes::<SasRec>(&std::fs::read(path)?)?,
+        None => p.fit_sequences(n_items, &train, &valid, |e| {
+            eprintln!(
+                "epoch {:3} loss {:.4} valid HR@10 {:.4} NDCG@10 {:.4} train {:.1}s (total {:.0}s)",
+                e.epoch,
+                e.loss,
+                e.valid_hr,
+                e.valid_ndcg,
+                e.train_seconds,
+                t0.elapsed().as_secs_f64()
+            )
+        })?,
+    };
+    if let Some(path) = &save {
+        std::fs::write(path, recs::model::to_bytes(&model)?)?;
+    }
     let wall = t0.elapsed().as_secs_f64();
+    // blends with `transition`, chosen on the validation item
+    let inter = sequences_as_interactions(n_items, &train)?;
+    let trans = Transition::params().fit(&inter)?;
+    let val_cases: Vec<(Vec<u32>, u32)> = train
+        .iter()
+        .zip(&valid)
+        .filter_map(|(h, v)| v.map(|v| (h.clone(), v)))
+        .filter(|(h, _)| !h.is_empty())
+        .collect();
+    let grid = blend_grid();
+    let val = read_blends(&model, &trans, &val_cases, &grid)?;
+    let mut best = 0;
+    for (g, (hr, nd)) in grid.iter().zip(&val) {
+        eprintln!("validation {g:?}: HR@10 {hr:.4} NDCG@10 {nd:.4}");
+    }
+    for (k, v) in val.iter().enumerate() {
+        if v.1 > val[best].1 {
+            best = k;
+        }
+    }
+    println!(
+        "{which} blend chosen on validation: {:?} (validation HR@10 {:.4} NDCG@10 {:.4}; sasrec alone {:.4} / {:.4}, transition alone {:.4} / {:.4}; {} users)",
+        grid[best], val[best].0, val[best].1, val[0].0, val[0].1, val[1].0, val[1].1, val_cases.len()
+    );
+    if score_test {
+        let test_cases: Vec<(Vec<u32>, u32)> = train
+            .iter()
+            .zip(&valid)
+            .zip(&test)
+            .filter_map(|((h, v), t)| {
+                let (v, t) = (v.as_ref()?, t.as_ref()?);
+                let mut h = h.clone();
+                h.push(*v);
+                Some((h, *t))
+            })
+            .collect();
+        let picks = [grid[0], grid[1], grid[best]];
+        let res = read_blends(&model, &trans, &test_cases, &picks)?;
+        for (g, (hr, nd)) in picks.iter().zip(&res) {
+            println!(
+                "{which} test {g:?}: HR@10 {hr:.4} NDCG@10 {nd:.4} ({} users)",
+                test_cases.len()
+            );
+        }
+    }
     if !score_test {
         println!(
             "{which} sasrec (test item not scored) | train wall {wall:.0}s, epochs {} (best {}) | {:?}",
@@ -188,4 +259,124 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model.hyperparams()
     );
     Ok(())
+}
+
+/// The training sequences as interactions whose timestamps are the positions, so that
+/// `Transition` reads the same order.
+fn sequences_as_interactions(n_items: usize, train: &Seqs) -> Result<Interactions, recs::Error> {
+    let recs: Vec<Record> = train
+        .iter()
+        .enumerate()
+        .flat_map(|(u, s)| {
+            s.iter().enumerate().map(move |(t, &i)| Record {
+                user: u as u32,
+                item: i,
+                value: 1.0,
+                timestamp: Some(t as i64),
+            })
+        })
+        .collect();
+    Interactions::from_records(train.len(), n_items, &recs, Default::default())
+}
+
+/// A blend of SASRec and `transition` scores (see the module docs).
+#[derive(Debug, Clone, Copy)]
+enum BlendRule {
+    /// `z_sasrec + w · z_transition`; `Z(0)` is SASRec alone.
+    Z(f32),
+    /// `(1 − a) · softmax(sasrec) + a · transition / Σ transition`.
+    Mix(f32),
+    /// `transition` alone.
+    Transition,
+}
+
+fn blend_grid() -> Vec<BlendRule> {
+    let mut g = vec![BlendRule::Z(0.0), BlendRule::Transition];
+    g.extend([0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0].map(BlendRule::Z));
+    g.extend([0.1, 0.25, 0.5, 0.75].map(BlendRule::Mix));
+    g
+}
+
+fn standardize(x: &mut [f32]) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let sd = var.sqrt();
+    for v in x.iter_mut() {
+        *v = if sd > 0.0 {
+            ((*v as f64 - mean) / sd) as f32
+        } else {
+            0.0
+        };
+    }
+}
+
+/// HR@10 / NDCG@10 of each rule over (ordered history, target) cases: full ranking, the
+/// history removed, ties counted against the target.
+fn read_blends(
+    sas: &SasRec,
+    trans: &Transition,
+    cases: &[(Vec<u32>, u32)],
+    rules: &[BlendRule],
+) -> Result<Vec<(f64, f64)>, recs::Error> {
+    let n = sas.n_items();
+    let sums = cases
+        .par_iter()
+        .map_init(
+            || (vec![0f32; n], vec![0f32; n], vec![0f32; n]),
+            |(a, b, out), (h, t)| -> Result<Vec<(f64, f64)>, recs::Error> {
+                sas.score_history_into(h, a)?;
+                trans.score_history_into(h, b)?;
+                let (mut za, mut zb) = (a.clone(), b.clone());
+                standardize(&mut za);
+                standardize(&mut zb);
+                // softmax of SASRec's logits; transition's scores as a distribution
+                let m = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let pa: Vec<f32> = a.iter().map(|&v| (v - m).exp()).collect();
+                let sa: f32 = pa.iter().sum();
+                let sb: f32 = b
+                    .iter()
+                    .map(|v| v.max(0.0))
+                    .sum::<f32>()
+                    .max(f32::MIN_POSITIVE);
+                let mut res = Vec::with_capacity(rules.len());
+                for r in rules {
+                    for i in 0..n {
+                        out[i] = match *r {
+                            BlendRule::Z(w) => za[i] + w * zb[i],
+                            BlendRule::Mix(x) => (1.0 - x) * pa[i] / sa + x * b[i].max(0.0) / sb,
+                            BlendRule::Transition => b[i],
+                        };
+                    }
+                    let ts = out[*t as usize];
+                    for &i in h {
+                        out[i as usize] = f32::NEG_INFINITY;
+                    }
+                    out[*t as usize] = ts;
+                    let rank = out
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, &s)| i != *t as usize && s >= ts)
+                        .count();
+                    res.push(if rank < 10 {
+                        (1.0, 1.0 / (rank as f64 + 2.0).log2())
+                    } else {
+                        (0.0, 0.0)
+                    });
+                }
+                Ok(res)
+            },
+        )
+        .try_reduce(
+            || vec![(0.0, 0.0); rules.len()],
+            |mut x, y| {
+                for (a, b) in x.iter_mut().zip(y) {
+                    a.0 += b.0;
+                    a.1 += b.1;
+                }
+                Ok(x)
+            },
+        )?;
+    let c = cases.len().max(1) as f64;
+    Ok(sums.into_iter().map(|(h, d)| (h / c, d / c)).collect())
 }

@@ -73,7 +73,8 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
             "negatives",
             "seed",
         ],
-        "blend" => &[],
+        // a blend's keys are its members' names, each with its weight (`blend:sasrec=1,transition=0.5`)
+        "blend" => BLEND_MEMBER_KEYS,
         "fresh" => &[
             "lambda",
             "boost",
@@ -109,6 +110,21 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
         _ => return None,
     })
 }
+
+/// The models a `blend` spec may name as members (every model but `blend` itself; `fresh`
+/// needs item years, which a blend's members are not given, so it is refused when fitted).
+const BLEND_MEMBER_KEYS: &[&str] = &[
+    "pop",
+    "itemknn",
+    "als",
+    "bpr",
+    "ease",
+    "gmf",
+    "mlp",
+    "neumf",
+    "transition",
+    "sasrec",
+];
 
 /// The keys that accept `auto`.
 const AUTO_KEYS: &[(&str, &str)] = &[
@@ -481,7 +497,15 @@ fn fit_spec(
             set!(p, "seed", u64, seed);
             p.fit(train)?.into()
         }
-        "blend" => Blend::params().fit(train)?.into(),
+        "blend" if spec.params().is_empty() => Blend::params().fit(train)?.into(),
+        "blend" => {
+            let members = spec
+                .params()
+                .iter()
+                .map(|(name, _)| Ok((name.clone(), num::<f32>(spec, name)?.unwrap_or(0.0))))
+                .collect::<Result<Vec<_>>>()?;
+            Blend::params().members(members).fit(train)?.into()
+        }
         "fresh" => auto::fit_fresh(spec, train, side, opts, chosen)?.into(),
         "transition" => {
             let mut p = Transition::params();
@@ -567,7 +591,12 @@ mod tests {
             "{e}"
         );
         let e = "blend:x=1".parse::<ModelSpec>().unwrap_err().to_string();
-        assert!(e.contains("valid keys: none"), "{e}");
+        assert!(e.contains("`x`") && e.contains("transition, sasrec"), "{e}");
+        // `fresh` needs item years, which a blend's members are not given
+        let e = "blend:fresh=1".parse::<ModelSpec>().unwrap_err().to_string();
+        assert!(e.contains("`fresh`"), "{e}");
+        let e = "blend:ease=much".parse::<ModelSpec>().unwrap_err().to_string();
+        assert!(e.contains("blend:ease=much"), "{e}");
         let e = "nope".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("ease"), "{e}");
         let e = "als:factors=many"
@@ -622,5 +651,40 @@ mod tests {
             other => panic!("expected EASE, got {}", crate::Recommender::kind(&other)),
         }
         assert!(fitted.chosen.is_empty());
+    }
+
+    #[test]
+    fn a_blend_spec_names_its_members_and_weights() {
+        let recs: Vec<crate::data::Record> = (0..40u32)
+            .map(|k| crate::data::Record {
+                user: k % 8,
+                item: (k * 7 + k / 8) % 6,
+                value: 1.0,
+                timestamp: Some(k as i64),
+            })
+            .collect();
+        let train = Interactions::from_records(8, 6, &recs, Default::default()).unwrap();
+        let spec: ModelSpec = "blend:pop=0.5,itemknn=1,transition=0".parse().unwrap();
+        let fitted = spec.fit(&train, &SideInfo::default()).unwrap();
+        let by_hand = Blend::params()
+            .members(vec![("pop".into(), 0.5), ("itemknn".into(), 1.0)])
+            .fit(&train)
+            .unwrap();
+        let (mut a, mut b) = (vec![0f32; 6], vec![0f32; 6]);
+        for u in 0..8 {
+            crate::Recommender::score_into(&fitted.model, u, train.items_of(u), &mut a).unwrap();
+            crate::Recommender::score_into(&by_hand, u, train.items_of(u), &mut b).unwrap();
+            assert_eq!(a, b, "user {u}");
+        }
+        // a zero-weight member is not fitted, and a blend of a sequence model reads order
+        assert!(!crate::Recommender::reads_order(&fitted.model));
+        let seq: ModelSpec = "blend:pop=1,transition=1".parse().unwrap();
+        let fitted = seq.fit(&train, &SideInfo::default()).unwrap();
+        assert!(crate::Recommender::reads_order(&fitted.model));
+        // weights are checked when fitted: negative, or all zero
+        for bad in ["blend:pop=-1", "blend:pop=0,ease=0"] {
+            let e = bad.parse::<ModelSpec>().unwrap().fit(&train, &SideInfo::default());
+            assert!(e.is_err(), "{bad}");
+        }
     }
 }
