@@ -71,7 +71,11 @@ impl BlendParams {
     /// 0.1177 / 0.1174 / 0.1174, sampled HR@10 0.7599 / 0.7639 / 0.7643; EASE alone 0.1184 /
     /// 0.7536). At least one member; names other than `blend`; weights finite and ≥ 0, not
     /// all 0.
-    /// At least one member; names other than `blend`; weights finite and ≥ 0, not all 0.
+    ///
+    /// As a model spec the members are the keys: `blend:sasrec=1,transition=0.05` is the
+    /// next-watch blend (SASRec and item transitions), whose weight was chosen on the
+    /// validation item of ML-1M users 1–2999 and Amazon Beauty (`examples/sasrec.rs`,
+    /// docs/benchmarks.md "SASRec + `transition`").
     pub fn members(mut self, members: Vec<(String, f32)>) -> Self {
         self.0.members = members;
         self

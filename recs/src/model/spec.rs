@@ -593,9 +593,15 @@ mod tests {
         let e = "blend:x=1".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("`x`") && e.contains("transition, sasrec"), "{e}");
         // `fresh` needs item years, which a blend's members are not given
-        let e = "blend:fresh=1".parse::<ModelSpec>().unwrap_err().to_string();
+        let e = "blend:fresh=1"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`fresh`"), "{e}");
-        let e = "blend:ease=much".parse::<ModelSpec>().unwrap_err().to_string();
+        let e = "blend:ease=much"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("blend:ease=much"), "{e}");
         let e = "nope".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("ease"), "{e}");
@@ -683,7 +689,10 @@ mod tests {
         assert!(crate::Recommender::reads_order(&fitted.model));
         // weights are checked when fitted: negative, or all zero
         for bad in ["blend:pop=-1", "blend:pop=0,ease=0"] {
-            let e = bad.parse::<ModelSpec>().unwrap().fit(&train, &SideInfo::default());
+            let e = bad
+                .parse::<ModelSpec>()
+                .unwrap()
+                .fit(&train, &SideInfo::default());
             assert!(e.is_err(), "{bad}");
         }
     }
