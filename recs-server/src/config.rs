@@ -154,7 +154,8 @@ impl ServeConfig {
     /// Reads [`from_json`](Self::from_json) from a file.
     ///
     /// # Errors
-    /// [`ServerError::Io`] when unreadable, else as `from_json`.
+    /// [`ServerError::Io`] when unreadable, [`ServerError::Config`] when longer than
+    /// [`recs::util::SMALL_FILE_MAX_BYTES`], else as `from_json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ServerError> {
         let path = path.as_ref();
         let text = match recs::util::read_small_text(path, recs::util::SMALL_FILE_MAX_BYTES) {
