@@ -1,5 +1,7 @@
 """Model specs from Python: recs.parse_spec and recs.fit_spec use the library's one parser."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -73,6 +75,20 @@ def test_each_spec_name_gets_its_class(train):
     blend = recs.fit_spec("blend", train)
     assert type(blend) is recs.Recommender and blend.kind == "blend"
     assert blend.recommend(0, N=3)[0].shape == (3,)
+
+
+def test_a_model_without_a_class_survives_pickle_and_files(train, tmp_path):
+    blend = recs.fit_spec("blend", train)
+    back = pickle.loads(pickle.dumps(blend))
+    path = tmp_path / "blend.recs"
+    blend.save(path)
+    for other in (back, recs.load(path)):
+        assert type(other) is recs.Recommender and other.kind == "blend"
+        ids, scores = blend.recommend(0, N=3, user_items=train)
+        np.testing.assert_array_equal(other.recommend(0, N=3, user_items=train)[0], ids)
+    # a loaded model has no parameters: refitting says what to do instead
+    with pytest.raises(recs.RecsError, match="fit_spec"):
+        back.fit(train)
 
 
 def test_auto_is_chosen_on_validation_and_reported(train):

@@ -186,6 +186,31 @@ impl PyRecommender {
         Ok(())
     }
 
+    /// A loaded model of a kind without a Python class, as a plain `recs.Recommender`.
+    fn without_class(py: Python<'_>, model: AnyModel) -> PyResult<Bound<'_, PyAny>> {
+        let kind = model.kind();
+        let base = PyRecommender {
+            kind,
+            fitter: Arc::new(move |_: &Interactions| {
+                Err(recs::Error::Unsupported(format!(
+                    "a loaded `{kind}` model has no parameters to refit with: fit a spec with \
+                     recs.fit_spec instead"
+                )))
+            }),
+            kwargs: PyDict::new(py).unbind(),
+            core_params: "{}".into(),
+            state: RwLock::new(Some(Fitted {
+                model: Arc::new(model),
+                train: None,
+                train_seconds: None,
+                chosen: Vec::new(),
+            })),
+            dataset: RwLock::new(None),
+            spec: None,
+        };
+        Ok(Bound::new(py, base)?.into_any())
+    }
+
     /// Installs a loaded model into a fresh instance of `cls` (or of the class of its kind).
     pub(super) fn from_any<'py>(
         py: Python<'py>,
@@ -194,7 +219,12 @@ impl PyRecommender {
     ) -> PyResult<Bound<'py, PyAny>> {
         let kind = model.kind();
         let cls = if cls.is(py.get_type::<PyRecommender>()) {
-            class_for_kind(py, kind)?
+            match class_for_kind(py, kind) {
+                Ok(cls) => cls,
+                // A kind without a class of its own (`blend`, made by `recs.fit_spec`) loads as
+                // a plain `recs.Recommender`: it recommends, but has no parameters to refit.
+                Err(_) => return Self::without_class(py, model),
+            }
         } else {
             cls.clone()
         };
