@@ -154,13 +154,20 @@ impl ServeConfig {
     /// Reads [`from_json`](Self::from_json) from a file.
     ///
     /// # Errors
-    /// [`ServerError::Io`] when unreadable, else as `from_json`.
+    /// [`ServerError::Io`] when unreadable, [`ServerError::Config`] when longer than
+    /// [`recs::util::SMALL_FILE_MAX_BYTES`], else as `from_json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ServerError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
-            context: format!("reading {}", path.display()),
-            source,
-        })?;
+        let text = match recs::util::read_small_text(path, recs::util::SMALL_FILE_MAX_BYTES) {
+            Ok(text) => text,
+            Err(recs::Error::Io { source, .. }) => {
+                return Err(ServerError::Io {
+                    context: format!("reading {}", path.display()),
+                    source,
+                })
+            }
+            Err(e) => return Err(ServerError::Config(e.to_string())),
+        };
         Self::from_json(&text)
     }
 

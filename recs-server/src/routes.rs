@@ -158,8 +158,7 @@ where
     let query = query.as_deref();
     match (req.method(), path.as_str()) {
         (&Method::GET, p) if p.starts_with("/recommend/") => {
-            let admin = authorize(st, req.headers()).is_ok();
-            recommend(st, &p["/recommend/".len()..], query, admin, ctx).await
+            recommend(st, &p["/recommend/".len()..], query, req.headers(), ctx).await
         }
         (&Method::GET, "/healthz") => Ok(healthz(st, authorize(st, req.headers()).is_ok())?),
         (&Method::GET, "/readyz") => readyz(st),
@@ -264,7 +263,7 @@ async fn recommend(
     st: &AppState,
     raw_user: &str,
     query: Option<&str>,
-    admin: bool,
+    headers: &HeaderMap,
     ctx: &Ctx,
 ) -> Result<Response<Body>, ApiError> {
     let user_id: i64 = raw_user.parse().map_err(|_| {
@@ -294,7 +293,9 @@ async fn recommend(
         Some(name) => {
             // Public callers may pick only the versions the operator opened
             // (`public_models`); the admin token may pick any loaded one. The answer for a
-            // closed version is the one for a missing version, and lists only open ones.
+            // closed version is the one for a missing version, and lists only open ones. The
+            // token is checked here only: the plain requests (no `model`) skip its two SHA-256.
+            let admin = authorize(st, headers).is_ok();
             let open = |v: &str| admin || st.config().public_models.iter().any(|p| p == v);
             let s = dep
                 .find(name)

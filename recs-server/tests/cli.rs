@@ -446,3 +446,37 @@ fn recommend_writes_parquet_with_the_csv_rows() {
     assert_eq!(of_30, [(1, 100), (2, 200)]);
     assert!(!dir.path().join("top.parquet.tmp").exists());
 }
+
+/// `--models-file` is read through the library's bounded reader: an endless file is an error
+/// naming it, not unbounded memory (the read stops at `recs::util::SMALL_FILE_MAX_BYTES`).
+#[test]
+#[cfg(unix)]
+fn an_endless_models_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("test value");
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("train"), "0\t0\n0\t1\n1\t1\n").expect("test value");
+    std::fs::write(p("test"), "0\t2\n").expect("test value");
+    let out = Command::new(BIN)
+        .args([
+            "eval",
+            "--quiet",
+            "--models",
+            "pop",
+            "--models-file",
+            "/dev/zero",
+        ])
+        .arg("--train")
+        .arg(p("train"))
+        .arg("--test")
+        .arg(p("test"))
+        .output()
+        .expect("test value");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--models-file")
+            && stderr.contains("/dev/zero")
+            && stderr.contains(&recs::util::SMALL_FILE_MAX_BYTES.to_string()),
+        "{stderr}"
+    );
+}

@@ -589,6 +589,35 @@ pub(super) fn class_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound
     )))
 }
 
+/// `base` (a model fitted from a spec) as an instance of the class of the spec's model name
+/// (`gmf` → `recs.GMF`, ...); a model without a class of its own (`blend`) stays a plain
+/// `recs.Recommender`.
+pub(super) fn instance_for_spec<'py>(
+    py: Python<'py>,
+    spec_name: &str,
+    base: PyRecommender,
+) -> PyResult<Bound<'py, PyAny>> {
+    macro_rules! make {
+        ($cls:expr) => {
+            Bound::new(py, PyClassInitializer::from(base).add_subclass($cls))?.into_any()
+        };
+    }
+    Ok(match spec_name {
+        "pop" => make!(PyPopularity),
+        "itemknn" => make!(PyItemKnn),
+        "als" => make!(PyAls),
+        "bpr" => make!(PyBpr),
+        "ease" => make!(PyEase),
+        "gmf" => make!(PyGmf),
+        "mlp" => make!(PyMlp),
+        "neumf" => make!(PyNeuMf),
+        "fresh" => make!(PyFresh),
+        "transition" => make!(PyTransition),
+        "sasrec" => make!(PySasRec),
+        _ => Bound::new(py, base)?.into_any(),
+    })
+}
+
 /// Reads a model file of any kind and returns an instance of its class (``recs.ALS``, ...).
 ///
 /// >>> import tempfile, os

@@ -10,13 +10,22 @@
 #![allow(unused_parens)]
 //
 // The module is split by concern: `recommender` (the base class and its methods), `params`
-// (how a constructor argument shows in `get_params`) and `classes` (one subclass per model,
-// `load` and the registration).
+// (how a constructor argument shows in `get_params`), `classes` (one subclass per model,
+// `load` and the registration) and `spec` (`recs.fit_spec` / `recs.parse_spec` over the core's
+// `ModelSpec`).
+
+use pyo3::prelude::*;
 
 mod classes;
 mod params;
 mod recommender;
+mod spec;
 
-pub(crate) use classes::register;
 pub(crate) use params::ToParam;
 pub(crate) use recommender::{core_params_of, fitted_of, PyRecommender};
+
+/// Registers the model classes, `recs.load`, `recs.fit_spec` and `recs.parse_spec`.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    classes::register(m)?;
+    spec::register(m)
+}

@@ -17,7 +17,10 @@ use crate::data::{
 };
 use crate::{detach, RecsError};
 
-type FitFn = dyn Fn(&Interactions) -> recs::Result<AnyModel> + Send + Sync;
+/// Fits a model, returning it with the values chosen for `auto` parameters (`KEY`, value),
+/// empty for a model built from a class constructor.
+pub(super) type FitFn =
+    dyn Fn(&Interactions) -> recs::Result<(AnyModel, Vec<(String, String)>)> + Send + Sync;
 
 /// The fitted state: the model and, when fitted in this process, its training data (the default
 /// history for `recommend`).
@@ -27,6 +30,9 @@ struct Fitted {
     train: Option<Arc<Interactions>>,
     /// Wall-clock seconds of `fit` (reported by the evaluators).
     train_seconds: Option<f64>,
+    /// The values chosen on validation for `auto` parameters of a model spec (see
+    /// `recs.fit_spec`), as `recs::model::Fitted::chosen` holds them.
+    chosen: Vec<(String, String)>,
 }
 
 /// The Rust parameters (JSON) of any `recs.Recommender` instance.
@@ -66,6 +72,8 @@ pub struct PyRecommender {
     /// The `recs.Dataset` of the last `fit`, when fitted on one: its item ids are what
     /// `recommend_sequence` takes and returns.
     dataset: RwLock<Option<Py<PyAny>>>,
+    /// The model spec text when the model was made by `recs.fit_spec` (shown by `repr`).
+    spec: Option<String>,
 }
 
 impl PyRecommender {
@@ -81,12 +89,42 @@ impl PyRecommender {
             .map_err(|e| RecsError::new_err(format!("cannot describe parameters: {e}")))?;
         Ok(PyRecommender {
             kind: <P::Model as Persist>::KIND,
-            fitter: Arc::new(move |train: &Interactions| params.fit(train).map(AnyModel::from)),
+            fitter: Arc::new(move |train: &Interactions| {
+                params.fit(train).map(|m| (AnyModel::from(m), Vec::new()))
+            }),
             kwargs,
             core_params,
             state: RwLock::new(None),
             dataset: RwLock::new(None),
+            spec: None,
         })
+    }
+
+    /// A model fitted from a spec (`recs.fit_spec`): `fitter` refits the same spec (so `fit`
+    /// on other data chooses `auto` values again), `kwargs` are the spec's parameters.
+    pub(super) fn fitted_from_spec(
+        spec: String,
+        fitter: Arc<FitFn>,
+        kwargs: Py<PyDict>,
+        fitted: recs::model::Fitted,
+        train: Arc<Interactions>,
+        train_seconds: f64,
+        dataset: Option<Py<PyAny>>,
+    ) -> Self {
+        PyRecommender {
+            kind: fitted.model.kind(),
+            fitter,
+            kwargs,
+            core_params: spec.clone(),
+            state: RwLock::new(Some(Fitted {
+                model: Arc::new(fitted.model),
+                train: Some(train),
+                train_seconds: Some(train_seconds),
+                chosen: fitted.chosen,
+            })),
+            dataset: RwLock::new(dataset),
+            spec: Some(spec),
+        }
     }
 
     /// The training data of the last `fit` in this process, if any.
@@ -112,6 +150,33 @@ impl PyRecommender {
             })
     }
 
+    /// The `auto` choices of the last fit as a dict: the chosen values (typed) or, with
+    /// `scores`, the validation score of each `KEY@VALUE` candidate. Keys drop the model prefix
+    /// the core gives them (`ease.lambda` → `lambda`).
+    fn chosen_dict<'py>(&self, py: Python<'py>, scores: bool) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let chosen = match self.state.read() {
+            Ok(state) => state.as_ref().map(|f| f.chosen.clone()).unwrap_or_default(),
+            Err(_) => {
+                return Err(RecsError::new_err(
+                    "model state is poisoned by an earlier failure",
+                ))
+            }
+        };
+        for (key, value) in chosen {
+            if key.contains('@') != scores {
+                continue;
+            }
+            let key = key.split_once('.').map_or(key.as_str(), |(_, k)| k);
+            if scores {
+                d.set_item(key, value)?;
+            } else {
+                d.set_item(key, super::spec::spec_value(py, &value)?)?;
+            }
+        }
+        Ok(d)
+    }
+
     fn set_fitted(&self, f: Fitted) -> PyResult<()> {
         *self
             .state
@@ -119,6 +184,31 @@ impl PyRecommender {
             .map_err(|_| RecsError::new_err("model state is poisoned by an earlier failure"))? =
             Some(f);
         Ok(())
+    }
+
+    /// A loaded model of a kind without a Python class, as a plain `recs.Recommender`.
+    fn without_class(py: Python<'_>, model: AnyModel) -> PyResult<Bound<'_, PyAny>> {
+        let kind = model.kind();
+        let base = PyRecommender {
+            kind,
+            fitter: Arc::new(move |_: &Interactions| {
+                Err(recs::Error::Unsupported(format!(
+                    "a loaded `{kind}` model has no parameters to refit with: fit a spec with \
+                     recs.fit_spec instead"
+                )))
+            }),
+            kwargs: PyDict::new(py).unbind(),
+            core_params: "{}".into(),
+            state: RwLock::new(Some(Fitted {
+                model: Arc::new(model),
+                train: None,
+                train_seconds: None,
+                chosen: Vec::new(),
+            })),
+            dataset: RwLock::new(None),
+            spec: None,
+        };
+        Ok(Bound::new(py, base)?.into_any())
     }
 
     /// Installs a loaded model into a fresh instance of `cls` (or of the class of its kind).
@@ -129,7 +219,12 @@ impl PyRecommender {
     ) -> PyResult<Bound<'py, PyAny>> {
         let kind = model.kind();
         let cls = if cls.is(py.get_type::<PyRecommender>()) {
-            class_for_kind(py, kind)?
+            match class_for_kind(py, kind) {
+                Ok(cls) => cls,
+                // A kind without a class of its own (`blend`, made by `recs.fit_spec`) loads as
+                // a plain `recs.Recommender`: it recommends, but has no parameters to refit.
+                Err(_) => return Self::without_class(py, model),
+            }
         } else {
             cls.clone()
         };
@@ -145,6 +240,7 @@ impl PyRecommender {
             model: Arc::new(model),
             train: None,
             train_seconds: None,
+            chosen: Vec::new(),
         })?;
         Ok(obj)
     }
@@ -219,10 +315,12 @@ impl PyRecommender {
             let m = fitter(&t)?;
             Ok((m, start.elapsed().as_secs_f64()))
         })?;
+        let (model, chosen) = model;
         this.set_fitted(Fitted {
             model: Arc::new(model),
             train: Some(train),
             train_seconds: Some(seconds),
+            chosen,
         })?;
         let dataset = interactions
             .cast::<PyDataset>()
@@ -650,6 +748,22 @@ impl PyRecommender {
         self.kwargs.bind(py).copy()
     }
 
+    /// The values chosen on a validation split for the ``auto`` parameters of the last fit, by
+    /// key (``{"lambda": 400.0}`` after ``recs.fit_spec("ease:lambda=auto", ...)``); empty when
+    /// no parameter was ``auto``. Each candidate's validation score is in :attr:`auto_scores`.
+    #[getter]
+    fn auto_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.chosen_dict(py, false)
+    }
+
+    /// The validation score of every candidate value of the ``auto`` parameters of the last
+    /// fit, by ``KEY@VALUE`` (Recall@20 on the validation split, with its gap to the best);
+    /// empty when no parameter was ``auto``.
+    #[getter]
+    fn auto_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.chosen_dict(py, true)
+    }
+
     /// The parameters as the Rust core holds them (JSON), for tests.
     #[getter]
     fn _core_params(&self) -> &str {
@@ -659,6 +773,10 @@ impl PyRecommender {
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let py = slf.py();
         let name = slf.get_type().name()?.to_string();
+        if let Some(spec) = &slf.get().spec {
+            let spec = pyo3::types::PyString::new(py, spec);
+            return Ok(format!("{name}(spec={})", spec.repr()?));
+        }
         let d = slf.get().kwargs.bind(py);
         let mut parts = Vec::new();
         for (k, v) in d.iter() {

@@ -530,8 +530,8 @@ fn find_model(names: &[String], wanted: &str) -> CliResult<usize> {
 
 /// Model specs from a file: one per line, blank lines and `#` comments ignored.
 fn read_models_file(path: &Path) -> CliResult<Vec<ModelSpec>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--models-file {}: {e}", path.display()))?;
+    let text = recs::util::read_small_text(path, recs::util::SMALL_FILE_MAX_BYTES)
+        .map_err(|e| format!("--models-file: {e}"))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();

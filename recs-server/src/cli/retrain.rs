@@ -96,7 +96,7 @@ fn run_once(args: &RetrainArgs) -> u8 {
 /// Unreadable file, TOML syntax, unknown fields (with the line), or a failed
 /// [`RetrainConfig::check`].
 pub fn read_config(path: &Path) -> Result<RetrainConfig, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = recs::util::read_small_text(path, recs::util::SMALL_FILE_MAX_BYTES)?;
     let mut c: RetrainConfig =
         toml::from_str(&text).map_err(|e| Error::Format(format!("{}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));

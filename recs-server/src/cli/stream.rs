@@ -393,7 +393,7 @@ fn read_catalog(path: &Path) -> CliResult<HashSet<String>> {
             .map(|m| m.id.to_string())
             .collect());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = recs::util::read_small_text(path, recs::util::SMALL_FILE_MAX_BYTES)?;
     let ids: HashSet<String> = text
         .lines()
         .map(str::trim)
@@ -471,7 +471,7 @@ fn thresholds(file: Option<&Path>, overrides: &[String]) -> CliResult<Thresholds
         Ok(())
     };
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = recs::util::read_small_text(path, recs::util::SMALL_FILE_MAX_BYTES)?;
         let obj: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&text).map_err(|e| {
                 format!(

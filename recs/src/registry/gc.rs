@@ -25,7 +25,7 @@ pub const AUTO_GC_AGE: Duration = Duration::from_secs(3600);
 
 /// This host's name (Linux), for owner files.
 fn host() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
+    crate::util::read_small_text(Path::new("/proc/sys/kernel/hostname"), 4096)
         .map(|s| s.trim().to_owned())
         .unwrap_or_default()
 }
@@ -67,7 +67,8 @@ fn idle_for(dir: &Path) -> Duration {
 /// module docs.
 pub(crate) fn abandoned(path: &Path, older_than: Duration) -> bool {
     if path.is_dir() {
-        if let Ok(line) = fs::read_to_string(path.join(OWNER_FILE)) {
+        // An owner file is one short line; the cap keeps a stray huge file harmless.
+        if let Ok(line) = crate::util::read_small_text(&path.join(OWNER_FILE), 4096) {
             if let Some(alive) = owner_alive(&line) {
                 return !alive;
             }

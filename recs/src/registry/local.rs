@@ -29,6 +29,7 @@ use super::{
     check_deletable, prepare, Artifact, ArtifactMeta, Bump, DeleteGuard, NewVersion, PointerAction,
     PointerEntry, Registry, RegistryError, Version, VersionMeta,
 };
+use crate::util::{read_small_file, SMALL_FILE_MAX_BYTES};
 use crate::{Error, Result};
 
 const POINTER_DIR: &str = "_latest";
@@ -141,7 +142,7 @@ impl LocalRegistry {
     fn read_pointer(&self, seq: u64) -> Result<PointerEntry> {
         let name = pointer_name(seq);
         let path = self.root.join(POINTER_DIR).join(&name);
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = read_small_file(&path, SMALL_FILE_MAX_BYTES)?;
         PointerEntry::from_json(&bytes, seq, &format!("{POINTER_DIR}/{name}"))
     }
 
@@ -279,12 +280,12 @@ impl Registry for LocalRegistry {
             return Err(RegistryError::NotFound(format!("{v} (deleted)")).into());
         }
         let path = dir.join(META_FILE);
-        let bytes = match fs::read(&path) {
+        let bytes = match read_small_file(&path, SMALL_FILE_MAX_BYTES) {
             Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
                 return Err(RegistryError::NotFound(format!("version {v}")).into())
             }
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(e),
         };
         VersionMeta::from_json(&bytes, &v, &format!("{v}/{META_FILE}"))
     }

@@ -251,7 +251,7 @@ impl Default for Exporter {
     /// `recs <version>` on this user and host.
     fn default() -> Self {
         let env = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
-        let host = std::fs::read_to_string("/etc/hostname")
+        let host = small_text(Path::new("/etc/hostname"))
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
@@ -667,12 +667,16 @@ pub fn snapshot_of_files<P: AsRef<Path>>(paths: &[P]) -> Result<String> {
     let mut entries: Vec<(String, u64, String)> = Vec::with_capacity(paths.len());
     for p in paths {
         let p = p.as_ref();
-        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        // Streamed: data files can be larger than memory.
+        let mut hasher = Sha256::new();
+        let size = std::fs::File::open(p)
+            .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+            .map_err(|e| Error::io(p, e))?;
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        entries.push((name, bytes.len() as u64, sha256_hex(&bytes)));
+        entries.push((name, size, hex(&hasher.finalize())));
     }
     entries.sort();
     let mut manifest = String::new();
@@ -737,7 +741,7 @@ pub fn git_sha_of(dir: &Path) -> Option<String> {
         }
         if dot_git.is_file() {
             // A worktree or submodule: `gitdir: <path>`.
-            let text = std::fs::read_to_string(&dot_git).ok()?;
+            let text = small_text(&dot_git).ok()?;
             let target = text.trim().strip_prefix("gitdir:")?.trim();
             let mut gitdir = PathBuf::from(target);
             if gitdir.is_relative() {
@@ -750,8 +754,14 @@ pub fn git_sha_of(dir: &Path) -> Option<String> {
     None
 }
 
+/// A small file read whole (git's HEAD, refs, packed-refs; the host name), bounded so that a
+/// strange path cannot take unbounded memory.
+fn small_text(path: &Path) -> Result<String> {
+    crate::util::read_small_text(path, crate::util::SMALL_FILE_MAX_BYTES)
+}
+
 fn head_of(gitdir: &Path) -> Option<String> {
-    let head = std::fs::read_to_string(gitdir.join("HEAD")).ok()?;
+    let head = small_text(&gitdir.join("HEAD")).ok()?;
     let head = head.trim();
     let Some(refname) = head.strip_prefix("ref:") else {
         return is_hex_digest(head).then(|| head.to_ascii_lowercase());
@@ -761,7 +771,7 @@ fn head_of(gitdir: &Path) -> Option<String> {
         return None;
     }
     // Refs of a worktree live in the common dir.
-    let common = match std::fs::read_to_string(gitdir.join("commondir")) {
+    let common = match small_text(&gitdir.join("commondir")) {
         Ok(c) => {
             let c = PathBuf::from(c.trim());
             if c.is_relative() {
@@ -773,14 +783,14 @@ fn head_of(gitdir: &Path) -> Option<String> {
         Err(_) => gitdir.to_path_buf(),
     };
     for base in [gitdir, common.as_path()] {
-        if let Ok(s) = std::fs::read_to_string(base.join(refname)) {
+        if let Ok(s) = small_text(&base.join(refname)) {
             let s = s.trim();
             if is_hex_digest(s) {
                 return Some(s.to_ascii_lowercase());
             }
         }
     }
-    let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+    let packed = small_text(&common.join("packed-refs")).ok()?;
     packed.lines().find_map(|line| {
         let (sha, name) = line.split_once(' ')?;
         (name.trim() == refname && is_hex_digest(sha)).then(|| sha.to_ascii_lowercase())
