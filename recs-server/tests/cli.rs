@@ -464,7 +464,14 @@ fn eval_validation_takes_a_random_fraction() {
     std::fs::write(p("test"), "0\t4\t5\n").expect("test value");
     let run = |validation: &str| {
         Command::new(BIN)
-            .args(["eval", "--quiet", "--models", "ease", "--train", &p("train")])
+            .args([
+                "eval",
+                "--quiet",
+                "--models",
+                "ease",
+                "--train",
+                &p("train"),
+            ])
             .args(["--test", &p("test"), "--validation", validation])
             .output()
             .expect("test value")
@@ -481,6 +488,9 @@ fn eval_validation_takes_a_random_fraction() {
         let out = run(bad);
         assert!(!out.status.success(), "{bad}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("random:F with F in (0, 1)"), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("random:F with F in (0, 1)"),
+            "{bad}: {stderr}"
+        );
     }
 }
