@@ -26,7 +26,9 @@ Steck 2019) and implicit's AlternatingLeastSquares(factors=64, num_threads=THREA
 random_state=42) with implicit's other defaults (regularization 0.01, alpha 1, 15 iterations).
 
 recs models: its untuned defaults, as a user who names the model gets them (`ease` and `fresh`
-choose their parameters with `auto` on a validation split carved from the training data), plus
+choose their parameters with `auto` on a validation split carved from the training data the way
+the test split was carved: each user's latest training rating, or 20 % of each user's training
+ratings at random on ml100k-random, `--validation random:0.2`), plus
 `ease:lambda=500` as a calibration row (it should match numpy EASE user by user), and `fresh`
 fitted without rating times (a second `recs eval` run).
 
@@ -253,7 +255,9 @@ def evaluate_split(name, paths, data_dir, recs_bin, out_dir):
         movies = os.path.join(data_dir, "ml-100k", "u.item")
         times = []  # the training file's fourth column
     side = ["--movies", movies, "--item-map", paths["item_map"]]
-    validation = "random" if name.endswith("random") else "latest"
+    # the validation holds out what the test holds out (recs::model::auto): 20 % of each user's
+    # training ratings at random on the random split, as `recs eval --split random:0.2` does
+    validation = "random:0.2" if name.endswith("random") else "latest"
     recs, train_s, cmd1, log1, wall1 = run_recs(
         recs_bin, paths, out_dir, "models", RECS_MODELS, side + times, True, validation
     )

@@ -480,3 +480,51 @@ fn an_endless_models_file_is_an_error_naming_it() {
         "{stderr}"
     );
 }
+
+/// `--validation random:F` carves a fraction F of each user's training ratings for `auto`
+/// (here 0.5 of two: one per user); a fraction outside (0, 1) or an unknown value is an error
+/// naming the accepted forms.
+#[test]
+fn eval_validation_takes_a_random_fraction() {
+    let dir = tempfile::tempdir().expect("test value");
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let mut train = String::new();
+    for u in 0..8 {
+        // two taste groups: items 0/1 and 2/3
+        let (a, b) = if u % 2 == 0 { (0, 1) } else { (2, 3) };
+        train.push_str(&format!("{u}\t{a}\t5\n{u}\t{b}\t5\n"));
+    }
+    std::fs::write(p("train"), train).expect("test value");
+    std::fs::write(p("test"), "0\t4\t5\n").expect("test value");
+    let run = |validation: &str| {
+        Command::new(BIN)
+            .args([
+                "eval",
+                "--quiet",
+                "--models",
+                "ease",
+                "--train",
+                &p("train"),
+            ])
+            .args(["--test", &p("test"), "--validation", validation])
+            .output()
+            .expect("test value")
+    };
+    let ok = run("random:0.5");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("auto ease.lambda"), "{stdout}");
+    for bad in ["random:1.5", "random:x", "first"] {
+        let out = run(bad);
+        assert!(!out.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("random:F with F in (0, 1)"),
+            "{bad}: {stderr}"
+        );
+    }
+}

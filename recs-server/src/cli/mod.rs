@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recs::data::split::SplitSpec;
+use recs::data::split::{Holdout, SplitSpec};
 use recs::data::{self, Format, Interactions, LoadOptions, SeqTarget, Split};
 use recs::eval::{EvalConfig, MetricKind, Protocol, Report};
 use recs::model::{AnyModel, AutoOptions, ModelSpec, SideInfo, Validation, MODEL_NAMES};
@@ -277,8 +277,11 @@ struct EvalArgs {
     /// paired difference B − A, its standard error and 95% CI on every metric.
     #[arg(long, value_delimiter = ',', num_args = 1)]
     compare: Vec<String>,
-    /// Which training interaction of each user the `auto` searches hold out: latest (by time),
-    /// random, or auto (random for a --split random*, latest otherwise).
+    /// Which training interactions of each user the `auto` searches hold out, as the test
+    /// does: latest (by time), random:F (a seeded random fraction F of each user's training
+    /// ratings), random (the --split random:F / random-count:N hold-out applied to the training
+    /// ratings; one rating per user without such a split), or auto (as random for a --split
+    /// random*, latest otherwise).
     #[arg(long, default_value = "auto")]
     validation: String,
     #[command(flatten)]
@@ -428,18 +431,26 @@ fn eval(args: EvalArgs) -> CliResult {
     } else {
         None
     };
-    let validation = match args.validation.as_str() {
-        "latest" => Validation::Latest,
-        "random" => Validation::Random,
-        "auto" if matches!(split_spec, SplitSpec::Random(_)) && args.data.is_some() => {
-            Validation::Random
-        }
-        "auto" => Validation::Latest,
-        other => {
-            return Err(
-                format!("unknown --validation `{other}`: expected latest, random or auto").into(),
-            )
-        }
+    // the validation mimics the test's hold-out (recs::model::auto's docs)
+    let test_holdout = match split_spec {
+        SplitSpec::Random(h) if args.data.is_some() => Some(h),
+        _ => None,
+    };
+    let validation = match (args.validation.as_str(), test_holdout) {
+        ("latest", _) => Validation::Latest,
+        ("random" | "auto", Some(h)) => Validation::Holdout(h),
+        ("random", None) => Validation::Random,
+        ("auto", None) => Validation::Latest,
+        (other, _) => match other.strip_prefix("random:").map(str::parse::<f64>) {
+            Some(Ok(f)) if f > 0.0 && f < 1.0 => Validation::Holdout(Holdout::Fraction(f)),
+            _ => {
+                return Err(format!(
+                    "unknown --validation `{other}`: expected latest, random, random:F with F in \
+                     (0, 1), or auto"
+                )
+                .into())
+            }
+        },
     };
     let extra = EvalExtra {
         metrics,

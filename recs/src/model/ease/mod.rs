@@ -15,9 +15,11 @@
 
 mod fit;
 mod hyperparams;
+mod path;
 mod score;
 #[cfg(test)]
 mod tests;
 
 pub use hyperparams::{EaseParams, EaseValidParams, EASE_DEFAULT_MAX_MEMORY};
+pub(crate) use path::EigenPath;
 pub use score::{Ease, DENSE_BATCH_DENSITY};

@@ -185,3 +185,54 @@ fn fit_from_a_shared_gram_equals_fit() {
         Err(Error::Limit(_))
     ));
 }
+
+proptest! {
+    /// The λ path from one eigendecomposition gives every user's full score vector `x_u B` of
+    /// the Cholesky fit at the same λ (history items included), at several λ of one path.
+    #[test]
+    fn eigen_path_scores_equal_the_cholesky_fit(
+        pairs in prop::collection::vec((0u32..12, 0u32..10), 1..90),
+        lambdas in prop::collection::vec(0.5f32..60.0, 1..4),
+    ) {
+        let train = matrix(&pairs, 12, 10);
+        let histories: Vec<Vec<u32>> = (0..12u32).map(|u| train.items_of(u).to_vec()).collect();
+        let path = EigenPath::new(gram_dense(&train.binarized()), 10, histories).unwrap();
+        for &lambda in &lambdas {
+            let model = Ease::params().lambda(lambda).fit(&train).unwrap();
+            let rows = path.map_scores(lambda, |_, s| Ok(s.to_vec())).unwrap();
+            prop_assert_eq!(rows.len(), 12);
+            let mut want = vec![0f32; 10];
+            for (u, got) in rows.iter().enumerate() {
+                model.score_into(u as u32, train.items_of(u as u32), &mut want).unwrap();
+                for (g, w) in got.iter().zip(&want) {
+                    prop_assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "λ {lambda} user {u}: {got:?} vs {want:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn eigen_path_refuses_bad_input() {
+    let train = matrix(&[(0, 0), (0, 1), (1, 1)], 2, 2);
+    let g = gram_dense(&train.binarized());
+    assert!(matches!(
+        EigenPath::new(g[..3].to_vec(), 2, vec![]),
+        Err(Error::Data(_))
+    ));
+    assert!(matches!(
+        EigenPath::new(g.clone(), 2, vec![vec![2]]),
+        Err(Error::UnknownItem(2))
+    ));
+    let path = EigenPath::new(g, 2, vec![vec![0]]).unwrap();
+    // the smallest eigenvalue of [[1, 1], [1, 2]] is (3 − √5) / 2 ≈ 0.38: λ = −1 is refused
+    assert!(matches!(
+        path.map_scores(-1.0, |_, _| Ok(())),
+        Err(Error::Numerical(_))
+    ));
+    assert!(Ease::params()
+        .max_memory(1000)
+        .check_path_memory(100, 10)
+        .is_err());
+    assert!(Ease::params().check_path_memory(100, 10).is_ok());
+}
