@@ -602,12 +602,15 @@ mod tests {
             ..AutoOptions::default()
         };
         let v = validation_split(&train, &opts).unwrap();
-        let held: Vec<(u32, usize)> = v
-            .test
-            .cases
-            .iter()
-            .map(|c| (c.user, c.items.len()))
-            .collect();
+        // (user, held-out count) of each validation case
+        let held_of = |v: &Split| -> Vec<(u32, usize)> {
+            v.test
+                .cases
+                .iter()
+                .map(|c| (c.user, c.items.len()))
+                .collect()
+        };
+        let held = held_of(&v);
         assert_eq!(held, [(0, 2), (1, 1)]);
         assert_eq!(v.train.nnz(), 15);
         for c in &v.test.cases {
@@ -628,12 +631,7 @@ mod tests {
             ..opts
         };
         let v = validation_split(&train, &one).unwrap();
-        let held: Vec<(u32, usize)> = v
-            .test
-            .cases
-            .iter()
-            .map(|c| (c.user, c.items.len()))
-            .collect();
+        let held = held_of(&v);
         assert_eq!(held, [(0, 1), (1, 1), (2, 1)]);
         // a fraction that rounds to nothing for everyone is an error, not an empty validation
         let none = AutoOptions {
