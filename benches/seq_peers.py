@@ -39,14 +39,17 @@ Models:
   ``recs eval`` process (loading, training and evaluation), an upper bound on training alone.
 
 Every model runs in its own child process (``--worker``), so peak RSS is per model. Each
-training has a wall-clock cap (``--max-minutes``); a capped run says so in the table (``cap``).
-Torch uses ``--threads`` threads (default 2), recs ``RAYON_NUM_THREADS`` = the same.
+RecTools training stops at a CPU-seconds cap (``--cpu-cap``: seconds, or ``Nx`` = N times
+recs's SASRec train CPU seconds on that data set in the same run, default ``*=5x``), which the
+machine's load hardly changes; ``--deadline`` / ``--stop-by`` stop trainings at a wall time so
+a run ends on time. Each row says which stop it hit. Torch uses ``--threads`` threads
+(default 2), recs ``RAYON_NUM_THREADS`` = the same.
 
 Usage (venv with ``pip install -r benches/seq_peers_requirements.txt``):
 
-    cargo build --release -p recs-server
-    nice -n 10 python benches/seq_peers.py --datasets s1,b1,p3 --max-minutes 20 --out peers.json
-    python benches/seq_peers.py --sample-users 300 --max-minutes 1      # quick smoke run
+    cargo build --release -p recs-server --bin recs && cargo build --release -p recs-benches --example sasrec
+    nice -n 10 python benches/seq_peers.py --datasets s1,p3,b1 --out peers.json
+    python benches/seq_peers.py --sample-users 300 --cpu-cap '*=20'      # quick smoke run
 
 The data directory defaults to ``$RECS_DATA_DIR`` or ``../shared/data`` next to the repository;
 a data set whose file is missing is skipped with a message (exit 0).
@@ -502,7 +505,8 @@ def run_rectools(
         note += f", stopped at the CPU cap {cpu_cap_s:.0f} s ({trainer.global_step} batches)"
     elif budget.reason == "deadline":
         note += (
-            f", stopped by its wall deadline (--deadline / --stop-by) at {train_cpu:.0f} CPU s, under its CPU cap "
+            f", stopped by its wall deadline (--deadline / --stop-by) at {train_cpu:.0f} CPU s, "
+            f"under its CPU cap "
             f"{cpu_cap_s:.0f} s ({trainer.global_step} batches)"
         )
     if stopped_early:
