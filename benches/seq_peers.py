@@ -47,7 +47,8 @@ a run ends on time. Each row says which stop it hit. Torch uses ``--threads`` th
 
 Usage (venv with ``pip install -r benches/seq_peers_requirements.txt``):
 
-    cargo build --release -p recs-server --bin recs && cargo build --release -p recs-benches --example sasrec
+    cargo build --release -p recs-server --bin recs
+    cargo build --release -p recs-benches --example sasrec
     nice -n 10 python benches/seq_peers.py --datasets s1,p3,b1 --out peers.json
     python benches/seq_peers.py --sample-users 300 --cpu-cap '*=20'      # quick smoke run
 
