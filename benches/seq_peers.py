@@ -39,14 +39,18 @@ Models:
   ``recs eval`` process (loading, training and evaluation), an upper bound on training alone.
 
 Every model runs in its own child process (``--worker``), so peak RSS is per model. Each
-training has a wall-clock cap (``--max-minutes``); a capped run says so in the table (``cap``).
-Torch uses ``--threads`` threads (default 2), recs ``RAYON_NUM_THREADS`` = the same.
+RecTools training stops at a CPU-seconds cap (``--cpu-cap``: seconds, or ``Nx`` = N times
+recs's SASRec train CPU seconds on that data set in the same run, default ``*=5x``), which the
+machine's load hardly changes; ``--deadline`` / ``--stop-by`` stop trainings at a wall time so
+a run ends on time. Each row says which stop it hit. Torch uses ``--threads`` threads
+(default 2), recs ``RAYON_NUM_THREADS`` = the same.
 
 Usage (venv with ``pip install -r benches/seq_peers_requirements.txt``):
 
-    cargo build --release -p recs-server
-    nice -n 10 python benches/seq_peers.py --datasets s1,b1,p3 --max-minutes 20 --out peers.json
-    python benches/seq_peers.py --sample-users 300 --max-minutes 1      # quick smoke run
+    cargo build --release -p recs-server --bin recs
+    cargo build --release -p recs-benches --example sasrec
+    nice -n 10 python benches/seq_peers.py --datasets s1,p3,b1 --out peers.json
+    python benches/seq_peers.py --sample-users 300 --cpu-cap '*=20'      # quick smoke run
 
 The data directory defaults to ``$RECS_DATA_DIR`` or ``../shared/data`` next to the repository;
 a data set whose file is missing is skipped with a message (exit 0).
@@ -355,7 +359,9 @@ def rectools_config(model: str, dataset: str) -> dict:
     return dict(max_epochs=3, patience=None)
 
 
-def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int) -> dict:
+def run_rectools(
+    split: Split, model: str, cpu_cap_s: float, seed: int, threads: int, deadline: float | None
+) -> dict:
     import pandas as pd
     import pytorch_lightning as pl
     import torch
@@ -395,10 +401,28 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
             if not trainer.sanity_checking and "val_loss" in trainer.callback_metrics:
                 self.val_losses.append(float(trainer.callback_metrics["val_loss"]))
 
+    class CpuBudget(Callback):
+        """Stops training after the batch that takes the fit's CPU seconds (user + system, all
+        threads of this process, counted from the start of ``fit``) to ``cpu_cap_s``, or that
+        ends past the run's wall deadline. CPU seconds hardly depend on the machine's load, so
+        the cap is the same budget on a busy and on a quiet machine. A stop inside an epoch
+        loses that epoch's partial work when the best checkpoint is restored; its CPU counts."""
+
+        def __init__(self):
+            self.reason = None
+
+        def on_train_batch_end(self, trainer, *_args):
+            if cpu_seconds() - FIT_CPU0[0] >= cpu_cap_s:
+                self.reason = "cpu"
+            elif deadline is not None and time.time() >= deadline:
+                self.reason = "deadline"
+            if self.reason:
+                trainer.should_stop = True
+
     ckpt_dir = tempfile.mkdtemp(prefix="seq_peers_ckpt_")
 
     def get_trainer():
-        callbacks = [EpochLog()]
+        callbacks = [EpochLog(), CpuBudget()]
         if patience is not None:
             callbacks.append(
                 ModelCheckpoint(
@@ -412,7 +436,6 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=patience))
         trainer = pl.Trainer(
             max_epochs=max_epochs,
-            max_time=dt.timedelta(seconds=cap_s),
             accelerator="cpu",
             devices=1,
             logger=False,
@@ -438,10 +461,12 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         **cfg,
     )
     cpu0, t0 = cpu_seconds(), time.perf_counter()
+    FIT_CPU0[0] = cpu0
     est.fit(dataset)
     # RecTools fits a deep copy of the trainer (and so of its callbacks): read that one.
     trainer = est.fit_trainer
     log = next(c for c in trainer.callbacks if isinstance(c, EpochLog))
+    budget = next(c for c in trainer.callbacks if isinstance(c, CpuBudget))
     restored = None
     if patience is not None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -455,7 +480,7 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
     stopped_early = any(
         isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks
     )
-    capped = (not stopped_early) and epochs_done < max_epochs
+    capped = budget.reason is not None
     reco = est.recommend(
         users=split.user_ids, dataset=dataset, k=K, filter_viewed=True, add_rank_col=True
     )
@@ -477,8 +502,14 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
     )
     cpu_per_epoch = train_cpu / epochs_trained if epochs_trained else None
     note = f"{epochs_trained:.3g} ep" if epochs_trained is not None else f"{epochs_done} ep"
-    if capped:
-        note += f", cap {cap_s / 60:.3g} min ({trainer.global_step} batches)"
+    if budget.reason == "cpu":
+        note += f", stopped at the CPU cap {cpu_cap_s:.0f} s ({trainer.global_step} batches)"
+    elif budget.reason == "deadline":
+        note += (
+            f", stopped by its wall deadline (--deadline / --stop-by) at {train_cpu:.0f} CPU s, "
+            f"under its CPU cap "
+            f"{cpu_cap_s:.0f} s ({trainer.global_step} batches)"
+        )
     if stopped_early:
         note += ", early stop"
     if restored:
@@ -497,6 +528,8 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         epochs_trained=epochs_trained,
         cpu_s_per_epoch=cpu_per_epoch,
         capped=capped,
+        stop_reason=budget.reason,
+        cpu_cap_s=cpu_cap_s,
         stopped_early=stopped_early,
         val_losses=val_losses,
         config={
@@ -507,6 +540,15 @@ def run_rectools(split: Split, model: str, cap_s: float, seed: int, threads: int
         },
         note=note,
     )
+
+
+# How long a RecTools worker may go on after the run's deadline (its training has stopped by
+# then; this is for restoring weights and recommending) before it is killed.
+DEADLINE_GRACE_S = 120
+
+# CPU seconds of this process when ``fit`` started (read by the CpuBudget callback, which
+# RecTools deep-copies with the trainer, so it cannot hold the value itself).
+FIT_CPU0 = [0.0]
 
 
 def peak_rss_mb(pid: int):
@@ -549,7 +591,9 @@ def worker(spec_path: str) -> None:
             note="numpy; train = count + score all users",
         )
     else:
-        res = run_rectools(split, model, spec["cap_s"], spec["seed"], spec["threads"])
+        res = run_rectools(
+            split, model, spec["cpu_cap_s"], spec["seed"], spec["threads"], spec["deadline"]
+        )
     res["peak_rss_mb"] = peak_rss_mb(os.getpid())
     tmp = spec["result"] + ".tmp"
     with open(tmp, "w") as f:
@@ -609,7 +653,7 @@ def run_child(cmd, env=None, timeout=None):
         )
 
 
-def run_worker(split_path, model, cap_s, seed, threads, workdir):
+def run_worker(split_path, model, cpu_cap_s, seed, threads, workdir, deadline):
     # one file per data set and model: a killed worker must not leave another's result behind
     tag = f"{os.path.splitext(os.path.basename(split_path))[0]}-{model}"
     spec_path = os.path.join(workdir, f"{tag}.spec.json")
@@ -621,7 +665,8 @@ def run_worker(split_path, model, cap_s, seed, threads, workdir):
             dict(
                 split=split_path,
                 model=model,
-                cap_s=cap_s,
+                cpu_cap_s=cpu_cap_s,
+                deadline=deadline,
                 seed=seed,
                 threads=threads,
                 result=result,
@@ -629,9 +674,16 @@ def run_worker(split_path, model, cap_s, seed, threads, workdir):
             f,
         )
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # Training stops itself at the deadline; what follows (restoring the best weights,
+    # recommending to every user) gets DEADLINE_GRACE_S more before the worker is killed.
+    timeout = None if deadline is None else max(1.0, deadline + DEADLINE_GRACE_S - time.time())
     rc, out, err, wall, cpu, rss = run_child(
-        [sys.executable, os.path.abspath(__file__), "--worker", spec_path], env=env
+        [sys.executable, os.path.abspath(__file__), "--worker", spec_path],
+        env=env,
+        timeout=timeout,
     )
+    if rc == -9:
+        return {"model": model, "error": f"killed {DEADLINE_GRACE_S} s after the run's deadline"}
     if rc != 0 or not os.path.exists(result):
         tail = "\n".join(err.strip().splitlines()[-5:])
         return dict(model=model, error=f"worker exited {rc}: {tail}")
@@ -658,10 +710,12 @@ def find_recs(explicit: str | None) -> str | None:
 def recs_protocol_args(dataset: str, path: str) -> list[str]:
     """The ``recs eval`` arguments that select this data set's file and protocol.
 
-    B1 uses the published protocol (fit without each user's last two items, the test history
-    holds the second-last); S1 and P3 fit on all but the last item.
+    S1 and B1: fit without each user's last two items, the test history holds the second-last
+    (``seq-loo-published``), as the other models here. P3: fit on all but the last item
+    (``seq-loo``); a model with early stopping holds the newest fit item out as its validation
+    item, as RecTools' early-stopped configuration does.
     """
-    split = "seq-loo-published" if dataset == "b1" else "seq-loo"
+    split = "seq-loo" if dataset == "p3" else "seq-loo-published"
     return ["--sequences", path, "--split", split, "--k", str(K)]
 
 
@@ -671,7 +725,13 @@ def recs_supports_sequences(recs: str) -> bool:
 
 
 def run_recs(
-    recs: str, dataset: str, path: str, model: str, threads: int, workdir: str, timeout: float
+    recs: str,
+    dataset: str,
+    path: str,
+    model: str,
+    threads: int,
+    workdir: str,
+    timeout: float | None,
 ) -> dict:
     js = os.path.join(workdir, f"recs-{model.replace(':', '_').replace(',', '_')}.json")
     cmd = [
@@ -688,7 +748,7 @@ def run_recs(
     rc, out, err, wall, cpu, rss = run_child(cmd, env=env, timeout=timeout)
     row = dict(model=f"recs:{model}", command=" ".join(cmd))
     if rc == -9:
-        row["error"] = f"killed after {wall:.0f} s (over the cap, {timeout:.0f} s)"
+        row["error"] = f"killed after {wall:.0f} s (the run's deadline)"
         return row
     if rc != 0 or not os.path.exists(js):
         row["error"] = f"recs eval exited {rc}: {err.strip().splitlines()[-1:] or ''}"
@@ -724,20 +784,21 @@ def find_recs_example(explicit: str | None) -> str | None:
 
 
 def run_recs_example(
-    binary: str, dataset: str, data_dir: str, keys: list[str], threads: int, timeout: float
+    binary: str, dataset: str, data_dir: str, keys: list[str], threads: int, timeout: float | None
 ) -> dict:
-    """recs's SASRec through ``examples/sasrec.rs`` (same protocol; used while ``recs eval``
-    has no sequence protocols). Its last stdout line reads ``... test HR@10 x NDCG@10 y ...
-    | train wall Ns, epochs e (best b) | params``."""
+    """recs's SASRec through ``examples/sasrec.rs`` on s1 / b1: its own loader, the same
+    protocol as here (train = all but the last two items, the second-last is the validation
+    item for early stopping, test history = train + validation item, every item ranked, the
+    history removed, ties against the test item). Its last stdout line reads ``... test HR@10
+    x NDCG@10 y ... | train wall Ns, epochs e (best b) | params``."""
     import re
 
     cmd = [binary, dataset, *keys]
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads), RECS_DATA=data_dir)
     rc, out, err, wall, cpu, rss = run_child(cmd, env=env, timeout=timeout)
-    name = "recs:sasrec" + (f" ({' '.join(keys)})" if keys else "")
-    row = dict(model=name, command=" ".join(cmd))
+    row = dict(model="recs:sasrec", command=" ".join(cmd))
     if rc == -9:
-        row["error"] = f"killed after {wall:.0f} s (over the cap, {timeout:.0f} s)"
+        row["error"] = f"killed after {wall:.0f} s (the run's deadline)"
         return row
     m = re.search(
         r"test HR@10 ([0-9.]+) NDCG@10 ([0-9.]+).*train wall ([0-9.]+)s, epochs "
@@ -757,7 +818,8 @@ def run_recs_example(
         process_cpu_s=cpu,
         peak_rss_mb=rss,
         epochs=int(m.group(4)),
-        note=f"examples/sasrec.rs; {m.group(4)} ep, best {m.group(5)}; CPU/RSS: whole process",
+        note=f"examples/sasrec.rs {' '.join(keys)}; {m.group(4)} ep, best {m.group(5)}; "
+        "CPU/RSS: whole process",
         stdout_tail=out.strip().splitlines()[-1],
     )
     return row
@@ -815,7 +877,7 @@ def print_table(name: str, info: dict, rows: list, file=sys.stdout) -> None:
         print("| " + " | ".join(cells) + " |", file=file)
     if any(r.get("cpu_is_process") for r in ok):
         print(
-            "\n\\* whole `recs eval` process (load + train + evaluate): an upper bound on "
+            "\n\\* the whole recs process (load + train + evaluate): an upper bound on "
             "training CPU.",
             file=file,
         )
@@ -845,24 +907,71 @@ def versions() -> dict:
     return v
 
 
-def parse_caps(text: str, datasets) -> dict:
-    """``20`` (every data set) or ``s1=8,b1=5,p3=2`` -> {dataset: seconds}."""
+@dataclass
+class CpuCap:
+    """A RecTools training budget in CPU seconds: ``seconds``, or ``times`` × recs's SASRec
+    train CPU seconds measured earlier in the same run on the same data set."""
+
+    seconds: float | None = None
+    times: float | None = None
+
+    def resolve(self, recs_sasrec_cpu: float | None) -> float | None:
+        if self.seconds is not None:
+            return self.seconds
+        return None if recs_sasrec_cpu is None else self.times * recs_sasrec_cpu
+
+    def __str__(self) -> str:
+        return f"{self.seconds:g}" if self.seconds is not None else f"{self.times:g}x"
+
+
+def parse_cpu_caps(text: str) -> dict:
+    """``s1:rectools-sasrec-paper=3130,s1=626,p3:rectools-sasrec-paper=5x,*=1x`` ->
+    {key: CpuCap}. A key is DATASET:MODEL, DATASET or ``*``; a value is CPU seconds or ``Nx``
+    (N times recs's SASRec train CPU seconds on that data set, measured first in this run)."""
     caps = {}
-    try:
-        if "=" not in text:
-            return {d: float(text) * 60 for d in datasets}
-        default = None
-        for part in text.split(","):
-            k, v = part.split("=")
-            if k == "*":
-                default = float(v) * 60
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            if value.endswith("x"):
+                caps[key] = CpuCap(times=float(value[:-1]))
             else:
-                caps[k] = float(v) * 60
-        return {d: caps.get(d, default if default is not None else 20 * 60) for d in datasets}
+                caps[key] = CpuCap(seconds=float(value))
+        except ValueError:
+            raise SystemExit(
+                f"--cpu-cap: expected KEY=SECONDS or KEY=Nx (KEY: DATASET:MODEL, DATASET or *), "
+                f"got {part!r}"
+            ) from None
+    return caps
+
+
+def cpu_cap_for(caps: dict, dataset: str, model: str) -> CpuCap:
+    for key in (f"{dataset}:{model}", dataset, "*"):
+        if key in caps:
+            return caps[key]
+    return CpuCap(times=5.0)
+
+
+def parse_deadline(text: str | None) -> float | None:
+    """``HH:MM`` (UTC, today) -> Unix time."""
+    if not text:
+        return None
+    try:
+        hh, mm = (int(x) for x in text.split(":"))
+        now = dt.datetime.now(dt.timezone.utc)
+        return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
     except ValueError:
-        raise SystemExit(
-            f"--max-minutes: expected MINUTES or NAME=MINUTES,..., got {text!r}"
-        ) from None
+        raise SystemExit(f"--deadline: expected HH:MM (UTC), got {text!r}") from None
+
+
+def wait_for(path: str | None, minutes: float) -> None:
+    """Waits up to ``minutes`` for a named binary that is still being built elsewhere."""
+    end = time.time() + minutes * 60
+    while path and not os.path.exists(path) and time.time() < end:
+        time.sleep(10)
 
 
 def main(argv=None) -> int:
@@ -875,38 +984,62 @@ def main(argv=None) -> int:
         default=os.environ.get("RECS_DATA_DIR", os.path.join(REPO, "..", "shared", "data")),
     )
     ap.add_argument(
-        "--max-minutes",
-        default="20",
-        help="wall-clock cap per training, in minutes: one number, or per data set "
-        "as s1=8,b1=5,p3=2 (* = the rest). Default 20.",
+        "--cpu-cap",
+        default="*=5x",
+        help="CPU-second budget of each RecTools training, comma-separated KEY=VALUE; KEY is "
+        "DATASET:MODEL, DATASET or *; VALUE is CPU seconds or Nx = N times recs's SASRec "
+        "train CPU seconds on that data set (then recs runs first). Default *=5x.",
+    )
+    ap.add_argument(
+        "--deadline",
+        default=None,
+        help="HH:MM UTC: trainings still running then stop (RecTools keeps its best weights, "
+        "recs is killed), models not started are not run; each row says so",
+    )
+    ap.add_argument(
+        "--stop-by",
+        default="",
+        help="earlier deadlines for some RecTools trainings, KEY=HH:MM (UTC) comma-separated, "
+        "KEY as in --cpu-cap: so that a long one leaves time for the rows after it",
     )
     ap.add_argument("--skip-rectools", action="store_true", help="no RecTools models")
     ap.add_argument(
         "--models",
         default=None,
-        help="only these peer models (comma-separated: numpy-transition,"
+        help="only these peer models, in this order (comma-separated: numpy-transition,"
         + ",".join(RECTOOLS_MODELS)
-        + ")",
+        + "); the token recs places the recs rows (default: last, or before the first RecTools "
+        "model whose CPU cap is relative to recs)",
     )
     ap.add_argument(
         "--skip",
         default="",
         help="DATASET:MODEL pairs not to run, comma-separated (e.g. "
-        "b1:rectools-sasrec); listed in the table as skipped",
+        "b1:rectools-sasrec, s1:recs:sasrec); listed in the table as skipped",
     )
     ap.add_argument("--recs", default=None, help="recs binary (default: target/release/recs)")
     ap.add_argument(
         "--recs-example",
         default=None,
-        help="recs's SASRec example binary (default: target/release/examples/sasrec, if built)",
+        help="recs's SASRec example binary (default: target/release/examples/sasrec, if built); "
+        "used for recs:sasrec on s1 and b1",
     )
     ap.add_argument(
-        "--recs-example-args", default="", help="extra key=value arguments for it, space-separated"
+        "--recs-example-args",
+        default="",
+        help="key=value arguments for it, space-separated; DATASET:key=value for one data set",
     )
     ap.add_argument(
         "--recs-models",
-        default="transition,fresh,ease",
-        help="recs model specs to evaluate, comma-separated (one process each)",
+        default="transition,sasrec",
+        help="recs model specs, comma-separated (one process each; sasrec through the example "
+        "binary on s1/b1 when it is there)",
+    )
+    ap.add_argument(
+        "--wait-for-recs",
+        type=float,
+        default=0,
+        help="minutes to wait for a --recs / --recs-example binary that is not there yet",
     )
     ap.add_argument(
         "--sample-users",
@@ -917,12 +1050,6 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=None, help="write the results as JSON to this file")
-    ap.add_argument(
-        "--reuse",
-        default=None,
-        help="JSON files of earlier runs, comma-separated: their rows (same data set, model, "
-        "caps, sampling) are copied instead of re-trained, marked 'reused'",
-    )
     ap.add_argument(
         "--table", default=None, help="print the tables of a JSON written by --out, and exit"
     )
@@ -938,8 +1065,7 @@ def main(argv=None) -> int:
         m = saved["meta"]
         print(
             f"run {m['started']} .. {m.get('finished', '(unfinished)')}, load average at start "
-            f"{m['load_avg_start']}, {m['threads']} threads, caps (min) "
-            f"{ {d: round(c / 60, 2) for d, c in m['caps_s'].items()} }"
+            f"{m['load_avg_start']}, {m['threads']} threads, CPU caps {m['cpu_caps']}"
         )
         for d, info in saved["datasets"].items():
             print_table(d, info, info["rows"])
@@ -949,7 +1075,12 @@ def main(argv=None) -> int:
     unknown = [d for d in names if d not in DATASETS]
     if unknown:
         raise SystemExit(f"--datasets: unknown {unknown}; expected some of {list(DATASETS)}")
-    caps = parse_caps(args.max_minutes, names)
+    caps = parse_cpu_caps(args.cpu_cap)
+    deadline = parse_deadline(args.deadline)
+    stop_by = {}
+    for part in (p.strip() for p in args.stop_by.split(",") if p.strip()):
+        key, _, hhmm = part.partition("=")
+        stop_by[key] = parse_deadline(hhmm)
     skip = {p.strip() for p in args.skip.split(",") if p.strip()}
     present = [d for d in names if os.path.exists(os.path.join(args.data_dir, DATASETS[d][0]))]
     for d in names:
@@ -965,7 +1096,7 @@ def main(argv=None) -> int:
     peer_models = ["numpy-transition", *RECTOOLS_MODELS]
     if args.models:
         peer_models = [m for m in args.models.split(",") if m]
-        bad = [m for m in peer_models if m not in ("numpy-transition", *RECTOOLS_MODELS)]
+        bad = [m for m in peer_models if m not in ("numpy-transition", "recs", *RECTOOLS_MODELS)]
         if bad:
             raise SystemExit(f"--models: unknown {bad}")
     if args.skip_rectools:
@@ -981,17 +1112,8 @@ def main(argv=None) -> int:
             )
             peer_models = [m for m in peer_models if not m.startswith("rectools")]
 
-    recs = find_recs(args.recs)
     recs_models = [m for m in args.recs_models.split(",") if m] if args.recs_models else []
-    if recs is None:
-        print("recs: not available (no release binary; cargo build --release -p recs-server)")
-    elif not recs_supports_sequences(recs):
-        print(f"recs: not available ({recs} eval has no --sequences protocols yet)")
-        recs = None
-
-    recs_example = find_recs_example(args.recs_example)
-    if recs_example is None:
-        print("recs sasrec example: not built (cargo build --release -p recs --example sasrec)")
+    example_keys = args.recs_example_args.split()
     meta = dict(
         started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         command=" ".join([os.path.basename(sys.executable), *sys.argv]),
@@ -999,41 +1121,88 @@ def main(argv=None) -> int:
         cpus=os.cpu_count(),
         threads=args.threads,
         seed=args.seed,
-        caps_s=caps,
+        cpu_caps=args.cpu_cap,
+        deadline=args.deadline,
+        stop_by=args.stop_by,
         sample_users=args.sample_users,
         versions=versions(),
-        recs=recs,
-        recs_example=recs_example,
     )
     print(
         f"seq_peers: load average {meta['load_avg_start']}, {args.threads} threads, "
-        f"caps (min) { {d: round(c / 60, 1) for d, c in caps.items()} }"
+        f"RecTools CPU caps {args.cpu_cap}, deadline {args.deadline or 'none'} UTC",
+        flush=True,
     )
-    reused = {}
-    if args.reuse:
-        meta["reused_from"] = []
-        for reuse_path in args.reuse.split(","):  # a later file's rows replace an earlier's
-            with open(reuse_path) as f:
-                prev = json.load(f)
-            pm = prev.get("meta", {})
-            if pm.get("sample_users") != args.sample_users:
-                raise SystemExit(
-                    f"--reuse: {reuse_path} was run with --sample-users "
-                    f"{pm.get('sample_users')}, this run with {args.sample_users}"
-                )
-            for d, info in prev.get("datasets", {}).items():
-                if pm.get("caps_s", {}).get(d) != caps.get(d):
-                    print(f"--reuse: {reuse_path}: {d} rows not reused (cap differs)")
-                    continue
-                for r in info.get("rows", []):
-                    if "error" not in r:
-                        reused[(d, r["model"])] = dict(
-                            r,
-                            reused_from=pm.get("started"),
-                            load_avg_of_run=info.get("load_avg_start"),
-                        )
-            meta["reused_from"].append(pm.get("started"))
     results = dict(meta=meta, datasets={})
+
+    def past_deadline() -> bool:
+        return deadline is not None and time.time() >= deadline
+
+    def time_left() -> float | None:
+        return None if deadline is None else max(1.0, deadline - time.time())
+
+    recs_checked = {}
+
+    def recs_binaries():
+        """(recs, example), found once (waiting for them if asked) and checked."""
+        if not recs_checked:
+            if args.wait_for_recs:
+                wait_for(args.recs, args.wait_for_recs)
+                wait_for(args.recs_example, args.wait_for_recs)
+            recs = find_recs(args.recs)
+            if recs is None:
+                print(
+                    "recs: not available (no release binary; cargo build --release -p recs-server)"
+                )
+            elif not recs_supports_sequences(recs):
+                print(f"recs: not available ({recs} eval has no --sequences protocols)")
+                recs = None
+            example = find_recs_example(args.recs_example)
+            if example is None:
+                print(
+                    "recs sasrec example: not built (cargo build --release -p recs-benches "
+                    "--example sasrec)"
+                )
+            recs_checked.update(recs=recs, example=example)
+            meta.update(recs=recs, recs_example=example)
+        return recs_checked["recs"], recs_checked["example"]
+
+    def run_recs_rows(d, path, data_dir, rows):
+        recs, example = recs_binaries()
+        keys = [
+            k.split(":", 1)[1] if ":" in k.split("=", 1)[0] else k
+            for k in example_keys
+            if ":" not in k.split("=", 1)[0] or k.startswith(f"{d}:")
+        ]
+        for m in recs_models:
+            name = f"recs:{m}"
+            if f"{d}:{name}" in skip:
+                rows.append(dict(model=name, error="skipped (--skip)"))
+                continue
+            if past_deadline():
+                rows.append(dict(model=name, error="not run: past the run's deadline"))
+                continue
+            use_example = m == "sasrec" and example is not None and d in ("s1", "b1")
+            if not use_example and recs is None:
+                rows.append(dict(model=name, error="no recs binary"))
+                continue
+            print(f"[{d}] {name} ...", flush=True)
+            if use_example:
+                row = run_recs_example(example, d, data_dir, keys, args.threads, time_left())
+            else:
+                row = run_recs(recs, d, path, m, args.threads, workdir, time_left())
+            rows.append(row)
+            print(
+                f"[{d}] {name}: "
+                + (
+                    row.get("error")
+                    or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
+                    f"train {row['train_wall_s']:.1f} s, process CPU {row['train_cpu_s']:.0f} s"
+                ),
+                flush=True,
+            )
+            if args.out:
+                write_json(args.out, results)
+
     workdir = tempfile.mkdtemp(prefix="seq_peers_")
     try:
         for d in present:
@@ -1060,21 +1229,45 @@ def main(argv=None) -> int:
                 n_users=len(split.user_ids),
                 n_items=split.n_items,
                 load_avg_start=load_avg(),
+                started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             )
             rows = []
             info["rows"] = rows
             results["datasets"][d] = info
+            d_caps = {m: cpu_cap_for(caps, d, m) for m in peer_models if m.startswith("rectools")}
+            recs_done = False
             for m in peer_models:
+                # recs runs where --models places it, or before the first cap relative to it
+                if not recs_done and (m == "recs" or (m in d_caps and d_caps[m].seconds is None)):
+                    run_recs_rows(d, path, data_dir, rows)
+                    recs_done = True
+                if m == "recs":
+                    continue
+                recs_sasrec_cpu = next(
+                    (r.get("train_cpu_s") for r in rows if r["model"] == "recs:sasrec"), None
+                )
                 if f"{d}:{m}" in skip:
                     rows.append(dict(model=m, error="skipped (--skip)"))
                     print(f"[{d}] {m}: skipped (--skip)")
                     continue
-                if (d, m) in reused:
-                    rows.append(reused[(d, m)])
-                    print(f"[{d}] {m}: reused from the run of {reused[(d, m)]['reused_from']}")
+                if past_deadline():
+                    rows.append(dict(model=m, error="not run: past the run's deadline"))
                     continue
-                print(f"[{d}] {m} ...", flush=True)
-                row = run_worker(split_path, m, caps[d], args.seed, args.threads, workdir)
+                cap = d_caps[m].resolve(recs_sasrec_cpu) if m in d_caps else None
+                if m in d_caps and cap is None:
+                    rows.append(dict(model=m, error=f"no CPU cap: {d_caps[m]} of no recs:sasrec"))
+                    continue
+                print(f"[{d}] {m} ..." + (f" (CPU cap {cap:.0f} s)" if cap else ""), flush=True)
+                model_deadline = next(
+                    (stop_by[k] for k in (f"{d}:{m}", d, "*") if k in stop_by), None
+                )
+                if model_deadline is None or (deadline is not None and deadline < model_deadline):
+                    model_deadline = deadline
+                row = run_worker(
+                    split_path, m, cap, args.seed, args.threads, workdir, model_deadline
+                )
+                if cap is not None:
+                    row["cpu_cap_spec"] = str(d_caps[m])
                 rows.append(row)
                 if args.out:  # after every model, so a long run keeps what it has
                     write_json(args.out, results)
@@ -1083,52 +1276,15 @@ def main(argv=None) -> int:
                     + (
                         row.get("error")
                         or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
-                        f"train {row['train_wall_s']:.1f} s ({row.get('note', '')})"
+                        f"train {row['train_wall_s']:.1f} s, {row['train_cpu_s']:.0f} CPU s "
+                        f"({row.get('note', '')})"
                     ),
                     flush=True,
                 )
-            if recs:
-                for m in recs_models:
-                    print(f"[{d}] recs {m} ...", flush=True)
-                    # recs has no time cap of its own: killed at twice the peers' cap
-                    row = run_recs(recs, d, path, m, args.threads, workdir, 2 * caps[d])
-                    rows.append(row)
-                    print(
-                        f"[{d}] recs:{m}: "
-                        + (
-                            row.get("error")
-                            or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f}"
-                        ),
-                        flush=True,
-                    )
-            if recs_example and d in ("s1", "b1"):
-                if f"{d}:recs:sasrec" in skip:
-                    rows.append(dict(model="recs:sasrec", error="skipped (--skip)"))
-                elif (d, "recs:sasrec") in reused:
-                    rows.append(reused[(d, "recs:sasrec")])
-                else:
-                    print(f"[{d}] recs sasrec example ...", flush=True)
-                    row = run_recs_example(
-                        recs_example,
-                        d,
-                        data_dir,
-                        args.recs_example_args.split(),
-                        args.threads,
-                        2 * caps[d],
-                    )
-                    rows.append(row)
-                    print(
-                        f"[{d}] {row['model']}: "
-                        + (
-                            row.get("error")
-                            or f"HR@10 {row['hr10']:.4f} NDCG@10 {row['ndcg10']:.4f} "
-                            f"train {row['train_wall_s']:.0f} s"
-                        ),
-                        flush=True,
-                    )
-                if args.out:
-                    write_json(args.out, results)
+            if not recs_done:
+                run_recs_rows(d, path, data_dir, rows)
             info["load_avg_end"] = load_avg()
+            info["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             print_table(d, info, rows)
             if args.out:
                 write_json(args.out, results)
