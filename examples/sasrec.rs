@@ -8,7 +8,8 @@
 //! ```
 //! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed
 //! valid_users max_seconds; `save=PATH` writes the trained model, `load=PATH` reads one instead of
-//! training (same data set); `test=0` stops after training (settings are compared on the
+//! training (same data set); `transition_backward=` / `transition_window=` set the blended
+//! `transition`'s parameters; `test=0` stops after training (settings are compared on the
 //! per-epoch validation figures, without looking at the test item).
 //! The data is read from `../shared/data` (or `$RECS_DATA`).
 //!
@@ -97,6 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut score_test = true;
     let mut save: Option<String> = None;
     let mut load_from: Option<String> = None;
+    let mut trans_params = Transition::params();
     for kv in args.iter().skip(1) {
         let (k, v) = kv
             .split_once('=')
@@ -117,6 +119,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "max_seconds" => p.max_seconds(v.parse()?),
             "save" => {
                 save = Some(v.to_string());
+                p
+            }
+            "transition_backward" => {
+                trans_params = trans_params.backward(v.parse()?);
+                p
+            }
+            "transition_window" => {
+                trans_params = trans_params.window(v.parse()?);
                 p
             }
             "load" => {
@@ -174,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = t0.elapsed().as_secs_f64();
     // blends with `transition`, chosen on the validation item
     let inter = sequences_as_interactions(n_items, &train)?;
-    let trans = Transition::params().fit(&inter)?;
+    let trans = trans_params.fit(&inter)?;
     let val_cases: Vec<(Vec<u32>, u32)> = train
         .iter()
         .zip(&valid)
