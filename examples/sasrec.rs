@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use recs::data::{Interactions, Record};
-use recs::model::{Fit, Recommender, SasRec, Transition};
+use recs::model::{standardize, Fit, Recommender, SasRec, Transition};
 
 type Seqs = Vec<Vec<u32>>;
 
@@ -305,20 +305,6 @@ fn blend_grid() -> Vec<BlendRule> {
     g.extend([0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0].map(BlendRule::Z));
     g.extend([0.1, 0.25, 0.5, 0.75].map(BlendRule::Mix));
     g
-}
-
-fn standardize(x: &mut [f32]) {
-    let n = x.len() as f64;
-    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    let sd = var.sqrt();
-    for v in x.iter_mut() {
-        *v = if sd > 0.0 {
-            ((*v as f64 - mean) / sd) as f32
-        } else {
-            0.0
-        };
-    }
 }
 
 /// HR@10 / NDCG@10 of each rule over (ordered history, target) cases: full ranking, the

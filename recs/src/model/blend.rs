@@ -298,8 +298,18 @@ impl Blend {
     }
 }
 
-/// Standardizes `s` in place (mean 0, standard deviation 1; all zeros when constant).
-fn standardize(s: &mut [f32]) {
+/// Standardizes `s` in place (mean 0, standard deviation 1; all zeros when constant): the
+/// per-user rule by which [`Blend`] makes its members' scores comparable.
+///
+/// ```
+/// let mut s = [1.0f32, 3.0];
+/// recs::model::standardize(&mut s);
+/// assert_eq!(s, [-1.0, 1.0]);
+/// # let mut c = [2.0f32, 2.0];
+/// # recs::model::standardize(&mut c);
+/// # assert_eq!(c, [0.0, 0.0]);
+/// ```
+pub fn standardize(s: &mut [f32]) {
     let n = s.len().max(1) as f64;
     let mean = s.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
     let var = s

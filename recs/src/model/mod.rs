@@ -33,7 +33,7 @@ pub use auto::{
     FRESH_RECENCY_GRID,
 };
 pub use batch::recommend_in_chunks;
-pub use blend::{Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
+pub use blend::{standardize, Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
 pub use bpr::{Bpr, BprParams, BprValidParams};
 pub use catalog::{fit_named, fit_named_with, SideInfo, MODEL_NAMES};
 pub use ease::{Ease, EaseParams, EaseValidParams, DENSE_BATCH_DENSITY, EASE_DEFAULT_MAX_MEMORY};

@@ -8,8 +8,10 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use super::auto::{self, AutoOptions};
+use super::catalog::MODEL_NAMES;
 use super::{
     Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SasRec, SideInfo,
     Transition,
@@ -74,7 +76,7 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
             "seed",
         ],
         // a blend's keys are its members' names, each with its weight (`blend:sasrec=1,transition=0.5`)
-        "blend" => BLEND_MEMBER_KEYS,
+        "blend" => BLEND_MEMBER_KEYS.as_slice(),
         "fresh" => &[
             "lambda",
             "boost",
@@ -111,20 +113,15 @@ fn keys_of(name: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// The models a `blend` spec may name as members (every model but `blend` itself; `fresh`
-/// needs item years, which a blend's members are not given, so it is refused when fitted).
-const BLEND_MEMBER_KEYS: &[&str] = &[
-    "pop",
-    "itemknn",
-    "als",
-    "bpr",
-    "ease",
-    "gmf",
-    "mlp",
-    "neumf",
-    "transition",
-    "sasrec",
-];
+/// The models a `blend` spec may name as members: every model of [`MODEL_NAMES`] but `blend`
+/// itself and `fresh` (it needs item years, which a blend's members are not given).
+static BLEND_MEMBER_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    MODEL_NAMES
+        .iter()
+        .copied()
+        .filter(|n| !matches!(*n, "blend" | "fresh"))
+        .collect()
+});
 
 /// The keys that accept `auto`.
 const AUTO_KEYS: &[(&str, &str)] = &[
