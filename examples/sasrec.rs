@@ -8,7 +8,8 @@
 //! ```
 //! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed
 //! valid_users max_seconds; `save=PATH` writes the trained model, `load=PATH` reads one instead of
-//! training (same data set); `transition_backward=` / `transition_window=` set the blended
+//! training (same data set); `transition_backward=` / `transition_window=` /
+//! `transition_history_len=` / `transition_history_decay=` set the blended
 //! `transition`'s parameters; `test=0` stops after training (settings are compared on the
 //! per-epoch validation figures, without looking at the test item).
 //! The data is read from `../shared/data` (or `$RECS_DATA`).
@@ -127,6 +128,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "transition_window" => {
                 trans_params = trans_params.window(v.parse()?);
+                p
+            }
+            "transition_history_len" => {
+                trans_params = trans_params.history_len(v.parse()?);
+                p
+            }
+            "transition_history_decay" => {
+                trans_params = trans_params.history_decay(v.parse()?);
                 p
             }
             "load" => {
@@ -302,8 +311,15 @@ enum BlendRule {
 
 fn blend_grid() -> Vec<BlendRule> {
     let mut g = vec![BlendRule::Z(0.0), BlendRule::Transition];
-    g.extend([0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0].map(BlendRule::Z));
-    g.extend([0.1, 0.25, 0.5, 0.75].map(BlendRule::Mix));
+    // The first grid stopped at 0.025 and 0.75, and B1's validation put its best z-blend and
+    // its best mixture at those edges, so both ends were widened (before any test read).
+    g.extend(
+        [
+            0.00625, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0,
+        ]
+        .map(BlendRule::Z),
+    );
+    g.extend([0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.95].map(BlendRule::Mix));
     g
 }
 
