@@ -28,7 +28,8 @@ random_state=42) with implicit's other defaults (regularization 0.01, alpha 1, 1
 recs models: its untuned defaults, as a user who names the model gets them (`ease` and `fresh`
 choose their parameters with `auto` on a validation split carved from the training data the way
 the test split was carved: each user's latest training rating, or 20 % of each user's training
-ratings at random on ml100k-random, `--validation random:0.2`), plus
+ratings at random on ml100k-random, `--validation random:0.2`, cross-validated over 5 folds that
+hold out each training rating once, `--validation-folds 5`, recs's default), plus
 `ease:lambda=500` as a calibration row (it should match numpy EASE user by user), and `fresh`
 fitted without rating times (a second `recs eval` run).
 
@@ -199,6 +200,7 @@ def run_recs(recs_bin, paths, out_dir, tag, models, extra, times, validation):
     cmd = [recs_bin, "eval", "--train", paths["train" if times else "train_notime"]]
     cmd += ["--test", paths["test"], "--models", models, "--metrics", "hr,recall", "--k", "10,20"]
     cmd += ["--per-user", per_user, "--json", report, "--quiet", "--validation", validation]
+    cmd += ["--validation-folds", "5"]
     cmd += extra
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)

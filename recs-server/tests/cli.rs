@@ -496,7 +496,7 @@ fn eval_validation_takes_a_random_fraction() {
     }
     std::fs::write(p("train"), train).expect("test value");
     std::fs::write(p("test"), "0\t4\t5\n").expect("test value");
-    let run = |validation: &str| {
+    let run_folds = |validation: &str, folds: &str| {
         Command::new(BIN)
             .args([
                 "eval",
@@ -507,17 +507,26 @@ fn eval_validation_takes_a_random_fraction() {
                 &p("train"),
             ])
             .args(["--test", &p("test"), "--validation", validation])
+            .args(["--validation-folds", folds])
             .output()
             .expect("test value")
     };
-    let ok = run("random:0.5");
-    let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert!(
-        ok.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    assert!(stdout.contains("auto ease.lambda"), "{stdout}");
+    let run = |validation: &str| run_folds(validation, "5");
+    // F = 0.5: two folds (of the default 5); one fold = the single hold-out
+    for folds in ["5", "1"] {
+        let ok = run_folds("random:0.5", folds);
+        let stdout = String::from_utf8_lossy(&ok.stdout);
+        assert!(
+            ok.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        assert!(stdout.contains("auto ease.lambda"), "{stdout}");
+    }
+    let zero = run_folds("random:0.5", "0");
+    assert!(!zero.status.success());
+    let stderr = String::from_utf8_lossy(&zero.stderr);
+    assert!(stderr.contains("--validation-folds"), "{stderr}");
     for bad in ["random:1.5", "random:x", "first"] {
         let out = run(bad);
         assert!(!out.status.success(), "{bad}");

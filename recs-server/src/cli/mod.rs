@@ -284,6 +284,13 @@ struct EvalArgs {
     /// random*, latest otherwise).
     #[arg(long, default_value = "auto")]
     validation: String,
+    /// Cross-validation folds K for a random:F validation (also the random:F one `random` and
+    /// `auto` take from --split random:F): min(K, floor(1/F)) disjoint random hold-outs of
+    /// each user's training ratings (F = 0.2: 5 folds that hold out every rating once); each
+    /// user's validation score is their mean over the folds that hold out some of their
+    /// ratings. 1 = a single hold-out. Ignored by latest and one-per-user validations.
+    #[arg(long, default_value_t = 5)]
+    validation_folds: usize,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -452,12 +459,16 @@ fn eval(args: EvalArgs) -> CliResult {
             }
         },
     };
+    if args.validation_folds == 0 {
+        return Err("--validation-folds must be at least 1 (1 = a single hold-out)".into());
+    }
     let extra = EvalExtra {
         metrics,
         per_user: args.per_user.is_some() || !args.compare.is_empty(),
         auto: AutoOptions {
             validation,
             seed: args.seed,
+            folds: args.validation_folds,
             ..AutoOptions::default()
         },
         serving_ids,

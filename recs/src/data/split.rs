@@ -211,6 +211,89 @@ pub fn random_holdout(data: &Dataset, holdout: Holdout, seed: u64) -> Result<Spl
     from_mask(data, &is_test, name)
 }
 
+/// `folds` disjoint random hold-outs of each user's interactions, for K-fold cross-validation:
+/// fold `f` holds out the positions `round(f·F·n_u) .. round((f+1)·F·n_u)` (at most `n_u`) of
+/// the user's `n_u` interactions in a random order drawn as [`random_holdout`] draws it (the
+/// same generator, seeded by `seed` and the user's index), so fold 0 is exactly
+/// `random_holdout(data, Holdout::Fraction(F), seed)`. Each fold holds out about `F·n_u`; with
+/// `folds · F = 1` (`F = 0.2`, 5 folds) the folds cover every interaction of each user once,
+/// with fewer they cover `folds · F` of them. As in [`random_holdout`], a user keeps at least
+/// one training interaction in every fold (a fold holds out at most `n_u − 1`), and users with
+/// one interaction are never held out. A user may have nothing held out in some folds (a fold
+/// of `round` width 0: with `F = 0.2`, a user with 2 interactions is held out in folds 1 and
+/// 3 only).
+///
+/// # Errors
+/// [`Error::InvalidParam`] for a fraction outside `(0, 1)`, or `folds` 0 or above
+/// `⌊1 / F⌋` (the folds would overlap).
+///
+/// ```
+/// use recs::data::{split::{self, Holdout}, Dataset, Duplicates};
+/// let users: Vec<i64> = (0..100).map(|k| k / 10).collect();
+/// let items: Vec<i64> = (0..100).map(|k| k % 10).collect();
+/// let d = Dataset::from_external(&users, &items, None, None, Duplicates::KeepLast)?;
+/// let folds = split::random_folds(&d, 0.2, 5, 42)?;
+/// // every rating is held out exactly once
+/// assert_eq!(folds.iter().map(|s| s.test.n_items_total()).sum::<usize>(), 100);
+/// let first = split::random_holdout(&d, Holdout::Fraction(0.2), 42)?;
+/// assert_eq!((&folds[0].train, &folds[0].test), (&first.train, &first.test));
+/// # Ok::<(), recs::Error>(())
+/// ```
+pub fn random_folds(data: &Dataset, fraction: f64, folds: usize, seed: u64) -> Result<Vec<Split>> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::param("fraction", "a number in (0, 1)", fraction));
+    }
+    let most = max_folds(fraction);
+    if folds == 0 || folds > most {
+        return Err(Error::param(
+            "folds",
+            "1 to ⌊1 / fraction⌋ (disjoint folds)",
+            format!("{folds} with the fraction {fraction}"),
+        ));
+    }
+    let m = &data.interactions;
+    let indptr = m.indptr();
+    // fold of each stored entry (usize::MAX: in no fold)
+    let mut fold_of = vec![usize::MAX; m.nnz()];
+    let mut row: Vec<usize> = Vec::new();
+    for u in 0..m.n_users() {
+        let (a, b) = (indptr[u], indptr[u + 1]);
+        let len = b - a;
+        if len < 2 {
+            continue;
+        }
+        let bound = |f: usize| ((fraction * len as f64 * f as f64).round() as usize).min(len);
+        let end = bound(folds);
+        let mut rng = Rng::stream(seed, u as u64);
+        row.clear();
+        row.extend(a..b);
+        // Partial Fisher–Yates as in `random_holdout`: the first `end` positions in random order.
+        for j in 0..end.min(len - 1) {
+            let r = j + rng.gen_range((len - j) as u64) as usize;
+            row.swap(j, r);
+        }
+        for f in 0..folds {
+            let lo = bound(f);
+            let hi = bound(f + 1).min(lo + len - 1);
+            for &e in &row[lo..hi] {
+                fold_of[e] = f;
+            }
+        }
+    }
+    (0..folds)
+        .map(|f| {
+            let is_test: Vec<bool> = fold_of.iter().map(|&g| g == f).collect();
+            let name = format!("random-fold-{f}-of-{folds}-{fraction}-seed-{seed}");
+            from_mask(data, &is_test, name)
+        })
+        .collect()
+}
+
+/// The most disjoint folds of `fraction` each: `⌊1 / fraction⌋` (1 / 0.2 is 5, not 4.99…).
+pub(crate) fn max_folds(fraction: f64) -> usize {
+    ((1.0 / fraction) * (1.0 + 1e-9)).floor().max(1.0) as usize
+}
+
 /// A global temporal split: everything after the cut is test, whoever the user. Test users may
 /// have no training interaction (cold start) and test items may be new to train; evaluators
 /// decide what to do with them.
@@ -512,6 +595,45 @@ mod tests {
             }
             let c = random_holdout(&d, Holdout::Count(2), seed).unwrap();
             check_partition(&d, &c)?;
+        }
+
+        /// K-fold hold-outs: each fold partitions the data, the folds are disjoint, every
+        /// fold holds out the `round` width of the user's ratings (capped to keep one), fold 0
+        /// is the single hold-out, and with `K = 1 / F` (F = 0.2 or 0.25) every rating of a
+        /// user with at least two is held out exactly once.
+        #[test]
+        fn random_folds_are_disjoint_and_cover_each_user(recs in arb_records(), f in 0.05f64..0.5, seed in any::<u64>(), cover in any::<bool>()) {
+            let f = if cover { if seed % 2 == 0 { 0.2 } else { 0.25 } } else { f };
+            let d = dataset(&recs, false);
+            let k = max_folds(f);
+            let folds = random_folds(&d, f, k, seed).unwrap();
+            prop_assert_eq!(folds.len(), k);
+            let single = random_holdout(&d, Holdout::Fraction(f), seed).unwrap();
+            prop_assert_eq!((&folds[0].train, &folds[0].test), (&single.train, &single.test));
+            let mut seen = BTreeSet::new();
+            for s in &folds {
+                check_partition(&d, s)?;
+                for p in test_pairs(&s.test) {
+                    // disjoint: no pair is held out by two folds
+                    prop_assert!(seen.insert(p), "{:?} in two folds", p);
+                }
+            }
+            let m = &d.interactions;
+            for u in 0..m.n_users() as u32 {
+                let n = m.items_of(u).len();
+                let held = seen.iter().filter(|p| p.0 == u).count();
+                for (j, s) in folds.iter().enumerate() {
+                    let got = s.test.cases.iter().find(|c| c.user == u).map_or(0, |c| c.items.len());
+                    let bound = |j: usize| ((f * n as f64 * j as f64).round() as usize).min(n);
+                    let want = if n < 2 { 0 } else { (bound(j + 1) - bound(j)).min(n - 1) };
+                    prop_assert_eq!(got, want, "user {} fold {}", u, j);
+                }
+                if cover {
+                    prop_assert_eq!(held, if n < 2 { 0 } else { n }, "user {}", u);
+                }
+            }
+            prop_assert!(random_folds(&d, f, k + 1, seed).is_err());
+            prop_assert!(random_folds(&d, f, 0, seed).is_err());
         }
 
         #[test]
