@@ -58,10 +58,13 @@ use rayon::prelude::*;
 
 use super::ease::EigenPath;
 use super::gram::gram_dense;
-use super::spec::{fresh_auto_keys, fresh_fixed, ModelSpec};
+use super::spec::{
+    blend_member_spec, blend_weights, check_blend_spec, fit_blend_member, fresh_auto_keys,
+    fresh_fixed, ModelSpec,
+};
 use super::{
-    select, AlsParams, AnyModel, Ease, EaseParams, Fit, Fresh, ParamGuard, RecOpts, Recommender,
-    Scored, SideInfo, FRESH_DEFAULT_EASE_LAMBDA,
+    select, standardize, AlsParams, AnyModel, Blend, Ease, EaseParams, Fit, Fresh, ParamGuard,
+    RecOpts, Recommender, Scored, SideInfo, FRESH_DEFAULT_EASE_LAMBDA,
 };
 use crate::data::rng::Rng;
 use crate::data::{split, Dataset, Interactions, Split};
@@ -139,6 +142,12 @@ pub const ALS_REGULARIZATION_GRID: &[f32] = &[0.01, 0.1, 1.0, 10.0, 100.0];
 
 /// The `fresh` recency boosts `auto` tries: 0 (no recency weighting) and the default 15.
 pub const FRESH_RECENCY_GRID: &[f32] = &[0.0, 3.0, 15.0];
+
+/// The member weights `auto` tries in a blend (`blend:sasrec=1,transition=auto`), stated a
+/// priori: 0 (the member left out) and a roughly doubling ladder from 1/80 to twice the fixed
+/// member's weight 1, which holds the weight chosen by hand for the next-watch blend (0.05,
+/// see [`BlendParams::members`](super::BlendParams::members)).
+pub const BLEND_WEIGHT_GRID: &[f32] = &[0.0, 0.0125, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0];
 
 /// Carves the validation split out of `train` as the module docs say.
 ///
@@ -483,6 +492,143 @@ pub(super) fn fit_fresh(
     }
     drop(gram);
     p.fit(train)
+}
+
+/// Fits a `blend` spec with members (`blend:sasrec=1,transition=auto,transition.backward=0.25`):
+/// each member from its own spec ([`blend_member_spec`]), and each `auto` weight chosen on the
+/// validation split from [`BLEND_WEIGHT_GRID`] (see the module docs, "Blend weights").
+pub(super) fn fit_blend(
+    spec: &ModelSpec,
+    train: &Interactions,
+    side: &SideInfo,
+    opts: &AutoOptions,
+    chosen: &mut Vec<(String, String)>,
+) -> Result<Blend> {
+    check_blend_spec(spec)?;
+    let members = blend_weights(spec)?;
+    let mut weights: Vec<f32> = members.iter().map(|(_, w)| w.unwrap_or(0.0)).collect();
+    // the weights' own checks (finite, ≥ 0, one > 0) before any member is fitted
+    let named = |w: &[f32]| -> Vec<(String, f32)> {
+        members
+            .iter()
+            .zip(w)
+            .map(|((n, _), &w)| (n.clone(), w))
+            .collect()
+    };
+    Blend::params().members(named(&weights)).check()?;
+    let specs = members
+        .iter()
+        .map(|(name, _)| blend_member_spec(spec, name))
+        .collect::<Result<Vec<_>>>()?;
+    let searched: Vec<usize> = (0..members.len())
+        .filter(|&k| members[k].1.is_none())
+        .collect();
+    if !searched.is_empty() {
+        let val = validation_split(train, opts)?;
+        // Members' own `auto` choices on the validation training data are not the final ones
+        // (those are made again on all the training data below), so they are not reported.
+        let mut inner = Vec::new();
+        let mut scratch = Blend::params();
+        let fitted = members
+            .iter()
+            .zip(&specs)
+            .map(|((_, w), member)| match w {
+                Some(w) if *w == 0.0 => Ok(None),
+                _ => fit_blend_member(member, &mut scratch, &val.train, side, opts, &mut inner)
+                    .map(Some),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for &j in &searched {
+            let key = format!("blend.{}", members[j].0);
+            let by_weight = blend_weight_scores(&fitted, &weights, j, &val)?;
+            let (w, scores) = pick(&key, BLEND_WEIGHT_GRID, Simpler::Smallest, |g| {
+                let k = BLEND_WEIGHT_GRID.iter().position(|&x| x == g).unwrap_or(0);
+                Ok(by_weight[k].clone())
+            })?;
+            weights[j] = w;
+            chosen.push((key, w.to_string()));
+            chosen.extend(scores);
+        }
+    }
+    let mut params = Blend::params();
+    let mut models = Vec::new();
+    let mut kept = Vec::new();
+    for (((name, _), member), &w) in members.iter().zip(&specs).zip(&weights) {
+        if w > 0.0 {
+            models.push(fit_blend_member(
+                member,
+                &mut params,
+                train,
+                side,
+                opts,
+                chosen,
+            )?);
+            kept.push((name.clone(), w));
+        }
+    }
+    params.members(kept).fit_members(models)
+}
+
+/// The validation Recall@[`AUTO_K`] of every user (inner) for every weight of
+/// [`BLEND_WEIGHT_GRID`] (outer) given to member `j`, the others at `weights`: each member
+/// scores each validation user once, its scores are standardized as [`Blend`] does, and the
+/// blends of every weight are read from them (no member is refitted per weight). The sum runs
+/// over the members in order, skipping zero weights, as [`Blend`]'s scoring does, so a weight's
+/// figure is that blend's own.
+fn blend_weight_scores(
+    fitted: &[Option<AnyModel>],
+    weights: &[f32],
+    j: usize,
+    val: &Split,
+) -> Result<Vec<Vec<f64>>> {
+    let n = val.train.n_items();
+    let rec = RecOpts {
+        k: AUTO_K,
+        ..RecOpts::default()
+    };
+    let per_user = val
+        .test
+        .cases
+        .par_iter()
+        .map(|c| {
+            let history = val.train.items_of(c.user);
+            let mut z: Vec<Option<Vec<f32>>> = vec![None; fitted.len()];
+            for (k, model) in fitted.iter().enumerate() {
+                let Some(model) = model else { continue };
+                if k != j && weights[k] == 0.0 {
+                    continue;
+                }
+                let mut buf = vec![0f32; n];
+                match model.score_into(c.user, history, &mut buf) {
+                    Ok(()) => {}
+                    // as `validation_recalls`: a user a model cannot score counts 0
+                    Err(Error::UnknownUser(_)) => return Ok(vec![0.0; BLEND_WEIGHT_GRID.len()]),
+                    Err(e) => return Err(e),
+                }
+                standardize(&mut buf);
+                z[k] = Some(buf);
+            }
+            let mut out = vec![0f32; n];
+            BLEND_WEIGHT_GRID
+                .iter()
+                .map(|&g| {
+                    out.fill(0.0);
+                    for (k, zk) in z.iter().enumerate() {
+                        let w = if k == j { g } else { weights[k] };
+                        if let (Some(zk), true) = (zk, w > 0.0) {
+                            for (o, &b) in out.iter_mut().zip(zk) {
+                                *o += w * b;
+                            }
+                        }
+                    }
+                    Ok(recall(&select(&mut out, history, &rec)?, &c.items))
+                })
+                .collect::<Result<Vec<f64>>>()
+        })
+        .collect::<Result<Vec<Vec<f64>>>>()?;
+    Ok((0..BLEND_WEIGHT_GRID.len())
+        .map(|g| per_user.iter().map(|u| u[g]).collect())
+        .collect())
 }
 
 #[cfg(test)]
