@@ -798,6 +798,139 @@ mod tests {
         ));
     }
 
+    /// 100 users, 100 items: user `u` watches `u, u+1, ..., u+4` (mod 100) at times 0..4, so
+    /// every item is watched 5 times (uniform popularity) and the validation item of `u` is
+    /// `u+4`, the successor of their newest validation-training item `u+3`.
+    fn chains() -> Interactions {
+        let recs: Vec<crate::data::Record> = (0..100u32)
+            .flat_map(|u| {
+                (0..5u32).map(move |t| crate::data::Record {
+                    user: u,
+                    item: (u + t) % 100,
+                    value: 1.0,
+                    timestamp: Some(i64::from(t)),
+                })
+            })
+            .collect();
+        Interactions::from_records(100, 100, &recs, Default::default()).unwrap()
+    }
+
+    fn fit_spec_text(text: &str, train: &Interactions) -> crate::model::Fitted {
+        text.parse::<ModelSpec>()
+            .unwrap()
+            .fit(train, &SideInfo::default())
+            .unwrap()
+    }
+
+    /// Cases whose answer is known by hand, on [`chains`].
+    /// - `pop=1,transition=auto`: popularity is uniform, so its standardized scores are all 0
+    ///   and weight 0 leaves every item tied, ranked by index: `u+4` is in the top 20 when at
+    ///   most 19 unseen items have a lower index, i.e. for users 0..=19 (`u` unseen items
+    ///   below it) and 96..=99 (it wraps to 0..=3): recall 0.24. Any weight > 0 lets
+    ///   `transition` put `u+4` (the unseen item following `u+3`) in the top 20 of every
+    ///   user, recall 1. The best mean is 1 at 0.0125 (the first); weight 0 is 0.76 below it,
+    ///   standard error √(0.76 · 0.24 · 100/99 / 100) = 0.0429, so the smallest weight within
+    ///   one s.e. is 0.0125.
+    /// - then `bpr` (one step at learning rate 1e-9 from its random start: pure noise), also
+    ///   `auto`, searched second: `transition` alone already has recall 1, the maximum, so
+    ///   weight 0 is the best and the smallest: 0.
+    #[test]
+    fn auto_blend_weights_on_a_case_known_by_hand() {
+        let train = chains();
+        let f = fit_spec_text(
+            "blend:pop=1,transition=auto,bpr=auto,bpr.iterations=1,bpr.learning_rate=1e-9",
+            &train,
+        );
+        let picks: Vec<&(String, String)> =
+            f.chosen.iter().filter(|(k, _)| !k.contains('@')).collect();
+        assert_eq!(
+            picks,
+            [
+                &("blend.transition".to_string(), "0.0125".to_string()),
+                &("blend.bpr".to_string(), "0".to_string())
+            ]
+        );
+        let score = |key: &str| {
+            f.chosen
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert!(
+            score("blend.transition@0").starts_with("0.2400 (gap 0.7600 ± 0.0429)"),
+            "{:?}",
+            f.chosen
+        );
+        assert!(score("blend.transition@0.0125").starts_with("1.0000"));
+        assert!(score("blend.bpr@0").starts_with("1.0000"));
+        // and the noise does hurt once its weight is large
+        assert!(!score("blend.bpr@2").starts_with("1.0000"));
+        // every weight of the grid is tried for each searched member
+        assert_eq!(f.chosen.len(), 2 + 2 * BLEND_WEIGHT_GRID.len());
+        // the final blend: bpr's weight 0 leaves it out; refitted on all the training data
+        let AnyModel::Blend(b) = &f.model else {
+            panic!("expected a blend")
+        };
+        assert_eq!(b.weights(), [1.0, 0.0125]);
+        assert_eq!(
+            b.members().iter().map(|m| m.kind()).collect::<Vec<_>>(),
+            ["popularity", "transition"]
+        );
+        // deterministic: the same spec on the same data chooses and scores alike
+        let again = fit_spec_text(
+            "blend:pop=1,transition=auto,bpr=auto,bpr.iterations=1,bpr.learning_rate=1e-9",
+            &train,
+        );
+        assert_eq!(again.chosen, f.chosen);
+    }
+
+    /// The search's score of a weight is that blend's own validation Recall@20: a [`Blend`]
+    /// of the same validation-fitted members at that weight, scored by `validation_recalls`,
+    /// gives the same per-user figures.
+    #[test]
+    fn a_searched_weight_scores_as_its_blend() {
+        // irregular sequences: item (u·7 + t·t·3 + u·t) mod 40, at times t
+        let recs: Vec<crate::data::Record> = (0..60u32)
+            .flat_map(|u| {
+                (0..8u32).map(move |t| crate::data::Record {
+                    user: u,
+                    item: (u * 7 + t * t * 3 + u * t) % 40,
+                    value: 1.0,
+                    timestamp: Some(i64::from(t)),
+                })
+            })
+            .collect();
+        let train = Interactions::from_records(60, 40, &recs, Default::default()).unwrap();
+        let val = validation_split(&train, &AutoOptions::default()).unwrap();
+        let knn: AnyModel = crate::model::ItemKnn::params()
+            .fit(&val.train)
+            .unwrap()
+            .into();
+        let trans: AnyModel = crate::model::Transition::params()
+            .fit(&val.train)
+            .unwrap()
+            .into();
+        let by_weight = blend_weight_scores(
+            &[Some(knn.clone()), Some(trans.clone())],
+            &[1.0, 0.0],
+            1,
+            &val,
+        )
+        .unwrap();
+        for (g, &w) in BLEND_WEIGHT_GRID.iter().enumerate() {
+            let blend = Blend::params()
+                .members(vec![("itemknn".into(), 1.0), ("transition".into(), w)])
+                .fit_members(vec![knn.clone(), trans.clone()])
+                .unwrap();
+            assert_eq!(
+                by_weight[g],
+                validation_recalls(&blend, &val).unwrap(),
+                "weight {w}"
+            );
+        }
+    }
+
     /// Both λ paths of the search score every λ alike and choose the same λ.
     #[test]
     fn eigen_and_cholesky_paths_choose_alike() {

@@ -807,6 +807,117 @@ mod tests {
     }
 
     #[test]
+    fn blend_member_params_parse_with_the_members_own_rules() {
+        let text = "blend:sasrec=1,transition=0.05,transition.backward=0.25,sasrec.dropout=0.5";
+        let s: ModelSpec = text.parse().unwrap();
+        assert_eq!(s.get("transition.backward"), Some("0.25"));
+        // Display (the provenance string) shows the member params and parses back
+        assert_eq!(s.to_string(), text);
+        assert_eq!(s.to_string().parse::<ModelSpec>().unwrap(), s);
+        assert_eq!(
+            blend_member_spec(&s, "transition").unwrap().to_string(),
+            "transition:backward=0.25"
+        );
+        // the `--models` list attaches dotted keys to the blend before them; aliases resolve
+        let l = ModelSpec::parse_list(
+            "blend:pop=1,transition=auto,popularity.min_value=2,transition.window=3,ease",
+        )
+        .unwrap();
+        let shown: Vec<String> = l.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "blend:pop=1,transition=auto,pop.min_value=2,transition.window=3",
+                "ease"
+            ]
+        );
+        // a member's own `auto` keys stay `auto`
+        assert!("blend:ease=1,ease.lambda=auto".parse::<ModelSpec>().is_ok());
+        let err = |t: &str| t.parse::<ModelSpec>().unwrap_err().to_string();
+        let e = err("blend:pop=1,nope.x=1");
+        assert!(
+            e.contains("`nope.x`") && e.contains("transition, sasrec"),
+            "{e}"
+        );
+        let e = err("blend:transition=1,transition.backwards=1");
+        assert!(
+            e.contains("`backwards`") && e.contains("window, train_decay, backward"),
+            "{e}"
+        );
+        let e = err("blend:transition=1,transition.backward=much");
+        assert!(e.contains("transition:backward=much"), "{e}");
+        let e = err("blend:transition=1,transition.backward=auto");
+        assert!(e.contains("auto"), "{e}");
+        assert!(err("blend:fresh=1,fresh.lambda=3").contains("`fresh"));
+        assert!(err("blend:pop=1,blend.pop=1").contains("`blend.pop`"));
+        assert!(err("blend:pop=1,transition.window.x=1").contains("`window.x`"));
+        // a param for a member without a weight, in either order of the pieces
+        let e = err("blend:pop=1,transition.backward=0.25");
+        assert!(
+            e.contains("`transition.backward` without `transition=WEIGHT`"),
+            "{e}"
+        );
+        let e = ModelSpec::parse_list("blend:pop=1,transition.backward=0.25,ease")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`transition.backward`"), "{e}");
+        assert!("blend:transition.backward=0.25,transition=1"
+            .parse::<ModelSpec>()
+            .is_ok());
+        // `auto` weights need a fixed weight > 0 beside them (the blend's scale)
+        for bad in ["blend:pop=auto", "blend:pop=0,transition=auto"] {
+            assert!(err(bad).contains("fixed weight"), "{bad}");
+        }
+    }
+
+    /// A member param gives the member its own spec would, score for score.
+    #[test]
+    fn a_member_param_fits_the_member_its_own_spec_would() {
+        let recs: Vec<crate::data::Record> = (0..60u32)
+            .map(|k| crate::data::Record {
+                user: k % 8,
+                item: (k * 7 + k / 8) % 9,
+                value: 1.0,
+                timestamp: Some(k as i64),
+            })
+            .collect();
+        let train = Interactions::from_records(8, 9, &recs, Default::default()).unwrap();
+        let side = SideInfo::default();
+        let fit = |t: &str| t.parse::<ModelSpec>().unwrap().fit(&train, &side).unwrap();
+        let blend = fit("blend:transition=1,pop=0.5,transition.backward=0.5,transition.window=1");
+        let member = fit("transition:backward=0.5,window=1").model;
+        let by_hand = Blend::params()
+            .members(vec![("transition".into(), 1.0), ("pop".into(), 0.5)])
+            .fit_members(vec![member, fit("pop").model])
+            .unwrap();
+        let plain = fit("blend:transition=1,pop=0.5");
+        let (mut a, mut b, mut c) = (vec![0f32; 9], vec![0f32; 9], vec![0f32; 9]);
+        let mut differs = false;
+        for u in 0..8 {
+            let h = train.items_of(u);
+            crate::Recommender::score_into(&blend.model, u, h, &mut a).unwrap();
+            crate::Recommender::score_into(&by_hand, u, h, &mut b).unwrap();
+            crate::Recommender::score_into(&plain.model, u, h, &mut c).unwrap();
+            assert_eq!(a, b, "user {u}");
+            differs |= a != c;
+        }
+        // the params reached the member: the blend of the default transition scores otherwise
+        assert!(differs);
+        // `ease` and `als` members start from the blend's own member params
+        let AnyModel::Blend(b) = fit("blend:ease=1,als=0.5,ease.lambda=7,als.factors=4").model
+        else {
+            panic!("expected a blend")
+        };
+        assert_eq!(b.fitted_params().ease().check_ref().unwrap().lambda(), 7.0);
+        let als = b.fitted_params().als().check_ref().unwrap();
+        assert_eq!((als.factors(), als.alpha()), (4, 1.0));
+        match &b.members()[0] {
+            AnyModel::Ease(e) => assert_eq!(e.fitted_params().lambda(), 7.0),
+            other => panic!("expected EASE, got {}", crate::Recommender::kind(other)),
+        }
+    }
+
+    #[test]
     fn a_blend_spec_names_its_members_and_weights() {
         let recs: Vec<crate::data::Record> = (0..40u32)
             .map(|k| crate::data::Record {
