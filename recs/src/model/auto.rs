@@ -40,6 +40,21 @@
 //! the validation score is unimodal in λ (rising to one peak, then falling), which is what
 //! ridge-like regularization gives; the printed scores show where a search stopped.
 //!
+//! **Blend weights** (`blend:sasrec=1,transition=auto`, [`BLEND_WEIGHT_GRID`]). Every member
+//! with a weight other than a fixed 0 is fitted once on the validation training data, each
+//! validation user is scored once by each member, and the scores are standardized per user as
+//! [`Blend`](super::Blend) does; the blend of every candidate weight is then read from those
+//! score vectors (no refit per weight), and its validation Recall@20 is the weight's score.
+//! The one-standard-error rule prefers the *smallest* weight (0 leaves the member out: the
+//! blend with fewer members is the simpler model). Several `auto` weights are searched one
+//! at a time in spec order (a coordinate search, one pass): members not yet searched count
+//! weight 0, so each is added to the blend of those before it. A fixed weight > 0 is
+//! required beside `auto` ones: only the weights' ratios change the ranking, so one fixed
+//! weight sets the scale, and it keeps the all-zero blend out of the search. The members are
+//! then fitted again on all the training data with the chosen weights (each member is fitted
+//! twice; a member's own `auto` parameters, such as `ease.lambda=auto`, are searched in both
+//! fits, and only the final fit's choices are reported).
+//!
 //! **Why the Cholesky path is the default (measured).** [`LambdaPath::Eigen`] decomposes the
 //! validation Gram matrix once, `G = V diag(d) Vᵀ`, and scores each λ from it:
 //! `diag(P) = (V ∘ V) · 1/(d + λ)` and the validation users' `X P = ((X V) diag(1/(d + λ))) Vᵀ`,

@@ -5,6 +5,11 @@
 //! `als:regularization=0.05`), which are also the Python keyword arguments. An unknown key is
 //! an error that names the key and lists the valid ones. A value `auto` (where a model allows
 //! it) is chosen on a validation split carved from the training data (see [`super::auto`]).
+//!
+//! A `blend` spec's keys are its members' names with their weights, and `MEMBER.KEY=VALUE`
+//! sets a member's own parameter, checked by the member's own rules:
+//! `blend:sasrec=1,transition=auto,transition.backward=0.25` (a weight `auto` is chosen on
+//! validation; a member parameter needs the member's weight in the same spec).
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,6 +40,10 @@ use crate::{Error, Result};
 /// assert_eq!(list[0].to_string(), "ease:lambda=500,dropout=0.1");
 /// let err = "als:reg=0.1".parse::<ModelSpec>().unwrap_err().to_string();
 /// assert!(err.contains("`reg`") && err.contains("regularization"), "{err}");
+/// // a blend: member weights (`auto`: chosen on validation) and member parameters
+/// let list = ModelSpec::parse_list("blend:sasrec=1,transition=auto,transition.backward=0.25,pop")?;
+/// assert_eq!(list[0].get("transition.backward"), Some("0.25"));
+/// assert!("blend:pop=1,transition.backwards=1".parse::<ModelSpec>().is_err());
 /// # Ok::<(), recs::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
