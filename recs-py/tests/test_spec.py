@@ -36,6 +36,9 @@ def test_parse_spec_types_values_and_canonical_names():
         ("als:factors=auto", ["auto"]),  # auto where the model has no search
         ("ease:lambda=NaN", ["ease:lambda=NaN"]),
         ("ease:lambda", ["KEY=VALUE"]),
+        # a blend member's parameter is checked by the member's own rules, and needs its weight
+        ("blend:transition=1,transition.backwards=1", ["`backwards`", "backward"]),
+        ("blend:pop=1,transition.backward=0.25", ["`transition.backward`", "transition=WEIGHT"]),
     ],
 )
 def test_bad_specs_raise_value_error_with_the_library_message(text, words, train):
@@ -114,3 +117,14 @@ def test_refit_fits_the_same_spec_on_new_data(train):
     other = random_interactions(seed=5)
     assert model.fit(other) is model
     same_lists(model, recs.EASE(lambda_=10.0).fit(other))
+
+
+def test_blend_spec_member_params_and_auto_weight(train):
+    text = "blend:pop=1,itemknn=auto,itemknn.neighbors=5"
+    assert recs.parse_spec(text) == ("blend", {"pop": 1, "itemknn": "auto", "itemknn.neighbors": 5})
+    model = recs.fit_spec(text, train)
+    assert model.kind == "blend"
+    # the weight grid stated a priori, every value tried; the choice is one of them
+    grid = [float(k.split("@")[1]) for k in model.auto_scores]
+    assert grid == [0, 0.0125, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]
+    assert model.auto_params["itemknn"] in grid

@@ -388,6 +388,51 @@ fn eval_sequences_splits_by_time() {
     );
 }
 
+/// A blend spec in `--models` with a member parameter and an `auto` weight: the comma list
+/// keeps `transition=auto` and `transition.window=2` with the blend, the chosen weight is
+/// printed like the other `auto` values, and a member parameter without its member's weight is
+/// refused with the key named.
+#[test]
+fn eval_blend_spec_with_member_params_and_auto_weight() {
+    let dir = tempfile::tempdir().expect("test value");
+    let file = dir.path().join("walks.txt");
+    // the cycle walks of `eval_sequences_splits_by_time`, five steps
+    let mut lines = String::new();
+    for user in 1..=10 {
+        for step in 0..5 {
+            lines.push_str(&format!("{user} {}\n", 10 + (user + step) % 5));
+        }
+    }
+    std::fs::write(&file, lines).expect("test value");
+    let run = |models: &str| {
+        Command::new(BIN)
+            .args(["eval", "--quiet", "--k", "1", "--models", models])
+            .arg("--sequences")
+            .arg(&file)
+            .args(["--split", "seq-loo"])
+            .output()
+            .expect("test value")
+    };
+    let spec = "blend:pop=1,transition=auto,transition.window=2";
+    let out = run(&format!("{spec},pop"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("auto blend.transition = "), "{stdout}");
+    assert!(stdout.contains(&format!("| {spec} ")), "{stdout}");
+    assert!(stdout.contains("| pop "), "{stdout}");
+    let refused = run("blend:pop=1,transition.window=2");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("`transition.window` without `transition=WEIGHT`"),
+        "{stderr}"
+    );
+}
+
 /// `recs recommend` to Parquet: the same rows as its CSV output, raw ids, ranks from 1; a user
 /// whose only item is 300 gets the two most popular items (100: 3 users, 200: 2).
 #[cfg(feature = "stream")]

@@ -98,8 +98,11 @@ fn parse_spec<'py>(py: Python<'py>, spec: &str) -> PyResult<Bound<'py, PyTuple>>
 /// ``fresh:lambda`` is the Python ``ease_lambda``), an unknown model or key or a bad value
 /// raises ``ValueError`` with the library's message. A missing key keeps the Rust default.
 ///
+/// A blend spec names its members' weights and sets a member's own parameters as
+/// ``MEMBER.KEY`` (``blend:sasrec=1,transition=auto,transition.backward=0.25``).
+///
 /// The value ``auto`` (``ease:lambda``, ``als:regularization``, ``fresh:lambda``,
-/// ``fresh:recency_boost``) is chosen on a validation split carved from ``interactions`` only
+/// ``fresh:recency_boost``, a blend's member weights) is chosen on a validation split carved from ``interactions`` only
 /// (one interaction per user: the latest when there are timestamps, else a seeded random one;
 /// ``validation`` forces either); the chosen values are in the model's :attr:`auto_params`
 /// and every candidate's score in :attr:`auto_scores`. ``auto_defaults=True`` makes ``auto``

@@ -257,8 +257,10 @@ struct EvalArgs {
     /// Models to train, comma-separated specs `NAME[:KEY=VALUE,...]`, e.g.
     /// `ease:lambda=500,als:factors=128,alpha=1,pop`; keys are the Rust builder / Python
     /// keyword names; `auto` (ease:lambda, als:regularization, fresh:lambda,
-    /// fresh:recency_boost) is chosen on a validation split carved from the training data.
-    /// `ease` and `fresh` default to their auto values.
+    /// fresh:recency_boost, a blend's member weights) is chosen on a validation split carved
+    /// from the training data. `ease` and `fresh` default to their auto values. A blend names
+    /// its members' weights and sets their parameters as MEMBER.KEY:
+    /// `blend:sasrec=1,transition=auto,transition.backward=0.25`.
     #[arg(long, default_value = "pop")]
     models: String,
     /// A file of model specs, one per line (`#` comments), added to --models.

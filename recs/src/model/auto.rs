@@ -72,6 +72,25 @@
 //! the validation score is unimodal in λ (rising to one peak, then falling), which is what
 //! ridge-like regularization gives; the printed scores show where a search stopped.
 //!
+//! **Blend weights** (`blend:sasrec=1,transition=auto`, [`BLEND_WEIGHT_GRID`]). Every member
+//! with a weight other than a fixed 0 is fitted once on the validation training data, each
+//! validation user is scored once by each member, and the scores are standardized per user as
+//! [`Blend`](super::Blend) does; the blend of every candidate weight is then read from those
+//! score vectors (no refit per weight), and its validation Recall@20 is the weight's score.
+//! The one-standard-error rule prefers the *smallest* weight (0 leaves the member out: the
+//! blend with fewer members is the simpler model). Several `auto` weights are searched one
+//! at a time in spec order (a coordinate search, one pass): members not yet searched count
+//! weight 0, so each is added to the blend of those before it. A fixed weight > 0 is
+//! required beside `auto` ones: only the weights' ratios change the ranking, so one fixed
+//! weight sets the scale, and it keeps the all-zero blend out of the search. The members are
+//! then fitted again on all the training data with the chosen weights (each member is fitted
+//! twice; a member's own `auto` parameters, such as `ease.lambda=auto`, are searched in both
+//! fits, and only the final fit's choices are reported). The weight search reads one
+//! validation split ([`validation_split`], fold 0 of a random-fraction hold-out), not the `K`
+//! folds of the searches above: a member such as SASRec costs minutes per fit, and `K` folds
+//! would fit it `K` more times; on the sequence protocols the validation is each user's latest
+//! item, which has one fold anyway.
+//!
 //! **Why the Cholesky path is the default (measured).** [`LambdaPath::Eigen`] decomposes the
 //! validation Gram matrix once, `G = V diag(d) Vᵀ`, and scores each λ from it:
 //! `diag(P) = (V ∘ V) · 1/(d + λ)` and the validation users' `X P = ((X V) diag(1/(d + λ))) Vᵀ`,
@@ -90,10 +109,13 @@ use rayon::prelude::*;
 
 use super::ease::EigenPath;
 use super::gram::gram_dense;
-use super::spec::{fresh_auto_keys, fresh_fixed, ModelSpec};
+use super::spec::{
+    blend_member_spec, blend_weights, check_blend_spec, fit_blend_member, fresh_auto_keys,
+    fresh_fixed, ModelSpec,
+};
 use super::{
-    select, AlsParams, AnyModel, Ease, EaseParams, Fit, Fresh, ParamGuard, RecOpts, Recommender,
-    Scored, SideInfo, FRESH_DEFAULT_EASE_LAMBDA,
+    select, standardize, AlsParams, AnyModel, Blend, Ease, EaseParams, Fit, Fresh, ParamGuard,
+    RecOpts, Recommender, Scored, SideInfo, FRESH_DEFAULT_EASE_LAMBDA,
 };
 use crate::data::rng::Rng;
 use crate::data::{split, Dataset, Interactions, Split, UserIdx};
@@ -177,6 +199,12 @@ pub const ALS_REGULARIZATION_GRID: &[f32] = &[0.01, 0.1, 1.0, 10.0, 100.0];
 
 /// The `fresh` recency boosts `auto` tries: 0 (no recency weighting) and the default 15.
 pub const FRESH_RECENCY_GRID: &[f32] = &[0.0, 3.0, 15.0];
+
+/// The member weights `auto` tries in a blend (`blend:sasrec=1,transition=auto`), stated a
+/// priori: 0 (the member left out) and a roughly doubling ladder from 1/80 to twice the fixed
+/// member's weight 1, which holds the weight chosen by hand for the next-watch blend (0.05,
+/// see [`BlendParams::members`](super::BlendParams::members)).
+pub const BLEND_WEIGHT_GRID: &[f32] = &[0.0, 0.0125, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0];
 
 /// Carves the single validation split out of `train` as the module docs say: with a
 /// [`Validation::Holdout`] fraction, the one hold-out that is fold 0 of [`validation_folds`]
@@ -742,6 +770,143 @@ pub(super) fn fit_fresh(
     p.fit(train)
 }
 
+/// Fits a `blend` spec with members (`blend:sasrec=1,transition=auto,transition.backward=0.25`):
+/// each member from its own spec ([`blend_member_spec`]), and each `auto` weight chosen on the
+/// validation split from [`BLEND_WEIGHT_GRID`] (see the module docs, "Blend weights").
+pub(super) fn fit_blend(
+    spec: &ModelSpec,
+    train: &Interactions,
+    side: &SideInfo,
+    opts: &AutoOptions,
+    chosen: &mut Vec<(String, String)>,
+) -> Result<Blend> {
+    check_blend_spec(spec)?;
+    let members = blend_weights(spec)?;
+    let mut weights: Vec<f32> = members.iter().map(|(_, w)| w.unwrap_or(0.0)).collect();
+    // the weights' own checks (finite, ≥ 0, one > 0) before any member is fitted
+    let named = |w: &[f32]| -> Vec<(String, f32)> {
+        members
+            .iter()
+            .zip(w)
+            .map(|((n, _), &w)| (n.clone(), w))
+            .collect()
+    };
+    Blend::params().members(named(&weights)).check()?;
+    let specs = members
+        .iter()
+        .map(|(name, _)| blend_member_spec(spec, name))
+        .collect::<Result<Vec<_>>>()?;
+    let searched: Vec<usize> = (0..members.len())
+        .filter(|&k| members[k].1.is_none())
+        .collect();
+    if !searched.is_empty() {
+        let val = validation_split(train, opts)?;
+        // Members' own `auto` choices on the validation training data are not the final ones
+        // (those are made again on all the training data below), so they are not reported.
+        let mut inner = Vec::new();
+        let mut scratch = Blend::params();
+        let fitted = members
+            .iter()
+            .zip(&specs)
+            .map(|((_, w), member)| match w {
+                Some(w) if *w == 0.0 => Ok(None),
+                _ => fit_blend_member(member, &mut scratch, &val.train, side, opts, &mut inner)
+                    .map(Some),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for &j in &searched {
+            let key = format!("blend.{}", members[j].0);
+            let by_weight = blend_weight_scores(&fitted, &weights, j, &val)?;
+            let (w, scores) = pick(&key, BLEND_WEIGHT_GRID, Simpler::Smallest, |g| {
+                let k = BLEND_WEIGHT_GRID.iter().position(|&x| x == g).unwrap_or(0);
+                Ok(by_weight[k].clone())
+            })?;
+            weights[j] = w;
+            chosen.push((key, w.to_string()));
+            chosen.extend(scores);
+        }
+    }
+    let mut params = Blend::params();
+    let mut models = Vec::new();
+    let mut kept = Vec::new();
+    for (((name, _), member), &w) in members.iter().zip(&specs).zip(&weights) {
+        if w > 0.0 {
+            models.push(fit_blend_member(
+                member,
+                &mut params,
+                train,
+                side,
+                opts,
+                chosen,
+            )?);
+            kept.push((name.clone(), w));
+        }
+    }
+    params.members(kept).fit_members(models)
+}
+
+/// The validation Recall@[`AUTO_K`] of every user (inner) for every weight of
+/// [`BLEND_WEIGHT_GRID`] (outer) given to member `j`, the others at `weights`: each member
+/// scores each validation user once, its scores are standardized as [`Blend`] does, and the
+/// blends of every weight are read from them (no member is refitted per weight). The sum runs
+/// over the members in order, skipping zero weights, as [`Blend`]'s scoring does, so a weight's
+/// figure is that blend's own.
+fn blend_weight_scores(
+    fitted: &[Option<AnyModel>],
+    weights: &[f32],
+    j: usize,
+    val: &Split,
+) -> Result<Vec<Vec<f64>>> {
+    let n = val.train.n_items();
+    let rec = RecOpts {
+        k: AUTO_K,
+        ..RecOpts::default()
+    };
+    let per_user = val
+        .test
+        .cases
+        .par_iter()
+        .map(|c| {
+            let history = val.train.items_of(c.user);
+            let mut z: Vec<Option<Vec<f32>>> = vec![None; fitted.len()];
+            for (k, model) in fitted.iter().enumerate() {
+                let Some(model) = model else { continue };
+                if k != j && weights[k] == 0.0 {
+                    continue;
+                }
+                let mut buf = vec![0f32; n];
+                match model.score_into(c.user, history, &mut buf) {
+                    Ok(()) => {}
+                    // as `validation_recalls`: a user a model cannot score counts 0
+                    Err(Error::UnknownUser(_)) => return Ok(vec![0.0; BLEND_WEIGHT_GRID.len()]),
+                    Err(e) => return Err(e),
+                }
+                standardize(&mut buf);
+                z[k] = Some(buf);
+            }
+            let mut out = vec![0f32; n];
+            BLEND_WEIGHT_GRID
+                .iter()
+                .map(|&g| {
+                    out.fill(0.0);
+                    for (k, zk) in z.iter().enumerate() {
+                        let w = if k == j { g } else { weights[k] };
+                        if let (Some(zk), true) = (zk, w > 0.0) {
+                            for (o, &b) in out.iter_mut().zip(zk) {
+                                *o += w * b;
+                            }
+                        }
+                    }
+                    Ok(recall(&select(&mut out, history, &rec)?, &c.items))
+                })
+                .collect::<Result<Vec<f64>>>()
+        })
+        .collect::<Result<Vec<Vec<f64>>>>()?;
+    Ok((0..BLEND_WEIGHT_GRID.len())
+        .map(|g| per_user.iter().map(|u| u[g]).collect())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1067,6 +1232,139 @@ mod tests {
         )
         .unwrap();
         assert!(ALS_REGULARIZATION_GRID.contains(&r) && !scores.is_empty());
+    }
+
+    /// 100 users, 100 items: user `u` watches `u, u+1, ..., u+4` (mod 100) at times 0..4, so
+    /// every item is watched 5 times (uniform popularity) and the validation item of `u` is
+    /// `u+4`, the successor of their newest validation-training item `u+3`.
+    fn chains() -> Interactions {
+        let recs: Vec<crate::data::Record> = (0..100u32)
+            .flat_map(|u| {
+                (0..5u32).map(move |t| crate::data::Record {
+                    user: u,
+                    item: (u + t) % 100,
+                    value: 1.0,
+                    timestamp: Some(i64::from(t)),
+                })
+            })
+            .collect();
+        Interactions::from_records(100, 100, &recs, Default::default()).unwrap()
+    }
+
+    fn fit_spec_text(text: &str, train: &Interactions) -> crate::model::Fitted {
+        text.parse::<ModelSpec>()
+            .unwrap()
+            .fit(train, &SideInfo::default())
+            .unwrap()
+    }
+
+    /// Cases whose answer is known by hand, on [`chains`].
+    /// - `pop=1,transition=auto`: popularity is uniform, so its standardized scores are all 0
+    ///   and weight 0 leaves every item tied, ranked by index: `u+4` is in the top 20 when at
+    ///   most 19 unseen items have a lower index, i.e. for users 0..=19 (`u` unseen items
+    ///   below it) and 96..=99 (it wraps to 0..=3): recall 0.24. Any weight > 0 lets
+    ///   `transition` put `u+4` (the unseen item following `u+3`) in the top 20 of every
+    ///   user, recall 1. The best mean is 1 at 0.0125 (the first); weight 0 is 0.76 below it,
+    ///   standard error √(0.76 · 0.24 · 100/99 / 100) = 0.0429, so the smallest weight within
+    ///   one s.e. is 0.0125.
+    /// - then `bpr` (one step at learning rate 1e-9 from its random start: pure noise), also
+    ///   `auto`, searched second: `transition` alone already has recall 1, the maximum, so
+    ///   weight 0 is the best and the smallest: 0.
+    #[test]
+    fn auto_blend_weights_on_a_case_known_by_hand() {
+        let train = chains();
+        let f = fit_spec_text(
+            "blend:pop=1,transition=auto,bpr=auto,bpr.iterations=1,bpr.learning_rate=1e-9",
+            &train,
+        );
+        let picks: Vec<&(String, String)> =
+            f.chosen.iter().filter(|(k, _)| !k.contains('@')).collect();
+        assert_eq!(
+            picks,
+            [
+                &("blend.transition".to_string(), "0.0125".to_string()),
+                &("blend.bpr".to_string(), "0".to_string())
+            ]
+        );
+        let score = |key: &str| {
+            f.chosen
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert!(
+            score("blend.transition@0").starts_with("0.2400 (gap 0.7600 ± 0.0429)"),
+            "{:?}",
+            f.chosen
+        );
+        assert!(score("blend.transition@0.0125").starts_with("1.0000"));
+        assert!(score("blend.bpr@0").starts_with("1.0000"));
+        // and the noise does hurt once its weight is large
+        assert!(!score("blend.bpr@2").starts_with("1.0000"));
+        // every weight of the grid is tried for each searched member
+        assert_eq!(f.chosen.len(), 2 + 2 * BLEND_WEIGHT_GRID.len());
+        // the final blend: bpr's weight 0 leaves it out; refitted on all the training data
+        let AnyModel::Blend(b) = &f.model else {
+            panic!("expected a blend")
+        };
+        assert_eq!(b.weights(), [1.0, 0.0125]);
+        assert_eq!(
+            b.members().iter().map(|m| m.kind()).collect::<Vec<_>>(),
+            ["popularity", "transition"]
+        );
+        // deterministic: the same spec on the same data chooses and scores alike
+        let again = fit_spec_text(
+            "blend:pop=1,transition=auto,bpr=auto,bpr.iterations=1,bpr.learning_rate=1e-9",
+            &train,
+        );
+        assert_eq!(again.chosen, f.chosen);
+    }
+
+    /// The search's score of a weight is that blend's own validation Recall@20: a [`Blend`]
+    /// of the same validation-fitted members at that weight, scored by `validation_recalls`,
+    /// gives the same per-user figures.
+    #[test]
+    fn a_searched_weight_scores_as_its_blend() {
+        // irregular sequences: item (u·7 + t·t·3 + u·t) mod 40, at times t
+        let recs: Vec<crate::data::Record> = (0..60u32)
+            .flat_map(|u| {
+                (0..8u32).map(move |t| crate::data::Record {
+                    user: u,
+                    item: (u * 7 + t * t * 3 + u * t) % 40,
+                    value: 1.0,
+                    timestamp: Some(i64::from(t)),
+                })
+            })
+            .collect();
+        let train = Interactions::from_records(60, 40, &recs, Default::default()).unwrap();
+        let val = validation_split(&train, &AutoOptions::default()).unwrap();
+        let knn: AnyModel = crate::model::ItemKnn::params()
+            .fit(&val.train)
+            .unwrap()
+            .into();
+        let trans: AnyModel = crate::model::Transition::params()
+            .fit(&val.train)
+            .unwrap()
+            .into();
+        let by_weight = blend_weight_scores(
+            &[Some(knn.clone()), Some(trans.clone())],
+            &[1.0, 0.0],
+            1,
+            &val,
+        )
+        .unwrap();
+        for (g, &w) in BLEND_WEIGHT_GRID.iter().enumerate() {
+            let blend = Blend::params()
+                .members(vec![("itemknn".into(), 1.0), ("transition".into(), w)])
+                .fit_members(vec![knn.clone(), trans.clone()])
+                .unwrap();
+            assert_eq!(
+                by_weight[g],
+                validation_recalls(&blend, &val).unwrap(),
+                "weight {w}"
+            );
+        }
     }
 
     /// Both λ paths of the search score every λ alike and choose the same λ.

@@ -75,7 +75,13 @@ impl BlendParams {
     /// As a model spec the members are the keys: `blend:sasrec=1,transition=0.05` is the
     /// next-watch blend (SASRec and item transitions), whose weight was chosen on the
     /// validation item of ML-1M users 1–2999 and Amazon Beauty (`examples/sasrec.rs`,
-    /// docs/benchmarks.md "SASRec + `transition`").
+    /// docs/benchmarks.md "SASRec + `transition`"). A spec also sets a member's own parameters
+    /// as `MEMBER.KEY=VALUE`, read as the member's own spec reads `KEY=VALUE`
+    /// (`blend:sasrec=1,transition=0.05,transition.backward=0.25`; `ease` and `als` start
+    /// from [`ease`](Self::ease) and [`als`](Self::als), the others from their defaults), and
+    /// a weight `auto` is chosen on the validation split
+    /// (`blend:sasrec=1,transition=auto`, see [`super::auto`] and
+    /// [`BLEND_WEIGHT_GRID`](super::BLEND_WEIGHT_GRID)).
     pub fn members(mut self, members: Vec<(String, f32)>) -> Self {
         self.0.members = members;
         self

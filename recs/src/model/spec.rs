@@ -5,6 +5,11 @@
 //! `als:regularization=0.05`), which are also the Python keyword arguments. An unknown key is
 //! an error that names the key and lists the valid ones. A value `auto` (where a model allows
 //! it) is chosen on a validation split carved from the training data (see [`super::auto`]).
+//!
+//! A `blend` spec's keys are its members' names with their weights, and `MEMBER.KEY=VALUE`
+//! sets a member's own parameter, checked by the member's own rules:
+//! `blend:sasrec=1,transition=auto,transition.backward=0.25` (a weight `auto` is chosen on
+//! validation; a member parameter needs the member's weight in the same spec).
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,8 +18,8 @@ use std::sync::LazyLock;
 use super::auto::{self, AutoOptions};
 use super::catalog::MODEL_NAMES;
 use super::{
-    Als, AnyModel, Blend, Bpr, Ease, Fit, ItemKnn, Ncf, NcfArch, Popularity, SasRec, SideInfo,
-    Transition,
+    Als, AlsParams, AnyModel, Blend, BlendParams, Bpr, Ease, EaseParams, Fit, ItemKnn, Ncf,
+    NcfArch, ParamGuard, Popularity, SasRec, SideInfo, Transition,
 };
 use crate::data::Interactions;
 use crate::{Error, Result};
@@ -35,6 +40,10 @@ use crate::{Error, Result};
 /// assert_eq!(list[0].to_string(), "ease:lambda=500,dropout=0.1");
 /// let err = "als:reg=0.1".parse::<ModelSpec>().unwrap_err().to_string();
 /// assert!(err.contains("`reg`") && err.contains("regularization"), "{err}");
+/// // a blend: member weights (`auto`: chosen on validation) and member parameters
+/// let list = ModelSpec::parse_list("blend:sasrec=1,transition=auto,transition.backward=0.25,pop")?;
+/// assert_eq!(list[0].get("transition.backward"), Some("0.25"));
+/// assert!("blend:pop=1,transition.backwards=1".parse::<ModelSpec>().is_err());
 /// # Ok::<(), recs::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,6 +132,92 @@ static BLEND_MEMBER_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Checks a blend's member parameter `MEMBER.KEY=VALUE` with the member's own spec parser
+/// (one rule: `blend:transition=1,transition.backward=0.25` takes what `transition:backward=0.25`
+/// takes) and returns the key as stored, with the member's canonical name.
+fn blend_member_key(member: &str, key: &str, value: &str) -> Result<String> {
+    let name = canonical_name(member)
+        .filter(|n| BLEND_MEMBER_KEYS.contains(n))
+        .ok_or_else(|| {
+            Error::param(
+                "model spec key",
+                "MEMBER.KEY with MEMBER a blend member",
+                format!(
+                    "`{}.{}` for `blend` (valid members: {})",
+                    member.trim(),
+                    key.trim(),
+                    BLEND_MEMBER_KEYS.join(", ")
+                ),
+            )
+        })?;
+    let key = key.trim();
+    ModelSpec::new(name)?.with(key, value)?;
+    Ok(format!("{name}.{key}"))
+}
+
+/// The checks a blend spec needs once all its keys are in (a `KEY=VALUE` list is built a piece
+/// at a time): every member parameter belongs to a member with a weight, and an `auto` weight
+/// has a fixed weight > 0 beside it (the blend's scale: only the ratios of the weights matter,
+/// so one fixed weight loses nothing and keeps the all-zero blend out of the search).
+pub(super) fn check_blend_spec(spec: &ModelSpec) -> Result<()> {
+    if spec.name != "blend" {
+        return Ok(());
+    }
+    for (key, _) in &spec.params {
+        if let Some((member, _)) = key.split_once('.') {
+            if spec.get(member).is_none() {
+                return Err(Error::param(
+                    "model spec key",
+                    "parameters only for members with a weight (`MEMBER=WEIGHT`)",
+                    format!("`{key}` without `{member}=WEIGHT` in `{spec}`"),
+                ));
+            }
+        }
+    }
+    let weights = blend_weights(spec)?;
+    let has_auto = weights.iter().any(|(_, w)| w.is_none());
+    if has_auto && !weights.iter().any(|(_, w)| w.is_some_and(|w| w > 0.0)) {
+        return Err(Error::param(
+            "model spec value",
+            "a fixed weight > 0 beside `auto` weights (only the weights' ratios matter)",
+            spec.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// A blend spec's members in spec order with their weights (`None` for `auto`).
+pub(super) fn blend_weights(spec: &ModelSpec) -> Result<Vec<(String, Option<f32>)>> {
+    spec.params
+        .iter()
+        .filter(|(k, _)| !k.contains('.'))
+        .map(|(k, _)| {
+            let w = if is_auto(spec, k) {
+                None
+            } else {
+                num::<f32>(spec, k)?
+            };
+            Ok((k.clone(), w))
+        })
+        .collect()
+}
+
+/// The spec of blend member `member` from the blend spec's `MEMBER.KEY` parameters
+/// (`blend:transition=1,transition.backward=0.25` → `transition:backward=0.25`).
+pub(super) fn blend_member_spec(spec: &ModelSpec, member: &str) -> Result<ModelSpec> {
+    let mut out = ModelSpec::new(member)?;
+    for (key, value) in &spec.params {
+        if let Some(k) = key
+            .split_once('.')
+            .filter(|(m, _)| *m == member)
+            .map(|(_, k)| k)
+        {
+            out = out.with(k, value)?;
+        }
+    }
+    Ok(out)
+}
+
 /// The keys that accept `auto`.
 const AUTO_KEYS: &[(&str, &str)] = &[
     ("ease", "lambda"),
@@ -180,6 +275,14 @@ impl ModelSpec {
     pub fn with(mut self, key: &str, value: &str) -> Result<ModelSpec> {
         let key = key.trim();
         let value = value.trim();
+        if self.name == "blend" {
+            if let Some((member, member_key)) = key.split_once('.') {
+                let key = blend_member_key(member, member_key, value)?;
+                self.params.retain(|(k, _)| *k != key);
+                self.params.push((key, value.to_string()));
+                return Ok(self);
+            }
+        }
         let valid = keys_of(&self.name).unwrap_or(&[]);
         if !valid.contains(&key) {
             return Err(Error::param(
@@ -281,6 +384,9 @@ impl ModelSpec {
         if out.is_empty() {
             return Err(Error::param("models", "at least one model spec", "''"));
         }
+        for spec in &out {
+            check_blend_spec(spec)?;
+        }
         Ok(out)
     }
 
@@ -329,13 +435,14 @@ pub struct Fitted {
 
 fn check_value(model: &str, key: &str, value: &str) -> Result<()> {
     if value.eq_ignore_ascii_case("auto") {
-        return if AUTO_KEYS.contains(&(model, key)) {
+        // a blend's member weights (`blend:sasrec=1,transition=auto`, see `auto::fit_blend`)
+        return if AUTO_KEYS.contains(&(model, key)) || model == "blend" {
             Ok(())
         } else {
             Err(Error::param(
                 "model spec value",
                 "a number (`auto` is accepted by ease:lambda, als:regularization, \
-                 fresh:lambda and fresh:recency_boost)",
+                 fresh:lambda, fresh:recency_boost and a blend's member weights)",
                 format!("{model}:{key}={value}"),
             ))
         };
@@ -369,6 +476,7 @@ impl FromStr for ModelSpec {
             })?;
             spec = spec.with(k, v)?;
         }
+        check_blend_spec(&spec)?;
         Ok(spec)
     }
 }
@@ -430,24 +538,7 @@ fn fit_spec(
             set!(p, "binarize", bool, binarize);
             p.fit(train)?.into()
         }
-        "als" => {
-            let mut p = Als::params();
-            set!(p, "factors", usize, factors);
-            set!(p, "alpha", f32, alpha);
-            set!(p, "iterations", usize, iterations);
-            set!(p, "cg_steps", usize, cg_steps);
-            set!(p, "seed", u64, seed);
-            set!(p, "reg_exponent", f32, reg_exponent);
-            if is_auto(spec, "regularization") {
-                let (reg, scores) = auto::als_regularization(&p, train, opts)?;
-                chosen.push(("als.regularization".into(), reg.to_string()));
-                chosen.extend(scores);
-                p = p.regularization(reg);
-            } else {
-                set!(p, "regularization", f32, regularization);
-            }
-            p.fit(train)?.into()
-        }
+        "als" => fit_als(spec, Als::params(), train, opts, chosen)?.1,
         "bpr" => {
             let mut p = Bpr::params();
             set!(p, "factors", usize, factors);
@@ -459,19 +550,7 @@ fn fit_spec(
             set!(p, "hogwild", bool, hogwild);
             p.fit(train)?.into()
         }
-        "ease" => {
-            let mut p = Ease::params();
-            set!(p, "dropout", f32, dropout);
-            if is_auto(spec, "lambda") {
-                let (lambda, scores) = auto::ease_lambda(&p, train, opts)?;
-                chosen.push(("ease.lambda".into(), lambda.to_string()));
-                chosen.extend(scores);
-                p = p.lambda(lambda);
-            } else {
-                set!(p, "lambda", f32, lambda);
-            }
-            p.fit(train)?.into()
-        }
+        "ease" => fit_ease(spec, Ease::params(), train, opts, chosen)?.1,
         "gmf" | "mlp" | "neumf" => {
             // the defaults are tuned for NeuMF's fine-tuning; a standalone GMF or MLP trains
             // like NeuMF's pre-training stages (see `NcfParams`)
@@ -495,14 +574,7 @@ fn fit_spec(
             p.fit(train)?.into()
         }
         "blend" if spec.params().is_empty() => Blend::params().fit(train)?.into(),
-        "blend" => {
-            let members = spec
-                .params()
-                .iter()
-                .map(|(name, _)| Ok((name.clone(), num::<f32>(spec, name)?.unwrap_or(0.0))))
-                .collect::<Result<Vec<_>>>()?;
-            Blend::params().members(members).fit(train)?.into()
-        }
+        "blend" => auto::fit_blend(spec, train, side, opts, chosen)?.into(),
         "fresh" => auto::fit_fresh(spec, train, side, opts, chosen)?.into(),
         "transition" => {
             let mut p = Transition::params();
@@ -535,6 +607,93 @@ fn fit_spec(
         }
         other => return Err(unknown_model(other)),
     })
+}
+
+/// EASE with `spec`'s keys set on `p` (`lambda=auto` chosen on validation); returns the
+/// parameters used and the model.
+fn fit_ease(
+    spec: &ModelSpec,
+    mut p: EaseParams,
+    train: &Interactions,
+    opts: &AutoOptions,
+    chosen: &mut Vec<(String, String)>,
+) -> Result<(EaseParams, AnyModel)> {
+    if let Some(v) = num::<f32>(spec, "dropout")? {
+        p = p.dropout(v);
+    }
+    if is_auto(spec, "lambda") {
+        let (lambda, scores) = auto::ease_lambda(&p, train, opts)?;
+        chosen.push(("ease.lambda".into(), lambda.to_string()));
+        chosen.extend(scores);
+        p = p.lambda(lambda);
+    } else if let Some(v) = num::<f32>(spec, "lambda")? {
+        p = p.lambda(v);
+    }
+    let model = p.fit(train)?.into();
+    Ok((p, model))
+}
+
+/// ALS with `spec`'s keys set on `p` (`regularization=auto` chosen on validation); returns
+/// the parameters used and the model.
+fn fit_als(
+    spec: &ModelSpec,
+    mut p: AlsParams,
+    train: &Interactions,
+    opts: &AutoOptions,
+    chosen: &mut Vec<(String, String)>,
+) -> Result<(AlsParams, AnyModel)> {
+    macro_rules! set {
+        ($key:literal, $ty:ty, $method:ident) => {
+            if let Some(v) = num::<$ty>(spec, $key)? {
+                p = p.$method(v);
+            }
+        };
+    }
+    set!("factors", usize, factors);
+    set!("alpha", f32, alpha);
+    set!("iterations", usize, iterations);
+    set!("cg_steps", usize, cg_steps);
+    set!("seed", u64, seed);
+    set!("reg_exponent", f32, reg_exponent);
+    if is_auto(spec, "regularization") {
+        let (reg, scores) = auto::als_regularization(&p, train, opts)?;
+        chosen.push(("als.regularization".into(), reg.to_string()));
+        chosen.extend(scores);
+        p = p.regularization(reg);
+    } else {
+        set!("regularization", f32, regularization);
+    }
+    let model = p.fit(train)?.into();
+    Ok((p, model))
+}
+
+/// Fits blend member `member` (a spec from [`blend_member_spec`]). `ease` and `als` start from
+/// the blend's own member parameters ([`BlendParams::ease`], [`BlendParams::als`]: a blend's
+/// ALS is tuned for blending) and record the parameters used in `blend`; the others start
+/// from their defaults, as their own spec would.
+pub(super) fn fit_blend_member(
+    member: &ModelSpec,
+    blend: &mut BlendParams,
+    train: &Interactions,
+    side: &SideInfo,
+    opts: &AutoOptions,
+    chosen: &mut Vec<(String, String)>,
+) -> Result<AnyModel> {
+    match member.name() {
+        "ease" => {
+            let base = blend.check_ref()?.ease().clone();
+            let (p, model) = fit_ease(member, base, train, opts, chosen)?;
+            *blend = blend.clone().ease(p);
+            Ok(model)
+        }
+        "als" => {
+            let base = blend.check_ref()?.als().clone();
+            let (p, model) = fit_als(member, base, train, opts, chosen)?;
+            *blend = blend.clone().als(p);
+            Ok(model)
+        }
+        _ => fit_spec(member, train, side, opts, chosen),
+    }
 }
 
 /// The parameters of a `fresh` spec other than the `auto` ones, applied to `p`.
@@ -654,6 +813,117 @@ mod tests {
             other => panic!("expected EASE, got {}", crate::Recommender::kind(&other)),
         }
         assert!(fitted.chosen.is_empty());
+    }
+
+    #[test]
+    fn blend_member_params_parse_with_the_members_own_rules() {
+        let text = "blend:sasrec=1,transition=0.05,transition.backward=0.25,sasrec.dropout=0.5";
+        let s: ModelSpec = text.parse().unwrap();
+        assert_eq!(s.get("transition.backward"), Some("0.25"));
+        // Display (the provenance string) shows the member params and parses back
+        assert_eq!(s.to_string(), text);
+        assert_eq!(s.to_string().parse::<ModelSpec>().unwrap(), s);
+        assert_eq!(
+            blend_member_spec(&s, "transition").unwrap().to_string(),
+            "transition:backward=0.25"
+        );
+        // the `--models` list attaches dotted keys to the blend before them; aliases resolve
+        let l = ModelSpec::parse_list(
+            "blend:pop=1,transition=auto,popularity.min_value=2,transition.window=3,ease",
+        )
+        .unwrap();
+        let shown: Vec<String> = l.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "blend:pop=1,transition=auto,pop.min_value=2,transition.window=3",
+                "ease"
+            ]
+        );
+        // a member's own `auto` keys stay `auto`
+        assert!("blend:ease=1,ease.lambda=auto".parse::<ModelSpec>().is_ok());
+        let err = |t: &str| t.parse::<ModelSpec>().unwrap_err().to_string();
+        let e = err("blend:pop=1,nope.x=1");
+        assert!(
+            e.contains("`nope.x`") && e.contains("transition, sasrec"),
+            "{e}"
+        );
+        let e = err("blend:transition=1,transition.backwards=1");
+        assert!(
+            e.contains("`backwards`") && e.contains("window, train_decay, backward"),
+            "{e}"
+        );
+        let e = err("blend:transition=1,transition.backward=much");
+        assert!(e.contains("transition:backward=much"), "{e}");
+        let e = err("blend:transition=1,transition.backward=auto");
+        assert!(e.contains("auto"), "{e}");
+        assert!(err("blend:fresh=1,fresh.lambda=3").contains("`fresh"));
+        assert!(err("blend:pop=1,blend.pop=1").contains("`blend.pop`"));
+        assert!(err("blend:pop=1,transition.window.x=1").contains("`window.x`"));
+        // a param for a member without a weight, in either order of the pieces
+        let e = err("blend:pop=1,transition.backward=0.25");
+        assert!(
+            e.contains("`transition.backward` without `transition=WEIGHT`"),
+            "{e}"
+        );
+        let e = ModelSpec::parse_list("blend:pop=1,transition.backward=0.25,ease")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`transition.backward`"), "{e}");
+        assert!("blend:transition.backward=0.25,transition=1"
+            .parse::<ModelSpec>()
+            .is_ok());
+        // `auto` weights need a fixed weight > 0 beside them (the blend's scale)
+        for bad in ["blend:pop=auto", "blend:pop=0,transition=auto"] {
+            assert!(err(bad).contains("fixed weight"), "{bad}");
+        }
+    }
+
+    /// A member param gives the member its own spec would, score for score.
+    #[test]
+    fn a_member_param_fits_the_member_its_own_spec_would() {
+        let recs: Vec<crate::data::Record> = (0..60u32)
+            .map(|k| crate::data::Record {
+                user: k % 8,
+                item: (k * 7 + k / 8) % 9,
+                value: 1.0,
+                timestamp: Some(k as i64),
+            })
+            .collect();
+        let train = Interactions::from_records(8, 9, &recs, Default::default()).unwrap();
+        let side = SideInfo::default();
+        let fit = |t: &str| t.parse::<ModelSpec>().unwrap().fit(&train, &side).unwrap();
+        let blend = fit("blend:transition=1,pop=0.5,transition.backward=0.5,transition.window=1");
+        let member = fit("transition:backward=0.5,window=1").model;
+        let by_hand = Blend::params()
+            .members(vec![("transition".into(), 1.0), ("pop".into(), 0.5)])
+            .fit_members(vec![member, fit("pop").model])
+            .unwrap();
+        let plain = fit("blend:transition=1,pop=0.5");
+        let (mut a, mut b, mut c) = (vec![0f32; 9], vec![0f32; 9], vec![0f32; 9]);
+        let mut differs = false;
+        for u in 0..8 {
+            let h = train.items_of(u);
+            crate::Recommender::score_into(&blend.model, u, h, &mut a).unwrap();
+            crate::Recommender::score_into(&by_hand, u, h, &mut b).unwrap();
+            crate::Recommender::score_into(&plain.model, u, h, &mut c).unwrap();
+            assert_eq!(a, b, "user {u}");
+            differs |= a != c;
+        }
+        // the params reached the member: the blend of the default transition scores otherwise
+        assert!(differs);
+        // `ease` and `als` members start from the blend's own member params
+        let AnyModel::Blend(b) = fit("blend:ease=1,als=0.5,ease.lambda=7,als.factors=4").model
+        else {
+            panic!("expected a blend")
+        };
+        assert_eq!(b.fitted_params().ease().check_ref().unwrap().lambda(), 7.0);
+        let als = b.fitted_params().als().check_ref().unwrap();
+        assert_eq!((als.factors(), als.alpha()), (4, 1.0));
+        match &b.members()[0] {
+            AnyModel::Ease(e) => assert_eq!(e.fitted_params().lambda(), 7.0),
+            other => panic!("expected EASE, got {}", crate::Recommender::kind(other)),
+        }
     }
 
     #[test]
