@@ -196,14 +196,7 @@ pub fn random_holdout(data: &Dataset, holdout: Holdout, seed: u64) -> Result<Spl
         if k == 0 {
             continue;
         }
-        let mut rng = Rng::stream(seed, u as u64);
-        row.clear();
-        row.extend(a..b);
-        // Partial Fisher–Yates: the first k positions become a uniform sample.
-        for j in 0..k {
-            let r = j + rng.gen_range((len - j) as u64) as usize;
-            row.swap(j, r);
-        }
+        shuffle_prefix(&mut row, a..b, k, seed, u);
         for &e in &row[..k] {
             is_test[e] = true;
         }
@@ -264,14 +257,8 @@ pub fn random_folds(data: &Dataset, fraction: f64, folds: usize, seed: u64) -> R
         }
         let bound = |f: usize| ((fraction * len as f64 * f as f64).round() as usize).min(len);
         let end = bound(folds);
-        let mut rng = Rng::stream(seed, u as u64);
-        row.clear();
-        row.extend(a..b);
-        // Partial Fisher–Yates as in `random_holdout`: the first `end` positions in random order.
-        for j in 0..end.min(len - 1) {
-            let r = j + rng.gen_range((len - j) as u64) as usize;
-            row.swap(j, r);
-        }
+        // the draw of `random_holdout`, so that fold 0 is its hold-out
+        shuffle_prefix(&mut row, a..b, end.min(len - 1), seed, u);
         for f in 0..folds {
             let lo = bound(f);
             let hi = bound(f + 1).min(lo + len - 1);
@@ -287,6 +274,26 @@ pub fn random_folds(data: &Dataset, fraction: f64, folds: usize, seed: u64) -> R
             from_mask(data, &is_test, name)
         })
         .collect()
+}
+
+/// Fills `row` with the entry positions `entries` of user `user` and puts a uniform random
+/// sample of `k` of them first (partial Fisher–Yates, seeded by `seed` and the user): the one
+/// draw behind [`random_holdout`] and [`random_folds`].
+fn shuffle_prefix(
+    row: &mut Vec<usize>,
+    entries: std::ops::Range<usize>,
+    k: usize,
+    seed: u64,
+    user: usize,
+) {
+    let len = entries.len();
+    let mut rng = Rng::stream(seed, user as u64);
+    row.clear();
+    row.extend(entries);
+    for j in 0..k.min(len) {
+        let r = j + rng.gen_range((len - j) as u64) as usize;
+        row.swap(j, r);
+    }
 }
 
 /// The most disjoint folds of `fraction` each: `⌊1 / fraction⌋` (1 / 0.2 is 5, not 4.99…).
