@@ -80,7 +80,7 @@ impl BlendParams {
     /// (`blend:sasrec=1,transition=0.05,transition.backward=0.25`; `ease` and `als` start
     /// from [`ease`](Self::ease) and [`als`](Self::als), the others from their defaults), and
     /// a weight `auto` is chosen on the validation split
-    /// (`blend:sasrec=1,transition=auto`, see [`super::auto`] and
+    /// (`blend:sasrec=1,transition=auto`, see [`validation_split`](super::validation_split) and
     /// [`BLEND_WEIGHT_GRID`](super::BLEND_WEIGHT_GRID)).
     pub fn members(mut self, members: Vec<(String, f32)>) -> Self {
         self.0.members = members;

@@ -30,7 +30,7 @@ pub use any::AnyModel;
 pub use auto::{
     als_regularization, ease_lambda, validation_folds, validation_recall, validation_recalls,
     validation_split, AutoOptions, LambdaPath, Validation, ALS_REGULARIZATION_GRID, AUTO_K,
-    EASE_LAMBDA_GRID, FRESH_RECENCY_GRID,
+    BLEND_WEIGHT_GRID, EASE_LAMBDA_GRID, FRESH_RECENCY_GRID,
 };
 pub use batch::recommend_in_chunks;
 pub use blend::{standardize, Blend, BlendParams, BlendValidParams, BLEND_DEFAULT_MEMBERS};
