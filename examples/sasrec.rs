@@ -8,8 +8,8 @@
 //! ```
 //! Keys: blocks heads hidden max_len dropout epochs batch lr negatives patience seed
 //! valid_users max_seconds; `save=PATH` writes the trained model, `load=PATH` reads one instead of
-//! training (same data set); `transition_backward=` / `transition_window=` /
-//! `transition_history_len=` / `transition_history_decay=` set the blended
+//! training (same data set); `transition_KEY=VALUE` (any key of the `transition` spec, e.g.
+//! `transition_backward=0.25`, `transition_history_decay=0.7`) sets the blended
 //! `transition`'s parameters; `test=0` stops after training (settings are compared on the
 //! per-epoch validation figures, without looking at the test item).
 //! The data is read from `../shared/data` (or `$RECS_DATA`).
@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use recs::data::{Interactions, Record};
-use recs::model::{standardize, Fit, Recommender, SasRec, Transition};
+use recs::model::{standardize, AnyModel, ModelSpec, Recommender, SasRec, SideInfo};
 
 type Seqs = Vec<Vec<u32>>;
 
@@ -99,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut score_test = true;
     let mut save: Option<String> = None;
     let mut load_from: Option<String> = None;
-    let mut trans_params = Transition::params();
+    let mut trans_spec = ModelSpec::new("transition")?;
     for kv in args.iter().skip(1) {
         let (k, v) = kv
             .split_once('=')
@@ -122,20 +122,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 save = Some(v.to_string());
                 p
             }
-            "transition_backward" => {
-                trans_params = trans_params.backward(v.parse()?);
-                p
-            }
-            "transition_window" => {
-                trans_params = trans_params.window(v.parse()?);
-                p
-            }
-            "transition_history_len" => {
-                trans_params = trans_params.history_len(v.parse()?);
-                p
-            }
-            "transition_history_decay" => {
-                trans_params = trans_params.history_decay(v.parse()?);
+            // `transition_KEY=VALUE`: the blended `transition`'s parameters, read by the
+            // library's spec parser for `transition` (the same keys and checks as
+            // `recs eval --models transition:KEY=VALUE`)
+            _ if k.starts_with("transition_") => {
+                trans_spec = trans_spec.with(&k["transition_".len()..], v)?;
                 p
             }
             "load" => {
@@ -193,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = t0.elapsed().as_secs_f64();
     // blends with `transition`, chosen on the validation item
     let inter = sequences_as_interactions(n_items, &train)?;
-    let trans = trans_params.fit(&inter)?;
+    let trans = trans_spec.fit(&inter, &SideInfo::default())?.model;
     let val_cases: Vec<(Vec<u32>, u32)> = train
         .iter()
         .zip(&valid)
@@ -327,7 +318,7 @@ fn blend_grid() -> Vec<BlendRule> {
 /// history removed, ties counted against the target.
 fn read_blends(
     sas: &SasRec,
-    trans: &Transition,
+    trans: &AnyModel,
     cases: &[(Vec<u32>, u32)],
     rules: &[BlendRule],
 ) -> Result<Vec<(f64, f64)>, recs::Error> {

@@ -784,14 +784,12 @@ pub(super) fn fit_blend(
     let members = blend_weights(spec)?;
     let mut weights: Vec<f32> = members.iter().map(|(_, w)| w.unwrap_or(0.0)).collect();
     // the weights' own checks (finite, ≥ 0, one > 0) before any member is fitted
-    let named = |w: &[f32]| -> Vec<(String, f32)> {
-        members
-            .iter()
-            .zip(w)
-            .map(|((n, _), &w)| (n.clone(), w))
-            .collect()
-    };
-    Blend::params().members(named(&weights)).check()?;
+    let named = members
+        .iter()
+        .zip(&weights)
+        .map(|((n, _), &w)| (n.clone(), w))
+        .collect();
+    Blend::params().members(named).check()?;
     let specs = members
         .iter()
         .map(|(name, _)| blend_member_spec(spec, name))
